@@ -1,0 +1,375 @@
+/* Channels: addressed by SID or unique_name within a service; each holds its
+ * messages in index order. */
+#include "internal.h"
+
+static uint32_t sid_hashv(const uint8_t *sidb) {
+    uint32_t h;
+    memcpy(&h, sidb, sizeof h);
+    return h;
+}
+
+static cs_channel *find_by_sid(const cs_service *svc, const uint8_t *b) {
+    cs_channel *c;
+    HASH_FIND_BYHASHVALUE(hh, svc->channels, b, CS__SID_BYTES, sid_hashv(b), c);
+    return c;
+}
+
+static cs_name_ent *find_by_name(const cs_store *s, const cs_service *svc,
+                                 const char *p, size_t n) {
+    cs_name_ent *ne;
+    HASH_FIND_BYHASHVALUE(hh, svc->names, p, n, cs__keyed_hash(s, p, n), ne);
+    return ne;
+}
+
+/* The store is needed for the keyed hash of names; services know it only
+ * through their caller, so lookups by reference take it explicitly. */
+static cs_channel *channel_find(const cs_store *s, const cs_service *svc,
+                                cs_str ref) {
+    if (!ref.ptr || !ref.len) return NULL;
+    uint8_t b[CS__SID_BYTES];
+    if (cs__sid_parse(ref.ptr, ref.len, 'C', 'H', b) == 0)
+        return find_by_sid(svc, b);
+    cs_name_ent *ne = find_by_name(s, svc, ref.ptr, ref.len);
+    return ne ? ne->chan : NULL;
+}
+
+cs_err cs__resolve_channel(const cs_store *s, cs_str service_sid,
+                           cs_str channel, cs_channel **out) {
+    const cs_service *svc = cs__service_find(s, service_sid);
+    if (!svc) return CS_E_NOT_FOUND;
+    *out = channel_find(s, svc, channel);
+    return *out ? CS_OK : CS_E_NOT_FOUND;
+}
+
+void cs__channel_view(const cs_store *s, const cs_channel *c,
+                      cs_channel_view *out) {
+    out->sid = c->sid;
+    out->account_sid = s->account_sid;
+    out->service_sid = c->svc->sid;
+    out->friendly_name = (cs_str){c->friendly_name, c->fn_len};
+    out->unique_name = (cs_str){c->unique_name, c->un_len};
+    out->attributes = c->attributes ? (cs_str){c->attributes, c->attr_len}
+                                    : (cs_str){"{}", 2};
+    out->type = c->type;
+    out->date_created = c->date_created;
+    out->date_updated = c->date_updated;
+    out->created_by = (cs_str){c->created_by->str, c->created_by->len};
+    out->members_count = 0;
+    out->messages_count = c->msgs.count;
+    const cs_msg *last = cs__seq_last(&c->msgs);
+    out->has_last_message = last != NULL;
+    if (last)
+        cs__sid_format('I', 'M', last->sidb, out->last_message_sid);
+    else
+        out->last_message_sid[0] = '\0';
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+typedef struct chan_input {
+    cs_channel_type type;
+    bool has_dc, has_du;
+    int64_t dc, du;
+    cs_webhook wh;
+} chan_input;
+
+static cs_err parse_type(cs_str t, cs_channel_type *out) {
+    if (!t.ptr) return CS_OK;
+    if (t.len == 6 && memcmp(t.ptr, "public", 6) == 0)
+        *out = CS_CHANNEL_PUBLIC;
+    else if (t.len == 7 && memcmp(t.ptr, "private", 7) == 0)
+        *out = CS_CHANNEL_PRIVATE;
+    else
+        return CS_E_BAD_CHANNEL_TYPE;
+    return CS_OK;
+}
+
+/* Checks everything but uniqueness; self is the channel being updated. */
+static cs_err validate(const cs_store *s, const cs_channel_params *p,
+                       bool create, chan_input *in) {
+    const cs_limits *l = &s->lim;
+    cs_err e;
+    if ((e = cs__parse_webhook(p->webhook, &in->wh))) return e;
+    if ((e = cs__check_text(p->friendly_name, l->name_chars,
+                            CS_E_FRIENDLY_NAME_TOO_LONG)))
+        return e;
+    if ((e = cs__check_text(p->unique_name, l->name_chars,
+                            CS_E_UNIQUE_NAME_TOO_LONG)))
+        return e;
+    if (p->unique_name.ptr &&
+        cs__sid_match(p->unique_name.ptr, p->unique_name.len, 'C', 'H'))
+        return CS_E_UNIQUE_NAME_IS_SID;
+    if ((e = cs__check_attributes(s, p->attributes))) return e;
+    if ((e = cs__check_text(p->created_by, l->identity_chars,
+                            CS_E_IDENTITY_TOO_LONG)))
+        return e;
+    in->type = CS_CHANNEL_PUBLIC;
+    if (create && (e = parse_type(p->type, &in->type))) return e;
+    if ((e = cs__check_date(p->date_created, CS_E_BAD_DATE_CREATED, &in->dc)))
+        return e;
+    if ((e = cs__check_date(p->date_updated, CS_E_BAD_DATE_UPDATED, &in->du)))
+        return e;
+    in->has_dc = p->date_created.ptr != NULL;
+    in->has_du = p->date_updated.ptr != NULL;
+    return CS_OK;
+}
+
+/* Empty friendly/unique names store null. */
+static bool nonempty(cs_str v) { return v.ptr && v.len; }
+
+/* ---- new field values, allocated before anything is linked -------------- */
+
+typedef struct chan_fields {
+    char *fn, *un, *attr;
+    cs_ident *by;
+    cs_name_ent *ne;
+} chan_fields;
+
+static void fields_release(cs_store *s, const cs_channel_params *p,
+                           chan_fields *f) {
+    if (f->fn) cs__free(s, f->fn, p->friendly_name.len + 1);
+    if (f->un) cs__free(s, f->un, p->unique_name.len + 1);
+    if (f->attr) cs__free(s, f->attr, p->attributes.len + 1);
+    if (f->ne) cs__free(s, f->ne, sizeof *f->ne);
+    cs__ident_put(s, f->by);
+    memset(f, 0, sizeof *f);
+}
+
+static cs_err fields_alloc(cs_store *s, const cs_channel_params *p,
+                           chan_fields *f) {
+    memset(f, 0, sizeof *f);
+    if (nonempty(p->friendly_name) &&
+        !(f->fn = cs__memdup(s, p->friendly_name.ptr, p->friendly_name.len)))
+        goto oom;
+    if (nonempty(p->unique_name)) {
+        f->un = cs__memdup(s, p->unique_name.ptr, p->unique_name.len);
+        f->ne = cs__malloc(s, sizeof *f->ne);
+        if (!f->un || !f->ne) goto oom;
+    }
+    if (p->attributes.ptr &&
+        !(f->attr = cs__memdup(s, p->attributes.ptr, p->attributes.len)))
+        goto oom;
+    if (p->created_by.ptr &&
+        cs__ident_get(s, p->created_by.ptr, p->created_by.len, &f->by))
+        goto oom;
+    return CS_OK;
+oom:
+    fields_release(s, p, f);
+    return CS_E_NOMEM;
+}
+
+/* Links the name entry for f->un to c; false when uthash ran out. */
+static bool name_link(cs_store *s, cs_service *svc, cs_channel *c,
+                      cs_name_ent *ne, const char *un, size_t n) {
+    CS__UT(s);
+    ne->chan = c;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, svc->names, un, n, cs__keyed_hash(s, un, n),
+                                ne);
+    return !CS__UT_FAILED;
+}
+
+static void name_unlink(cs_store *s, cs_service *svc, cs_channel *c) {
+    if (!c->name_ent) return;
+    CS__UT(s);
+    HASH_DEL(svc->names, c->name_ent);
+    cs__free(s, c->name_ent, sizeof *c->name_ent);
+    c->name_ent = NULL;
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static void new_channel_sid(cs_store *s, const cs_service *svc, uint8_t *b) {
+    do
+        cs__new_sid(s, b);
+    while (find_by_sid(svc, b));
+}
+
+static cs_err link_channel(cs_store *s, cs_service *svc, cs_channel *c,
+                           chan_fields *f, size_t un_len) {
+    CS__UT(s);
+    HASH_ADD_BYHASHVALUE(hh, svc->channels, sidb, CS__SID_BYTES,
+                         sid_hashv(c->sidb), c);
+    if (CS__UT_FAILED) return CS_E_NOMEM;
+    if (f->un && !name_link(s, svc, c, f->ne, f->un, un_len)) {
+        HASH_DELETE(hh, svc->channels, c);
+        return CS_E_NOMEM;
+    }
+    return CS_OK;
+}
+
+static void init_channel(cs_store *s, cs_service *svc, cs_channel *c,
+                         const cs_channel_params *p, const chan_input *in,
+                         chan_fields *f, cs_ident *system) {
+    memset(c, 0, sizeof *c);
+    c->svc = svc;
+    new_channel_sid(s, svc, c->sidb);
+    cs__sid_format('C', 'H', c->sidb, c->sid);
+    c->friendly_name = f->fn;
+    c->fn_len = f->fn ? p->friendly_name.len : 0;
+    c->unique_name = f->un;
+    c->un_len = f->un ? p->unique_name.len : 0;
+    c->attributes = f->attr;
+    c->attr_len = f->attr ? p->attributes.len : 0;
+    c->created_by = f->by ? f->by : system;
+    c->type = in->type;
+    c->date_created = in->has_dc ? in->dc : cs__now(s);
+    c->date_updated = in->has_du ? in->du : c->date_created;
+    c->serial = s->serial + 1;
+}
+
+cs_err cs_channel_create(cs_store *s, cs_str service_sid,
+                         const cs_channel_params *p, cs_channel_view *out) {
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_service *svc = cs__service_find(s, service_sid);
+    if (!svc) return CS_E_NOT_FOUND;
+    chan_input in;
+    cs_err e = validate(s, p, true, &in);
+    if (e) return e;
+    if (nonempty(p->unique_name) &&
+        find_by_name(s, svc, p->unique_name.ptr, p->unique_name.len))
+        return CS_E_UNIQUE_NAME_EXISTS;
+    if ((e = cs__seq_reserve(s, &svc->channel_seq))) return e;
+    chan_fields f;
+    if ((e = fields_alloc(s, p, &f))) return e;
+    cs_ident *system = NULL;
+    cs_channel *c = cs__malloc(s, sizeof *c);
+    if (!c || (!f.by && cs__ident_get(s, "system", 6, &system))) {
+        cs__free(s, c, sizeof *c);
+        fields_release(s, p, &f);
+        return CS_E_NOMEM;
+    }
+    uint64_t saved_counter = s->sid_counter;
+    init_channel(s, svc, c, p, &in, &f, system);
+    if (link_channel(s, svc, c, &f, p->unique_name.len)) {
+        s->sid_counter = saved_counter;
+        cs__ident_put(s, system);
+        fields_release(s, p, &f);
+        cs__free(s, c, sizeof *c);
+        return CS_E_NOMEM;
+    }
+    c->name_ent = f.ne;
+    s->serial++;
+    s->n_channels++;
+    cs__seq_append(&svc->channel_seq, c->serial, c);
+    cs_channel_view v;
+    cs__channel_view(s, c, &v);
+    cs__notify(s, CS_EVENT_CHANNEL_CREATED, in.wh, NULL, &v);
+    if (out) cs__channel_view(s, c, out);
+    return CS_OK;
+}
+
+cs_err cs_channel_fetch(const cs_store *s, cs_str service_sid, cs_str channel,
+                        cs_channel_view *out) {
+    cs_channel *c;
+    cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
+    if (e) return e;
+    if (out) cs__channel_view(s, c, out);
+    return CS_OK;
+}
+
+/* ---- update ------------------------------------------------------------- */
+
+static bool any_param(const cs_channel_params *p) {
+    return p->friendly_name.ptr || p->unique_name.ptr || p->attributes.ptr ||
+           p->date_created.ptr || p->date_updated.ptr || p->created_by.ptr;
+}
+
+/* Swaps in the new values; nothing here can fail. */
+static void apply_update(cs_store *s, cs_channel *c,
+                         const cs_channel_params *p, const chan_input *in,
+                         chan_fields *f) {
+    if (p->friendly_name.ptr) {
+        cs__free(s, c->friendly_name, c->fn_len + 1);
+        c->friendly_name = f->fn;
+        c->fn_len = f->fn ? p->friendly_name.len : 0;
+    }
+    if (p->unique_name.ptr) {
+        name_unlink(s, c->svc, c);
+        cs__free(s, c->unique_name, c->un_len + 1);
+        c->unique_name = f->un;
+        c->un_len = f->un ? p->unique_name.len : 0;
+        c->name_ent = f->ne;
+    }
+    if (p->attributes.ptr) {
+        cs__free(s, c->attributes, c->attr_len + 1);
+        c->attributes = f->attr;
+        c->attr_len = p->attributes.len;
+    }
+    if (p->created_by.ptr) {
+        cs__ident_put(s, c->created_by);
+        c->created_by = f->by;
+    }
+    if (in->has_dc) c->date_created = in->dc;
+    c->date_updated = in->has_du ? in->du : cs__now(s);
+}
+
+cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
+                         const cs_channel_params *p, cs_channel_view *out) {
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_channel *c;
+    cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
+    if (e) return e;
+    chan_input in;
+    if ((e = validate(s, p, false, &in))) return e;
+    if (nonempty(p->unique_name)) {
+        cs_name_ent *ne =
+            find_by_name(s, c->svc, p->unique_name.ptr, p->unique_name.len);
+        if (ne && ne->chan != c) return CS_E_UNIQUE_NAME_EXISTS;
+    }
+    if (any_param(p)) {
+        chan_fields f;
+        if ((e = fields_alloc(s, p, &f))) return e;
+        /* The new name goes in while the old one is still there (a channel
+         * renamed to its own name briefly has two entries: harmless). */
+        if (f.un && !name_link(s, c->svc, c, f.ne, f.un, p->unique_name.len)) {
+            fields_release(s, p, &f);
+            return CS_E_NOMEM;
+        }
+        apply_update(s, c, p, &in, &f);
+        cs_channel_view v;
+        cs__channel_view(s, c, &v);
+        cs__notify(s, CS_EVENT_CHANNEL_UPDATED, in.wh, NULL, &v);
+    }
+    if (out) cs__channel_view(s, c, out);
+    return CS_OK;
+}
+
+/* ---- delete ------------------------------------------------------------- */
+
+void cs__channel_destroy(cs_store *s, cs_channel *c) {
+    cs_seq_pos pos;
+    if (cs__seq_after(&c->msgs, INT64_MIN, &pos)) {
+        do {
+            cs_msg *m = cs__seq_at(&c->msgs, pos)->val;
+            cs__msgtab_remove(s, &s->msgs, m);
+            cs__msg_free(s, m);
+        } while (cs__seq_next(&c->msgs, &pos));
+    }
+    cs__seq_free(s, &c->msgs);
+    name_unlink(s, c->svc, c);
+    cs__free(s, c->friendly_name, c->fn_len + 1);
+    cs__free(s, c->unique_name, c->un_len + 1);
+    cs__free(s, c->attributes, c->attr_len + 1);
+    cs__ident_put(s, c->created_by);
+    cs__free(s, c, sizeof *c);
+    s->n_channels--;
+}
+
+cs_err cs_channel_delete(cs_store *s, cs_str service_sid, cs_str channel,
+                         cs_str webhook) {
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_channel *c;
+    cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
+    if (e) return e;
+    cs_webhook wh;
+    if ((e = cs__parse_webhook(webhook, &wh))) return e;
+    cs_channel_view v;
+    cs__channel_view(s, c, &v);
+    cs_service *svc = c->svc;
+    CS__UT(s);
+    HASH_DELETE(hh, svc->channels, c);
+    cs__seq_remove(s, &svc->channel_seq, c->serial);
+    cs__notify(s, CS_EVENT_CHANNEL_DELETED, wh, NULL, &v);
+    cs__channel_destroy(s, c);
+    return CS_OK;
+}

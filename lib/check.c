@@ -1,0 +1,93 @@
+/* The debug invariant checker: cross-checks every structure of the store. */
+#include "internal.h"
+
+cs_media *cs__media_find(const cs_service *svc, const uint8_t *b);
+
+#define ENSURE(c)                                                             \
+    do {                                                                      \
+        if (!(c)) return CS_E_CORRUPT;                                        \
+    } while (0)
+
+typedef struct tally {
+    size_t channels, messages, media, ident_refs;
+} tally;
+
+static cs_err check_message(const cs_store *s, const cs_channel *c,
+                            const cs_seq_ent *e, tally *t) {
+    const cs_msg *m = e->val;
+    ENSURE(m->chan == c && m->index == e->key && m->index < c->next_index);
+    ENSURE(cs__msgtab_find(&s->msgs, m->sidb) == m);
+    ENSURE(m->from != NULL && m->data[m->body_len] == '\0');
+    ENSURE(m->date_created >= CS__TIME_MIN && m->date_created <= CS__TIME_MAX);
+    ENSURE(m->date_updated >= CS__TIME_MIN && m->date_updated <= CS__TIME_MAX);
+    if (m->attr_len)
+        ENSURE(cs__json_valid(m->data + m->body_len + 1, m->attr_len));
+    if (m->media) {
+        ENSURE(m->media->attached && m->media->svc == c->svc);
+        ENSURE(memcmp(m->media->msg_sid, m->sidb, CS__SID_BYTES) == 0);
+        ENSURE(cs__media_find(c->svc, m->media->sidb) == m->media);
+    }
+    t->ident_refs += 1 + (m->lub != NULL);
+    t->messages++;
+    return CS_OK;
+}
+
+static cs_err check_channel(const cs_store *s, const cs_service *v,
+                            const cs_channel *c, tally *t) {
+    ENSURE(c->svc == v && cs__seq_find(&v->channel_seq, c->serial) == c);
+    ENSURE(c->created_by != NULL);
+    ENSURE((c->unique_name == NULL) == (c->name_ent == NULL));
+    if (c->name_ent) {
+        const cs_name_ent *ne;
+        uint32_t h = cs__keyed_hash(s, c->unique_name, c->un_len);
+        HASH_FIND_BYHASHVALUE(hh, v->names, c->unique_name, c->un_len, h, ne);
+        ENSURE(ne == c->name_ent && ne->chan == c);
+    }
+    ENSURE(cs__seq_check(&c->msgs) == CS_OK);
+    cs_seq_pos p;
+    if (cs__seq_after(&c->msgs, INT64_MIN, &p)) {
+        do {
+            if (check_message(s, c, cs__seq_at(&c->msgs, p), t))
+                return CS_E_CORRUPT;
+        } while (cs__seq_next(&c->msgs, &p));
+    }
+    t->ident_refs++;
+    t->channels++;
+    return CS_OK;
+}
+
+static cs_err check_service(const cs_store *s, const cs_service *v, tally *t) {
+    ENSURE(cs__seq_find(&s->service_seq, v->serial) == v);
+    ENSURE(v->friendly_name && v->fn_len);
+    ENSURE(cs__seq_check(&v->channel_seq) == CS_OK);
+    ENSURE(v->channel_seq.count == HASH_COUNT(v->channels));
+    size_t named = 0;
+    for (const cs_channel *c = v->channels; c; c = c->hh.next) {
+        if (check_channel(s, v, c, t)) return CS_E_CORRUPT;
+        named += c->name_ent != NULL;
+    }
+    ENSURE(named == HASH_COUNT(v->names));
+    for (const cs_media *m = v->media; m; m = m->hh.next) {
+        ENSURE(m->svc == v && m->content_type);
+        t->media++;
+    }
+    return CS_OK;
+}
+
+cs_err cs_store_check(const cs_store *s) {
+    tally t = {0, 0, 0, 0};
+    ENSURE(cs__seq_check(&s->service_seq) == CS_OK);
+    ENSURE(s->service_seq.count == HASH_COUNT(s->services));
+    ENSURE(cs__msgtab_check(&s->msgs) == CS_OK);
+    for (const cs_service *v = s->services; v; v = v->hh.next)
+        if (check_service(s, v, &t)) return CS_E_CORRUPT;
+    ENSURE(t.channels == s->n_channels && t.media == s->n_media);
+    ENSURE(t.messages == s->msgs.count);
+    size_t refs = 0;
+    for (const cs_ident *id = s->idents; id; id = id->hh.next) {
+        ENSURE(id->refs > 0 && id->str[id->len] == '\0');
+        refs += id->refs;
+    }
+    ENSURE(refs == t.ident_refs);
+    return CS_OK;
+}

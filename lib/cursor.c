@@ -1,0 +1,341 @@
+/* Pages over ordered sequences (services, channels, messages) with keyset
+ * page tokens.
+ *
+ * A page request is (direction, kind, bound):
+ *   next-kind, asc : the items with key > bound, ascending
+ *   next-kind, desc: the items with key < bound, descending
+ *   prev-kind, asc : the page_size items just below bound, shown ascending
+ *   prev-kind, desc: the page_size items just above bound, shown descending
+ * A request without token is next-kind from the far end. Tokens carry the
+ * kind, direction and bound plus a MAC (SipHash keyed with the store's
+ * secret) over those and the list they belong to, so a token from another
+ * list, direction or store, or an edited one, is refused. Bounds are keys,
+ * not offsets: a token stays exact while items come and go.
+ *
+ * Token text: "PT" + kind/direction letter + 16 hex bound + 16 hex MAC.
+ */
+#include "internal.h"
+
+#define TOKEN_LEN 35
+
+enum { K_NEXT = 0, K_PREV = 1 };
+
+typedef struct page_req {
+    bool desc;
+    int kind;
+    int64_t bound;
+} page_req;
+
+/* ---- numbers ------------------------------------------------------------ */
+
+/* Decimal digits only. *big is set when the value exceeds max. */
+static bool parse_decimal(cs_str v, uint64_t max, uint64_t *out, bool *big) {
+    uint64_t x = 0;
+    *big = false;
+    if (!v.len) return false;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned d = (unsigned char)v.ptr[i] - '0';
+        if (d > 9) return false;
+        if (!*big && x > (max - d) / 10) *big = true;
+        if (!*big) x = x * 10 + d;
+    }
+    *out = *big ? max : x;
+    return true;
+}
+
+#define PAGE_MAX UINT64_C(1000000000000000) /* keeps Page+1 printable */
+
+static cs_err parse_sizes(const cs_store *s, const cs_page_params *q,
+                          cs_page *pg) {
+    uint64_t v;
+    bool big;
+    pg->page_size = 50;
+    if (q->page_size.ptr) {
+        if (!parse_decimal(q->page_size, UINT32_MAX, &v, &big) || v == 0)
+            return CS_E_BAD_PAGE_SIZE;
+        pg->page_size = (uint32_t)v;
+    }
+    if (pg->page_size > s->lim.page_size_max)
+        pg->page_size = s->lim.page_size_max;
+    pg->page = 0;
+    if (q->page.ptr) {
+        if (!parse_decimal(q->page, PAGE_MAX, &v, &big) || big)
+            return CS_E_BAD_PAGE;
+        pg->page = v;
+    }
+    return CS_OK;
+}
+
+static cs_err parse_order(cs_str o, cs_page *pg) {
+    pg->order_given = o.ptr != NULL;
+    pg->descending = false;
+    if (!o.ptr) return CS_OK;
+    if (o.len == 3 && memcmp(o.ptr, "asc", 3) == 0) return CS_OK;
+    if (o.len == 4 && memcmp(o.ptr, "desc", 4) == 0) {
+        pg->descending = true;
+        return CS_OK;
+    }
+    return CS_E_BAD_ORDER;
+}
+
+/* ---- tokens ------------------------------------------------------------- */
+
+static const char HEX[] = "0123456789abcdef";
+
+static char kind_letter(bool desc, int kind) {
+    return desc ? (kind == K_NEXT ? 'D' : 'E') : (kind == K_NEXT ? 'A' : 'B');
+}
+
+static uint64_t token_mac(const cs_store *s, cs_page_kind pk, int64_t list,
+                          char letter, int64_t bound) {
+    uint8_t m[18];
+    memcpy(m, &list, 8);
+    memcpy(m + 8, &bound, 8);
+    m[16] = (uint8_t)pk;
+    m[17] = (uint8_t)letter;
+    return cs__siphash(s->hash_key, m, sizeof m);
+}
+
+static void put_hex64(char *out, uint64_t v) {
+    for (int i = 15; i >= 0; i--, v >>= 4) out[i] = HEX[v & 15];
+}
+
+static bool get_hex64(const char *p, uint64_t *out) {
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = p[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else
+            return false;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return true;
+}
+
+static void token_make(const cs_store *s, cs_page_kind pk, int64_t list,
+                       bool desc, int kind, int64_t bound,
+                       char out[CS_TOKEN_BUFSZ]) {
+    char letter = kind_letter(desc, kind);
+    out[0] = 'P';
+    out[1] = 'T';
+    out[2] = letter;
+    put_hex64(out + 3, (uint64_t)bound);
+    put_hex64(out + 19, token_mac(s, pk, list, letter, bound));
+    out[TOKEN_LEN] = '\0';
+}
+
+static cs_err token_parse(const cs_store *s, cs_page_kind pk, int64_t list,
+                          cs_str t, bool desc, page_req *r) {
+    uint64_t bound, mac;
+    if (t.len != TOKEN_LEN || t.ptr[0] != 'P' || t.ptr[1] != 'T' ||
+        !get_hex64(t.ptr + 3, &bound) || !get_hex64(t.ptr + 19, &mac))
+        return CS_E_BAD_PAGE_TOKEN;
+    char letter = t.ptr[2];
+    if (letter != kind_letter(desc, K_NEXT) &&
+        letter != kind_letter(desc, K_PREV))
+        return CS_E_BAD_PAGE_TOKEN; /* another direction */
+    if (token_mac(s, pk, list, letter, (int64_t)bound) != mac)
+        return CS_E_BAD_PAGE_TOKEN;
+    r->desc = desc;
+    r->kind = letter == kind_letter(desc, K_NEXT) ? K_NEXT : K_PREV;
+    r->bound = (int64_t)bound;
+    return CS_OK;
+}
+
+/* ---- walking ------------------------------------------------------------ */
+
+static bool matches(const cs_page *pg, const void *val) {
+    if (pg->kind != CS_PAGE_CHANNELS) return true;
+    return (((const cs_channel *)val)->type & pg->priv_types) != 0;
+}
+
+/* One step in a direction, skipping items the filter rejects. */
+static bool step(const cs_seq *q, const cs_page *pg, bool fwd, cs_seq_pos *p) {
+    do {
+        if (!(fwd ? cs__seq_next(q, p) : cs__seq_prev(q, p))) return false;
+    } while (!matches(pg, cs__seq_at(q, *p)->val));
+    return true;
+}
+
+/* First matching item strictly beyond bound in a direction. */
+static bool seek(const cs_seq *q, const cs_page *pg, bool fwd, int64_t bound,
+                 cs_seq_pos *p) {
+    if (!(fwd ? cs__seq_after(q, bound, p) : cs__seq_before(q, bound, p)))
+        return false;
+    if (matches(pg, cs__seq_at(q, *p)->val)) return true;
+    return step(q, pg, fwd, p);
+}
+
+static int64_t sat_add(int64_t a, int64_t d) {
+    if (d > 0 && a > INT64_MAX - d) return INT64_MAX;
+    if (d < 0 && a < INT64_MIN - d) return INT64_MIN;
+    return a + d;
+}
+
+/* Fills count, the first key and both tokens of the page. Scanning starts
+ * at the bound: for a next-kind page that is the presentation order, for a
+ * prev-kind page the opposite one, so there the first item found is the
+ * page's tail and the last one found its head. */
+static void compute(const cs_store *s, const cs_seq *q, int64_t list,
+                    const page_req *r, cs_page *pg) {
+    bool fwd = !r->desc; /* presentation direction */
+    bool scan = r->kind == K_NEXT ? fwd : !fwd;
+    cs_seq_pos a, b;
+    size_t n = 0;
+    if (seek(q, pg, scan, r->bound, &a)) {
+        cs_seq_pos p = a;
+        b = a;
+        n = 1;
+        while (n < pg->page_size && step(q, pg, scan, &p)) {
+            n++;
+            b = p;
+        }
+    }
+    pg->count = n;
+    int64_t next_bound, prev_bound;
+    if (n) {
+        cs_seq_pos head = r->kind == K_NEXT ? a : b;
+        cs_seq_pos tail = r->kind == K_NEXT ? b : a;
+        pg->priv_first_key = cs__seq_at(q, head)->key;
+        next_bound = cs__seq_at(q, tail)->key;
+        prev_bound = pg->priv_first_key;
+    } else {
+        int64_t d = r->desc ? -1 : 1; /* one step in presentation order */
+        next_bound = r->kind == K_NEXT ? r->bound : sat_add(r->bound, -d);
+        prev_bound = r->kind == K_PREV ? r->bound : sat_add(r->bound, d);
+    }
+    cs_seq_pos peek;
+    pg->next_token[0] = pg->prev_token[0] = '\0';
+    if (seek(q, pg, fwd, next_bound, &peek))
+        token_make(s, pg->kind, list, r->desc, K_NEXT, next_bound,
+                   pg->next_token);
+    if (pg->page > 0)
+        token_make(s, pg->kind, list, r->desc, K_PREV, prev_bound,
+                   pg->prev_token);
+}
+
+/* Common part of the three list calls. */
+static cs_err list(const cs_store *s, const cs_seq *q, int64_t list_id,
+                   cs_page_kind kind, const cs_page_params *qp, cs_page *pg) {
+    cs_err e;
+    if ((e = parse_sizes(s, qp, pg))) return e;
+    page_req r = {pg->descending, K_NEXT, pg->descending ? INT64_MAX : -1};
+    pg->token[0] = '\0';
+    if (qp->page_token.ptr) {
+        if ((e = token_parse(s, kind, list_id, qp->page_token, pg->descending,
+                             &r)))
+            return e;
+        memcpy(pg->token, qp->page_token.ptr, TOKEN_LEN);
+        pg->token[TOKEN_LEN] = '\0';
+    }
+    pg->priv_seq = q;
+    pg->priv_yielded = 0;
+    compute(s, q, list_id, &r, pg);
+    return CS_OK;
+}
+
+static void page_init(cs_page *pg, cs_page_kind kind) {
+    memset(pg, 0, sizeof *pg);
+    pg->kind = kind;
+    pg->priv_types = CS_CHANNEL_PUBLIC | CS_CHANNEL_PRIVATE;
+}
+
+cs_err cs_service_list(const cs_store *s, const cs_page_params *q,
+                       cs_page *out) {
+    page_init(out, CS_PAGE_SERVICES);
+    return list(s, &s->service_seq, 0, CS_PAGE_SERVICES, q, out);
+}
+
+static cs_err parse_types(const cs_page_params *q, cs_page *pg) {
+    pg->priv_types = CS_CHANNEL_PUBLIC;
+    pg->priv_types_given = q->n_types > 0;
+    if (!q->n_types) return CS_OK;
+    pg->priv_types = 0;
+    for (size_t i = 0; i < q->n_types; i++) {
+        cs_str t = q->types[i];
+        if (t.ptr && t.len == 6 && memcmp(t.ptr, "public", 6) == 0)
+            pg->priv_types |= CS_CHANNEL_PUBLIC;
+        else if (t.ptr && t.len == 7 && memcmp(t.ptr, "private", 7) == 0)
+            pg->priv_types |= CS_CHANNEL_PRIVATE;
+        else
+            return CS_E_BAD_CHANNEL_TYPE;
+    }
+    return CS_OK;
+}
+
+cs_err cs_channel_list(const cs_store *s, cs_str service_sid,
+                       const cs_page_params *q, cs_page *out) {
+    page_init(out, CS_PAGE_CHANNELS);
+    const cs_service *svc = cs__service_find(s, service_sid);
+    if (!svc) return CS_E_NOT_FOUND;
+    cs_err e = parse_types(q, out);
+    if (e) return e;
+    memcpy(out->priv_service_sid, svc->sid, CS_SID_BUFSZ);
+    return list(s, &svc->channel_seq, svc->serial, CS_PAGE_CHANNELS, q, out);
+}
+
+cs_err cs_message_list(const cs_store *s, cs_str service_sid, cs_str channel,
+                       const cs_page_params *q, cs_page *out) {
+    page_init(out, CS_PAGE_MESSAGES);
+    cs_channel *c;
+    cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
+    if (e) return e;
+    if ((e = parse_order(q->order, out))) return e;
+    memcpy(out->priv_service_sid, c->svc->sid, CS_SID_BUFSZ);
+    memcpy(out->priv_channel_sid, c->sid, CS_SID_BUFSZ);
+    return list(s, &c->msgs, c->serial, CS_PAGE_MESSAGES, q, out);
+}
+
+/* ---- iteration ---------------------------------------------------------- */
+
+void cs_page_rewind(cs_page *pg) { pg->priv_yielded = 0; }
+
+/* The next item's value, or NULL after the last. */
+static const void *page_next(cs_page *pg) {
+    const cs_seq *q = pg->priv_seq;
+    if (pg->priv_yielded >= pg->count) return NULL;
+    cs_seq_pos p;
+    if (pg->priv_yielded == 0) {
+        /* Seek by key: positions move when blocks merge, keys do not. */
+        bool fwd = !pg->descending;
+        int64_t k = pg->priv_first_key;
+        if (!seek(q, pg, fwd, sat_add(k, fwd ? -1 : 1), &p)) return NULL;
+    } else {
+        p.b = pg->priv_b;
+        p.i = pg->priv_i;
+        if (!step(q, pg, !pg->descending, &p)) return NULL;
+    }
+    pg->priv_b = p.b;
+    pg->priv_i = p.i;
+    pg->priv_yielded++;
+    return cs__seq_at(q, p)->val;
+}
+
+bool cs_page_next_service(const cs_store *s, cs_page *pg,
+                          cs_service_view *out) {
+    if (pg->kind != CS_PAGE_SERVICES) return false;
+    const cs_service *v = page_next(pg);
+    if (v) cs__service_view(s, v, out);
+    return v != NULL;
+}
+
+bool cs_page_next_channel(const cs_store *s, cs_page *pg,
+                          cs_channel_view *out) {
+    if (pg->kind != CS_PAGE_CHANNELS) return false;
+    const cs_channel *c = page_next(pg);
+    if (c) cs__channel_view(s, c, out);
+    return c != NULL;
+}
+
+bool cs_page_next_message(const cs_store *s, cs_page *pg,
+                          cs_message_view *out) {
+    if (pg->kind != CS_PAGE_MESSAGES) return false;
+    const cs_msg *m = page_next(pg);
+    if (m) cs__message_view(s, m, out);
+    return m != NULL;
+}

@@ -1,0 +1,275 @@
+/* Private structures of the store. Layout of the data:
+ *
+ *   cs_store
+ *    |- services      uthash by SID bytes        -> cs_service
+ *    |- service_seq   creation order (serial)    -> cs_service
+ *    |- msgs          cs_msgtab: every message of the store by SID bytes,
+ *    |                chained, resized incrementally (no O(n) pause)
+ *    `- idents        interned identities (From, LastUpdatedBy, CreatedBy),
+ *                     uthash keyed with the store's secret hash key
+ *   cs_service
+ *    |- channels      uthash by SID bytes        -> cs_channel
+ *    |- names         uthash by unique_name (keyed hash)
+ *    |- channel_seq   creation order (serial)    -> cs_channel
+ *    `- media         uthash by SID bytes        -> cs_media
+ *   cs_channel
+ *    `- msgs          cs_seq by message index    -> cs_msg (append-only keys)
+ *
+ * Every mutation first allocates everything it may need (reserve), then
+ * links with steps that cannot fail, so a failed call changes nothing.
+ */
+#ifndef CHATSTORE_INTERNAL_H
+#define CHATSTORE_INTERNAL_H
+
+#include "chatstore.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "isotime.h"
+#include "sid.h"
+#include "siphash.h"
+#include "text.h"
+
+/* ---- allocation --------------------------------------------------------- */
+
+void *cs__malloc(cs_store *s, size_t n);
+void cs__free(cs_store *s, void *p, size_t n);
+/* Copies s[0..n) into new memory with a NUL after it. */
+char *cs__memdup(cs_store *s, const char *p, size_t n);
+
+/* uthash through the store's allocator. Any function using HASH_ADD or
+ * HASH_DEL declares CS__UT(store) first; after an add, CS__UT_FAILED tells
+ * whether uthash ran out of memory (the element is then not in the table). */
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) cs__malloc(cs__ut_store, (sz))
+#define uthash_free(ptr, sz) cs__free(cs__ut_store, (ptr), (sz))
+#define uthash_nonfatal_oom(obj) (cs__ut_oom = 1)
+#define CS__UT(st)                                                            \
+    cs_store *cs__ut_store = (st);                                            \
+    int cs__ut_oom = 0;                                                       \
+    (void)cs__ut_store;                                                       \
+    (void)cs__ut_oom
+#define CS__UT_FAILED (cs__ut_oom != 0)
+#include <uthash.h>
+
+/* ---- ordered sequence: (key, value) with strictly increasing keys -------- */
+
+typedef struct cs_seq_ent {
+    int64_t key;
+    void *val;
+} cs_seq_ent;
+
+typedef struct cs_seq_blk {
+    uint32_t n, cap;
+    cs_seq_ent e[];
+} cs_seq_blk;
+
+/* A two-level array: a directory of blocks of at most CS__SEQ_BLK entries.
+ * Appends go to the last block; removal shifts within one block and merges
+ * sparse neighbours, so memory follows the live entries and a seek costs
+ * O(log n) wherever it lands. */
+#define CS__SEQ_BLK 256u
+typedef struct cs_seq {
+    cs_seq_blk **blk;
+    int64_t *first; /* first key of each block: binary search stays local */
+    size_t nblk, dcap;
+    size_t count;
+    cs_seq_blk *spare; /* reserved empty block for the next append */
+} cs_seq;
+
+typedef struct cs_seq_pos {
+    size_t b;
+    uint32_t i;
+} cs_seq_pos;
+
+cs_err cs__seq_reserve(cs_store *s, cs_seq *q);
+void cs__seq_append(cs_seq *q, int64_t key, void *val); /* after reserve */
+void *cs__seq_remove(cs_store *s, cs_seq *q, int64_t key);
+void *cs__seq_find(const cs_seq *q, int64_t key);
+void *cs__seq_last(const cs_seq *q);
+/* First entry with key > k (after) or last with key < k (before). */
+bool cs__seq_after(const cs_seq *q, int64_t k, cs_seq_pos *pos);
+bool cs__seq_before(const cs_seq *q, int64_t k, cs_seq_pos *pos);
+bool cs__seq_next(const cs_seq *q, cs_seq_pos *pos);
+bool cs__seq_prev(const cs_seq *q, cs_seq_pos *pos);
+static inline const cs_seq_ent *cs__seq_at(const cs_seq *q, cs_seq_pos p) {
+    return &q->blk[p.b]->e[p.i];
+}
+/* Replaces the value stored under an existing key. */
+static inline void cs__seq_set(cs_seq *q, cs_seq_pos p, void *val) {
+    q->blk[p.b]->e[p.i].val = val;
+}
+void cs__seq_free(cs_store *s, cs_seq *q);
+cs_err cs__seq_check(const cs_seq *q);
+size_t cs__seq_bytes(const cs_seq *q);
+
+/* ---- message table ------------------------------------------------------ */
+
+struct cs_msg;
+typedef struct cs_msgtab {
+    struct cs_msg **t[2];
+    size_t size[2]; /* powers of two; t[1] only while rehashing */
+    size_t count;
+    size_t rehash; /* next bucket of t[0] to move */
+} cs_msgtab;
+
+cs_err cs__msgtab_reserve(cs_store *s, cs_msgtab *h);
+void cs__msgtab_insert(cs_store *s, cs_msgtab *h, struct cs_msg *m);
+struct cs_msg *cs__msgtab_find(const cs_msgtab *h, const uint8_t *sid);
+void cs__msgtab_remove(cs_store *s, cs_msgtab *h, struct cs_msg *m);
+void cs__msgtab_replace(cs_msgtab *h, struct cs_msg *old, struct cs_msg *nw);
+void cs__msgtab_free(cs_store *s, cs_msgtab *h);
+cs_err cs__msgtab_check(const cs_msgtab *h);
+
+/* ---- objects ------------------------------------------------------------ */
+
+typedef struct cs_ident {
+    UT_hash_handle hh;
+    uint32_t refs;
+    uint32_t len;
+    char str[]; /* NUL-terminated */
+} cs_ident;
+
+typedef struct cs_media {
+    UT_hash_handle hh;
+    uint8_t sidb[CS__SID_BYTES];
+    struct cs_service *svc;
+    char *content_type, *filename; /* filename NULL: none */
+    size_t ct_len, fn_len;
+    uint64_t size;
+    int64_t date_created;
+    bool attached; /* stays true after its message is deleted */
+    uint8_t msg_sid[CS__SID_BYTES], chan_sid[CS__SID_BYTES];
+} cs_media;
+
+typedef struct cs_msg {
+    struct cs_msg *hnext; /* cs_msgtab chain */
+    uint8_t sidb[CS__SID_BYTES];
+    struct cs_channel *chan;
+    int64_t index;
+    int64_t date_created, date_updated;
+    cs_ident *from;
+    cs_ident *lub; /* NULL: null */
+    cs_media *media;
+    uint32_t body_len;
+    uint32_t attr_len; /* 0: the default "{}" (empty JSON is never stored) */
+    bool was_edited;
+    char data[]; /* body NUL [attributes NUL] */
+} cs_msg;
+
+/* Entry of service->names. A separate node, so that renaming can add the new
+ * entry before removing the old one: either step alone leaves a valid state. */
+typedef struct cs_name_ent {
+    UT_hash_handle hh;
+    struct cs_channel *chan;
+} cs_name_ent;
+
+typedef struct cs_channel {
+    UT_hash_handle hh;     /* service->channels, by SID bytes */
+    cs_name_ent *name_ent; /* NULL when unique_name is null */
+    uint8_t sidb[CS__SID_BYTES];
+    char sid[CS_SID_BUFSZ];
+    struct cs_service *svc;
+    int64_t serial;
+    char *friendly_name, *unique_name, *attributes; /* NULL: null */
+    size_t fn_len, un_len, attr_len;
+    cs_ident *created_by;
+    cs_channel_type type;
+    int64_t date_created, date_updated;
+    int64_t next_index;
+    cs_seq msgs;
+} cs_channel;
+
+typedef struct cs_service {
+    UT_hash_handle hh;
+    uint8_t sidb[CS__SID_BYTES];
+    char sid[CS_SID_BUFSZ];
+    char role_sid[3][CS_SID_BUFSZ];
+    int64_t serial;
+    int64_t date_created, date_updated;
+    char *friendly_name;
+    size_t fn_len;
+    cs_channel *channels;
+    cs_name_ent *names;
+    cs_seq channel_seq;
+    cs_media *media;
+} cs_service;
+
+typedef struct cs_observer {
+    cs_observer_fn fn;
+    void *ctx;
+    uint64_t id;
+} cs_observer;
+
+struct cs_store {
+    cs_allocator alc;
+    size_t bytes;
+    char account_sid[CS_SID_BUFSZ];
+    char *base_url;
+    size_t base_len;
+    cs_limits lim;
+    cs_clock_fn clock;
+    void *clock_ctx;
+    uint8_t hash_key[16]; /* table hashing and page-token MACs */
+    uint8_t sid_key[16];  /* SID generator */
+    uint64_t sid_counter;
+    int64_t serial;
+    cs_service *services;
+    cs_seq service_seq;
+    cs_msgtab msgs;
+    cs_ident *idents;
+    size_t n_channels, n_media;
+    cs_observer *obs;
+    size_t n_obs, cap_obs;
+    uint64_t next_obs_id;
+    bool in_observer;
+    pthread_rwlock_t lock;
+};
+
+/* ---- shared helpers ----------------------------------------------------- */
+
+static inline bool cs__given(cs_str v) { return v.ptr != NULL; }
+int64_t cs__now(const cs_store *s);
+void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]);
+uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n);
+
+/* Identities: interned, reference-counted strings. */
+cs_err cs__ident_get(cs_store *s, const char *p, size_t n, cs_ident **out);
+void cs__ident_put(cs_store *s, cs_ident *id);
+static inline void cs__ident_ref(cs_ident *id) { id->refs++; }
+
+/* Validation, each returning the given error code on failure. */
+cs_err cs__check_text(cs_str v, size_t max_chars, cs_err too_long);
+cs_err cs__check_attributes(const cs_store *s, cs_str v);
+cs_err cs__check_date(cs_str v, cs_err bad, int64_t *out);
+cs_err cs__parse_webhook(cs_str v, cs_webhook *out);
+
+/* Lookups (a malformed SID is simply not found). */
+cs_service *cs__service_find(const cs_store *s, cs_str sid);
+cs_err cs__resolve_channel(const cs_store *s, cs_str service_sid,
+                           cs_str channel, cs_channel **out);
+
+/* Views of internal objects. */
+void cs__service_view(const cs_store *s, const cs_service *v,
+                      cs_service_view *out);
+void cs__channel_view(const cs_store *s, const cs_channel *c,
+                      cs_channel_view *out);
+void cs__message_view(const cs_store *s, const cs_msg *m,
+                      cs_message_view *out);
+void cs__media_view(const cs_store *s, const cs_media *m, cs_media_view *out);
+
+/* Output buffer growth (alloc.c). */
+cs_err cs__buf_grow(cs_buf *b, size_t extra);
+
+/* Freeing cascades. */
+void cs__msg_free(cs_store *s, cs_msg *m);
+void cs__channel_destroy(cs_store *s, cs_channel *c);
+void cs__service_destroy(cs_store *s, cs_service *v);
+void cs__media_destroy(cs_store *s, cs_media *m);
+
+/* Observers. */
+void cs__notify(cs_store *s, cs_event_type type, cs_webhook wh,
+                const cs_message_view *mv, const cs_channel_view *cv);
+
+#endif

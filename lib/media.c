@@ -1,0 +1,124 @@
+/* Media registry: metadata of uploaded media, per service. The bytes live
+ * with whoever serves them; the store records what a message needs. */
+#include "internal.h"
+
+static uint32_t sid_hashv(const uint8_t *sidb) {
+    uint32_t h;
+    memcpy(&h, sidb, sizeof h);
+    return h;
+}
+
+cs_media *cs__media_find(const cs_service *svc, const uint8_t *b);
+cs_media *cs__media_find(const cs_service *svc, const uint8_t *b) {
+    cs_media *m;
+    HASH_FIND_BYHASHVALUE(hh, svc->media, b, CS__SID_BYTES, sid_hashv(b), m);
+    return m;
+}
+
+void cs__media_view(const cs_store *s, const cs_media *m, cs_media_view *out) {
+    cs__sid_format('M', 'E', m->sidb, out->sid);
+    out->account_sid = s->account_sid;
+    out->service_sid = m->svc->sid;
+    out->content_type = (cs_str){m->content_type, m->ct_len};
+    out->filename = (cs_str){m->filename, m->fn_len};
+    out->size = m->size;
+    out->date_created = out->date_updated = m->date_created;
+    out->attached = m->attached;
+    if (m->attached) {
+        cs__sid_format('C', 'H', m->chan_sid, out->channel_sid);
+        cs__sid_format('I', 'M', m->msg_sid, out->message_sid);
+    } else {
+        out->channel_sid[0] = out->message_sid[0] = '\0';
+    }
+}
+
+/* "type/subtype": token characters (RFC 7230 tchar) on both sides of one
+ * slash, optionally followed by parameters after ';' (printable ASCII). */
+static bool tchar(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool valid_content_type(cs_str v) {
+    size_t i = 0, n = v.len, t0;
+    const unsigned char *p = (const unsigned char *)v.ptr;
+    for (t0 = i; i < n && tchar(p[i]); i++) {}
+    if (i == t0 || i >= n || p[i] != '/') return false;
+    for (t0 = ++i; i < n && tchar(p[i]); i++) {}
+    if (i == t0) return false;
+    if (i < n && p[i] != ';') return false;
+    for (; i < n; i++)
+        if (p[i] < 0x20 || p[i] > 0x7e) return false;
+    return true;
+}
+
+static cs_err validate(const cs_store *s, cs_str ct, cs_str fn, uint64_t size) {
+    if (!ct.ptr || !ct.len || ct.len > s->lim.content_type_bytes ||
+        !valid_content_type(ct))
+        return CS_E_BAD_MEDIA_CONTENT_TYPE;
+    if (fn.ptr) {
+        if (!cs__utf8_valid(fn.ptr, fn.len)) return CS_E_BAD_UTF8;
+        if (fn.len > s->lim.filename_bytes) return CS_E_INVALID_ARGUMENT;
+    }
+    return size > s->lim.media_bytes ? CS_E_MEDIA_TOO_LARGE : CS_OK;
+}
+
+cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
+                       cs_str filename, uint64_t size, cs_media_view *out) {
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_service *svc = cs__service_find(s, service_sid);
+    if (!svc) return CS_E_NOT_FOUND;
+    cs_err e = validate(s, content_type, filename, size);
+    if (e) return e;
+    cs_media *m = cs__malloc(s, sizeof *m);
+    char *ct = cs__memdup(s, content_type.ptr, content_type.len);
+    char *fn = filename.ptr ? cs__memdup(s, filename.ptr, filename.len) : NULL;
+    if (!m || !ct || (filename.ptr && !fn)) {
+        cs__free(s, m, sizeof *m);
+        cs__free(s, ct, content_type.len + 1);
+        cs__free(s, fn, filename.len + 1);
+        return CS_E_NOMEM;
+    }
+    memset(m, 0, sizeof *m);
+    uint64_t saved_counter = s->sid_counter;
+    do
+        cs__new_sid(s, m->sidb);
+    while (cs__media_find(svc, m->sidb));
+    m->svc = svc;
+    m->content_type = ct;
+    m->ct_len = content_type.len;
+    m->filename = fn;
+    m->fn_len = filename.ptr ? filename.len : 0;
+    m->size = size;
+    m->date_created = cs__now(s);
+    CS__UT(s);
+    HASH_ADD_BYHASHVALUE(hh, svc->media, sidb, CS__SID_BYTES,
+                         sid_hashv(m->sidb), m);
+    if (CS__UT_FAILED) {
+        s->sid_counter = saved_counter;
+        cs__media_destroy(s, m);
+        return CS_E_NOMEM;
+    }
+    s->n_media++;
+    if (out) cs__media_view(s, m, out);
+    return CS_OK;
+}
+
+cs_err cs_media_fetch(const cs_store *s, cs_str service_sid, cs_str media_sid,
+                      cs_media_view *out) {
+    const cs_service *svc = cs__service_find(s, service_sid);
+    uint8_t b[CS__SID_BYTES];
+    if (!svc || !media_sid.ptr ||
+        cs__sid_parse(media_sid.ptr, media_sid.len, 'M', 'E', b))
+        return CS_E_NOT_FOUND;
+    const cs_media *m = cs__media_find(svc, b);
+    if (!m) return CS_E_NOT_FOUND;
+    if (out) cs__media_view(s, m, out);
+    return CS_OK;
+}
+
+void cs__media_destroy(cs_store *s, cs_media *m) {
+    cs__free(s, m->content_type, m->ct_len + 1);
+    if (m->filename) cs__free(s, m->filename, m->fn_len + 1);
+    cs__free(s, m, sizeof *m);
+}

@@ -1,0 +1,142 @@
+/* Services: the top level of the store. */
+#include "internal.h"
+
+static uint32_t sid_hashv(const uint8_t *sidb) {
+    uint32_t h;
+    memcpy(&h, sidb, sizeof h); /* SIDs are PRF output: already uniform */
+    return h;
+}
+
+cs_service *cs__service_find(const cs_store *s, cs_str sid) {
+    uint8_t b[CS__SID_BYTES];
+    if (!sid.ptr || cs__sid_parse(sid.ptr, sid.len, 'I', 'S', b)) return NULL;
+    cs_service *v;
+    HASH_FIND_BYHASHVALUE(hh, s->services, b, CS__SID_BYTES, sid_hashv(b), v);
+    return v;
+}
+
+void cs__service_view(const cs_store *s, const cs_service *v,
+                      cs_service_view *out) {
+    out->sid = v->sid;
+    out->account_sid = s->account_sid;
+    out->friendly_name = (cs_str){v->friendly_name, v->fn_len};
+    out->date_created = v->date_created;
+    out->date_updated = v->date_updated;
+    out->default_service_role_sid = v->role_sid[0];
+    out->default_channel_role_sid = v->role_sid[1];
+    out->default_channel_creator_role_sid = v->role_sid[2];
+}
+
+static cs_err check_name(const cs_store *s, cs_str name) {
+    if (!name.ptr || name.len == 0) return CS_E_FRIENDLY_NAME_MISSING;
+    return cs__check_text(name, s->lim.name_chars, CS_E_FRIENDLY_NAME_TOO_LONG);
+}
+
+/* A fresh SID no live service has. */
+static void new_service_sid(cs_store *s, uint8_t b[CS__SID_BYTES]) {
+    cs_service *dup;
+    do {
+        cs__new_sid(s, b);
+        HASH_FIND_BYHASHVALUE(hh, s->services, b, CS__SID_BYTES, sid_hashv(b),
+                              dup);
+    } while (dup);
+}
+
+cs_err cs_service_create(cs_store *s, cs_str friendly_name,
+                         cs_service_view *out) {
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_err e = check_name(s, friendly_name);
+    if (e) return e;
+    e = cs__seq_reserve(s, &s->service_seq);
+    if (e) return e;
+    cs_service *v = cs__malloc(s, sizeof *v);
+    char *fn = cs__memdup(s, friendly_name.ptr, friendly_name.len);
+    if (!v || !fn) {
+        cs__free(s, v, sizeof *v);
+        cs__free(s, fn, fn ? friendly_name.len + 1 : 0);
+        return CS_E_NOMEM;
+    }
+    memset(v, 0, sizeof *v);
+    uint64_t saved_counter = s->sid_counter;
+    new_service_sid(s, v->sidb);
+    cs__sid_format('I', 'S', v->sidb, v->sid);
+    for (int i = 0; i < 3; i++) {
+        uint8_t rb[CS__SID_BYTES];
+        cs__new_sid(s, rb);
+        cs__sid_format('R', 'L', rb, v->role_sid[i]);
+    }
+    v->friendly_name = fn;
+    v->fn_len = friendly_name.len;
+    v->date_created = v->date_updated = cs__now(s);
+    v->serial = s->serial + 1;
+    CS__UT(s);
+    HASH_ADD_BYHASHVALUE(hh, s->services, sidb, CS__SID_BYTES,
+                         sid_hashv(v->sidb), v);
+    if (CS__UT_FAILED) {
+        s->sid_counter = saved_counter; /* a failed call changes nothing */
+        cs__free(s, fn, friendly_name.len + 1);
+        cs__free(s, v, sizeof *v);
+        return CS_E_NOMEM;
+    }
+    s->serial++;
+    cs__seq_append(&s->service_seq, v->serial, v);
+    if (out) cs__service_view(s, v, out);
+    return CS_OK;
+}
+
+cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
+                        cs_service_view *out) {
+    const cs_service *v = cs__service_find(s, service_sid);
+    if (!v) return CS_E_NOT_FOUND;
+    if (out) cs__service_view(s, v, out);
+    return CS_OK;
+}
+
+cs_err cs_service_update(cs_store *s, cs_str service_sid, cs_str friendly_name,
+                         cs_service_view *out) {
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_service *v = cs__service_find(s, service_sid);
+    if (!v) return CS_E_NOT_FOUND;
+    if (friendly_name.ptr) {
+        cs_err e = check_name(s, friendly_name);
+        if (e) return e;
+        char *fn = cs__memdup(s, friendly_name.ptr, friendly_name.len);
+        if (!fn) return CS_E_NOMEM;
+        cs__free(s, v->friendly_name, v->fn_len + 1);
+        v->friendly_name = fn;
+        v->fn_len = friendly_name.len;
+        v->date_updated = cs__now(s);
+    }
+    if (out) cs__service_view(s, v, out);
+    return CS_OK;
+}
+
+void cs__service_destroy(cs_store *s, cs_service *v) {
+    cs_channel *c, *tmp;
+    HASH_ITER(hh, v->channels, c, tmp) {
+        CS__UT(s);
+        HASH_DELETE(hh, v->channels, c);
+        cs__channel_destroy(s, c);
+    }
+    cs__seq_free(s, &v->channel_seq);
+    cs_media *m, *mtmp;
+    HASH_ITER(hh, v->media, m, mtmp) {
+        CS__UT(s);
+        HASH_DEL(v->media, m);
+        cs__media_destroy(s, m);
+        s->n_media--;
+    }
+    cs__free(s, v->friendly_name, v->fn_len + 1);
+    cs__free(s, v, sizeof *v);
+}
+
+cs_err cs_service_delete(cs_store *s, cs_str service_sid) {
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_service *v = cs__service_find(s, service_sid);
+    if (!v) return CS_E_NOT_FOUND;
+    CS__UT(s);
+    HASH_DEL(s->services, v);
+    cs__seq_remove(s, &s->service_seq, v->serial);
+    cs__service_destroy(s, v);
+    return CS_OK;
+}

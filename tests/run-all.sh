@@ -1,0 +1,21 @@
+#!/bin/sh
+# Builds and runs every test: a release build with warnings as errors, an
+# ASan+UBSan build, and a ThreadSanitizer build for the thread stress test.
+# Usage: tests/run-all.sh [build-root]   (default: ./build-all)
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$root/build-all}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run() { # name, ctest filter args, cmake args...
+    name=$1; shift; filter=$1; shift
+    echo "=== $name build"
+    cmake -S "$root" -B "$out/$name" -DCHATSTORE_WERROR=ON "$@" >/dev/null
+    cmake --build "$out/$name" -j "$jobs" >/dev/null
+    (cd "$out/$name" && ctest --output-on-failure -j "$jobs" $filter)
+}
+
+run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON
+run tsan "-R threads" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
+echo "=== all builds passed"

@@ -1,0 +1,361 @@
+/* Allocation failure, SQLite's way: for each mutating call of a realistic
+ * scenario, fail allocation number N (once, and from N on) for every N the
+ * call makes. Each failure must return CS_E_NOMEM, pass the invariant
+ * checker and leave a dump byte-identical to the one before the call; each
+ * success (an optional allocation failed) must equal the clean result. No
+ * byte may leak. */
+#include "check.h"
+#include "dump.h"
+
+/* ---- failing allocator -------------------------------------------------- */
+
+typedef struct fail_alc {
+    long count;   /* allocations so far */
+    long fail_at; /* 0: never */
+    bool persist; /* fail every allocation from fail_at on */
+    long failures;
+    size_t live;
+} fail_alc;
+
+static void *fa_malloc(void *ctx, size_t n) {
+    fail_alc *a = ctx;
+    a->count++;
+    if (a->fail_at &&
+        (a->count == a->fail_at || (a->persist && a->count > a->fail_at))) {
+        a->failures++;
+        return NULL;
+    }
+    void *p = malloc(n);
+    if (p) a->live += n;
+    return p;
+}
+
+static void fa_free(void *ctx, void *p, size_t n) {
+    fail_alc *a = ctx;
+    a->live -= n;
+    free(p);
+}
+
+static int64_t fixed_clock(void *ctx) {
+    (void)ctx;
+    return 1700000000;
+}
+
+/* ---- scenario ----------------------------------------------------------- */
+
+typedef struct ctx {
+    char is[CS_SID_BUFSZ], is2[CS_SID_BUFSZ];
+    char im[8][CS_SID_BUFSZ];
+    char me[3][CS_SID_BUFSZ];
+    int n_im;
+} ctx;
+
+typedef cs_err (*op_fn)(cs_store *s, ctx *c);
+
+static cs_err op_service(cs_store *s, ctx *c) {
+    cs_service_view v;
+    cs_err e = cs_service_create(s, cs_str_c("first"), &v);
+    if (!e) memcpy(c->is, v.sid, CS_SID_BUFSZ);
+    return e;
+}
+static cs_err op_service2(cs_store *s, ctx *c) {
+    cs_service_view v;
+    cs_err e = cs_service_create(s, cs_str_c("second"), &v);
+    if (!e) memcpy(c->is2, v.sid, CS_SID_BUFSZ);
+    return e;
+}
+static cs_err op_service_update(cs_store *s, ctx *c) {
+    return cs_service_update(s, cs_str_c(c->is2), cs_str_c("renamed"), NULL);
+}
+static cs_err op_channel(cs_store *s, ctx *c) {
+    cs_channel_params p = {0};
+    p.unique_name = cs_str_c("general");
+    p.friendly_name = cs_str_c("General");
+    p.attributes = cs_str_c("{\"topic\": \"all\"}");
+    p.created_by = cs_str_c("admin");
+    return cs_channel_create(s, cs_str_c(c->is), &p, NULL);
+}
+static cs_err op_channel_private(cs_store *s, ctx *c) {
+    cs_channel_params p = {0};
+    p.unique_name = cs_str_c("secret");
+    p.type = cs_str_c("private");
+    return cs_channel_create(s, cs_str_c(c->is), &p, NULL);
+}
+static cs_err op_channel_plain(cs_store *s, ctx *c) {
+    cs_channel_params p = {0};
+    return cs_channel_create(s, cs_str_c(c->is2), &p, NULL);
+}
+static cs_err op_media(cs_store *s, ctx *c) {
+    cs_media_view v;
+    int i = c->me[0][0] ? (c->me[1][0] ? 2 : 1) : 0;
+    cs_err e = cs_media_create(s, cs_str_c(c->is), cs_str_c("image/png"),
+                               cs_str_c("cat.png"), 1234, &v);
+    if (!e) memcpy(c->me[i], v.sid, CS_SID_BUFSZ);
+    return e;
+}
+static cs_err msg(cs_store *s, ctx *c, const char *ch, const char *from,
+                  const char *lub, const char *attr, const char *media) {
+    cs_message_params p = {0};
+    p.body = cs_str_c("hello there");
+    p.from = cs_str_c(from);
+    p.last_updated_by = cs_str_c(lub);
+    p.attributes = cs_str_c(attr);
+    p.media_sid = cs_str_c(media);
+    cs_message_view v;
+    cs_err e = cs_message_create(s, cs_str_c(c->is), cs_str_c(ch), &p, &v);
+    if (!e && c->n_im < 8) memcpy(c->im[c->n_im++], v.sid, CS_SID_BUFSZ);
+    return e;
+}
+static cs_err op_msg_first(cs_store *s, ctx *c) {
+    return msg(s, c, "general", NULL, NULL, NULL, NULL);
+}
+static cs_err op_msg_idents(cs_store *s, ctx *c) {
+    return msg(s, c, "general", "alice", "bob", "{\"k\": [1, 2]}", NULL);
+}
+static cs_err op_msg_media(cs_store *s, ctx *c) {
+    return msg(s, c, "general", "carol", NULL, NULL, c->me[0]);
+}
+static cs_err op_msg_private(cs_store *s, ctx *c) {
+    return msg(s, c, "secret", "dave", NULL, "{}", NULL);
+}
+/* Prefix steps (not swept): fill the store so that the next create grows
+ * the message table or starts a new index block, or the next delete shrinks
+ * the table and merges blocks. */
+static size_t fill_target;
+static cs_err prep_fill(cs_store *s, ctx *c) {
+    while (s->msgs.count < fill_target) {
+        cs_err e = msg(s, c, "lobby", s->msgs.count % 2 ? "alice" : "erin",
+                       NULL, NULL, NULL);
+        if (e) return e;
+    }
+    return CS_OK;
+}
+static cs_err prep_fill_then_thin(cs_store *s, ctx *c) {
+    cs_err e = prep_fill(s, c);
+    /* Delete all but every 16th message of the lobby, keeping the last. */
+    cs_page_params q = {0};
+    q.page_size = cs_str_c("1000");
+    cs_page pg;
+    if (e || (e = cs_message_list(s, cs_str_c(c->is), cs_str_c("lobby"), &q, &pg)))
+        return e;
+    char (*sids)[CS_SID_BUFSZ] = malloc(pg.count * CS_SID_BUFSZ);
+    size_t n = 0;
+    cs_message_view v;
+    while (cs_page_next_message(s, &pg, &v))
+        if (v.index % 16 != 0 && v.index > 8) memcpy(sids[n++], v.sid, CS_SID_BUFSZ);
+    for (size_t i = 0; i + 1 < n && !e; i++)
+        e = cs_message_delete(s, cs_str_c(c->is), cs_str_c("lobby"),
+                              cs_str_c(sids[i]), CS_STR_ABSENT);
+    if (!e && n) memcpy(c->im[7], sids[n - 1], CS_SID_BUFSZ);
+    free(sids);
+    return e;
+}
+static cs_err op_msg_one(cs_store *s, ctx *c) {
+    return msg(s, c, "lobby", "zed", "yan", "{\"x\": 1}", NULL);
+}
+static cs_err op_msg_delete_last_kept(cs_store *s, ctx *c) {
+    return cs_message_delete(s, cs_str_c(c->is), cs_str_c("lobby"),
+                             cs_str_c(c->im[7]), CS_STR_ABSENT);
+}
+
+static cs_err op_update_body(cs_store *s, ctx *c) {
+    cs_message_params p = {0};
+    p.body = cs_str_c("edited body, longer than before");
+    p.last_updated_by = cs_str_c("frank");
+    return cs_message_update(s, cs_str_c(c->is), cs_str_c("general"),
+                             cs_str_c(c->im[1]), &p, NULL);
+}
+static cs_err op_update_fields(cs_store *s, ctx *c) {
+    cs_message_params p = {0};
+    p.from = cs_str_c("grace");
+    p.date_updated = cs_str_c("2020-01-01T00:00:00Z");
+    return cs_message_update(s, cs_str_c(c->is), cs_str_c("general"),
+                             cs_str_c(c->im[0]), &p, NULL);
+}
+static cs_err op_update_attrs(cs_store *s, ctx *c) {
+    cs_message_params p = {0};
+    p.attributes = cs_str_c("[true, false, null]");
+    return cs_message_update(s, cs_str_c(c->is), cs_str_c("general"),
+                             cs_str_c(c->im[2]), &p, NULL);
+}
+static cs_err op_channel_update(cs_store *s, ctx *c) {
+    cs_channel_params p = {0};
+    p.unique_name = cs_str_c("lobby");
+    p.friendly_name = cs_str_c("Lobby");
+    p.attributes = cs_str_c("{}");
+    p.created_by = cs_str_c("heidi");
+    return cs_channel_update(s, cs_str_c(c->is), cs_str_c("general"), &p, NULL);
+}
+static cs_err op_msg_delete(cs_store *s, ctx *c) {
+    return cs_message_delete(s, cs_str_c(c->is), cs_str_c("lobby"),
+                             cs_str_c(c->im[1]), CS_STR_ABSENT);
+}
+static cs_err op_channel_delete(cs_store *s, ctx *c) {
+    return cs_channel_delete(s, cs_str_c(c->is), cs_str_c("secret"),
+                             cs_str_c("true"));
+}
+static cs_err op_service_delete(cs_store *s, ctx *c) {
+    return cs_service_delete(s, cs_str_c(c->is2));
+}
+static void nop_observer(void *ctx_, const cs_event *ev) {
+    (void)ctx_;
+    (void)ev;
+}
+static cs_err op_observer(cs_store *s, ctx *c) {
+    (void)c;
+    return cs_observer_add(s, nop_observer, NULL, NULL);
+}
+
+static const struct {
+    const char *name;
+    op_fn fn;
+} ops[] = {
+    {"service_create", op_service},
+    {"service_create_2", op_service2},
+    {"service_update", op_service_update},
+    {"observer_add", op_observer},
+    {"channel_create_named", op_channel},
+    {"channel_create_private", op_channel_private},
+    {"channel_create_plain", op_channel_plain},
+    {"media_create", op_media},
+    {"media_create_2", op_media},
+    {"message_create_first", op_msg_first},
+    {"message_create_identities", op_msg_idents},
+    {"message_create_media", op_msg_media},
+    {"message_create_private", op_msg_private},
+    {"message_update_body", op_update_body},
+    {"message_update_fields", op_update_fields},
+    {"message_update_attributes", op_update_attrs},
+    {"channel_update_rename", op_channel_update},
+    {"message_delete", op_msg_delete},
+    {"channel_delete", op_channel_delete},
+    {"service_delete", op_service_delete},
+};
+#define N_OPS (sizeof ops / sizeof ops[0])
+
+static op_fn prep; /* extra prefix step after the ops, or NULL */
+
+static cs_store *build(fail_alc *a, ctx *c, size_t upto) {
+    cs_allocator alc = {fa_malloc, fa_free, a};
+    cs_options o = CS_OPTIONS_INIT;
+    o.allocator = &alc;
+    o.use_seed = true;
+    o.seed = 7;
+    o.clock = fixed_clock;
+    memset(a, 0, sizeof *a);
+    memset(c, 0, sizeof *c);
+    cs_store *s;
+    if (cs_store_new(&o, &s)) abort();
+    for (size_t i = 0; i < upto; i++)
+        if (ops[i].fn(s, c)) abort();
+    if (prep && prep(s, c)) abort();
+    return s;
+}
+
+static bool same(const cs_buf *a, const cs_buf *b) {
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static long sweep_sites = 0;
+
+/* Sweeps one op; returns the number of allocations its clean run makes. */
+static long sweep(size_t k, op_fn fn, const char *name) {
+    fail_alc a;
+    ctx c;
+    cs_buf before, after;
+    cs_store *s = build(&a, &c, k);
+    dump_store(s, &before);
+    long base = a.count;
+    if (fn(s, &c)) {
+        CHECK_FAIL_("%s: clean run failed", name);
+        return 0;
+    }
+    long allocs = a.count - base;
+    dump_store(s, &after);
+    cs_store_free(s);
+    CHECK_INT(a.live, 0);
+    for (int persist = 0; persist < 2; persist++) {
+        for (long n = 1; n <= allocs; n++) {
+            s = build(&a, &c, k);
+            a.fail_at = a.count + n;
+            a.persist = persist;
+            cs_err e = fn(s, &c);
+            a.fail_at = 0;
+            CHECK_INT(cs_store_check(s), CS_OK);
+            cs_buf now;
+            dump_store(s, &now);
+            if (e) {
+                if (e != CS_E_NOMEM)
+                    CHECK_FAIL_("%s n=%ld: %s", name, n, cs_err_name(e));
+                if (!same(&now, &before))
+                    CHECK_FAIL_("%s n=%ld persist=%d: store changed by a failed "
+                                "call", name, n, persist);
+            } else if (!same(&now, &after)) {
+                CHECK_FAIL_("%s n=%ld: success differs from clean run", name, n);
+            }
+            cs_buf_free(&now);
+            cs_store_free(s);
+            if (a.live) CHECK_FAIL_("%s n=%ld: %zu bytes leaked", name, n, a.live);
+            sweep_sites++;
+        }
+    }
+    cs_buf_free(&before);
+    cs_buf_free(&after);
+    return allocs;
+}
+
+TEST(oom_every_mutating_call) {
+    for (size_t k = 0; k < N_OPS; k++) {
+        long n = sweep(k, ops[k].fn, ops[k].name);
+        printf("  %-28s %ld allocations swept\n", ops[k].name, n);
+        CHECK(n >= 0);
+    }
+}
+
+/* Calls that grow the message table and the index blocks, and deletes that
+ * shrink the table and merge blocks, swept on stores sized to hit them. */
+TEST(oom_growth_and_compaction) {
+    static const size_t sizes[] = {3, 7, 63, 64, 255, 256, 511, 1000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        fill_target = sizes[i];
+        prep = prep_fill;
+        long n = sweep(17, op_msg_one, "message_create_at_size");
+        CHECK(n >= 1);
+        printf("  create at %4zu messages: %ld allocations swept\n", sizes[i], n);
+    }
+    fill_target = 1500;
+    prep = prep_fill_then_thin;
+    long n = sweep(17, op_msg_delete_last_kept, "message_delete_compaction");
+    printf("  delete after thinning: %ld allocations swept\n", n);
+    prep = NULL;
+}
+
+TEST(oom_store_new) {
+    for (long n = 1; n < 10; n++) {
+        fail_alc a;
+        memset(&a, 0, sizeof a);
+        a.fail_at = n;
+        cs_allocator alc = {fa_malloc, fa_free, &a};
+        cs_options o = CS_OPTIONS_INIT;
+        o.allocator = &alc;
+        cs_store *s = NULL;
+        cs_err e = cs_store_new(&o, &s);
+        if (e == CS_OK) {
+            CHECK(s != NULL);
+            cs_store_free(s);
+            CHECK_INT(a.live, 0);
+            return;
+        }
+        CHECK_INT(e, CS_E_NOMEM);
+        CHECK(s == NULL);
+        CHECK_INT(a.live, 0);
+    }
+    CHECK_FAIL_("store_new never succeeded");
+}
+
+static const check_test tests[] = {
+    T(oom_store_new),
+    T(oom_every_mutating_call),
+    T(oom_growth_and_compaction),
+};
+CHECK_MAIN(tests)

@@ -1,0 +1,166 @@
+/* The ordered sequence and the message table against plain arrays: random
+ * appends, removals and seeks, with the structure's own checker after every
+ * step. */
+#include "check.h"
+#include "internal.h"
+
+static cs_store *new_store(void) {
+    cs_options o = CS_OPTIONS_INIT;
+    o.use_seed = true;
+    cs_store *s = NULL;
+    if (cs_store_new(&o, &s) != CS_OK) abort();
+    return s;
+}
+
+static uint64_t rng = 88172645463325252u;
+static uint64_t next_rand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Reference: sorted array of live keys. */
+typedef struct ref {
+    int64_t *k;
+    size_t n;
+} ref;
+
+static void ref_remove(ref *r, size_t i) {
+    memmove(&r->k[i], &r->k[i + 1], (r->n - i - 1) * sizeof *r->k);
+    r->n--;
+}
+
+/* Checks after/before seeks for a key against the reference. */
+static void check_seeks(const cs_seq *q, const ref *r, int64_t k) {
+    cs_seq_pos p;
+    size_t i = 0;
+    while (i < r->n && r->k[i] <= k) i++;
+    bool found = cs__seq_after(q, k, &p);
+    CHECK_INT(found, i < r->n);
+    if (found && i < r->n) CHECK_INT(cs__seq_at(q, p)->key, r->k[i]);
+    size_t j = 0;
+    while (j < r->n && r->k[j] < k) j++;
+    found = cs__seq_before(q, k, &p);
+    CHECK_INT(found, j > 0);
+    if (found && j > 0) CHECK_INT(cs__seq_at(q, p)->key, r->k[j - 1]);
+}
+
+static void run_seq(size_t ops, unsigned del_pct) {
+    cs_store *s = new_store();
+    cs_store_stats st0;
+    cs_store_stats_get(s, &st0);
+    cs_seq q;
+    memset(&q, 0, sizeof q);
+    ref r = {malloc(ops * sizeof(int64_t)), 0};
+    int64_t next = 0;
+    for (size_t op = 0; op < ops; op++) {
+        if (r.n && next_rand() % 100 < del_pct) {
+            size_t i = next_rand() % r.n;
+            void *v = cs__seq_remove(s, &q, r.k[i]);
+            CHECK(v == (void *)(intptr_t)(r.k[i] + 1));
+            ref_remove(&r, i);
+        } else {
+            REQUIRE(cs__seq_reserve(s, &q) == CS_OK);
+            next += 1 + (int64_t)(next_rand() % 3);
+            cs__seq_append(&q, next, (void *)(intptr_t)(next + 1));
+            r.k[r.n++] = next;
+        }
+        if (op % 97 == 0) {
+            CHECK_INT(cs__seq_check(&q), CS_OK);
+            check_seeks(&q, &r, (int64_t)(next_rand() % (uint64_t)(next + 2)) - 1);
+        }
+    }
+    CHECK_INT(q.count, r.n);
+    CHECK_INT(cs__seq_check(&q), CS_OK);
+    /* Full forward walk equals the reference. */
+    cs_seq_pos p;
+    size_t i = 0;
+    if (cs__seq_after(&q, INT64_MIN, &p)) {
+        do {
+            REQUIRE(i < r.n);
+            CHECK_INT(cs__seq_at(&q, p)->key, r.k[i]);
+            i++;
+        } while (cs__seq_next(&q, &p));
+    }
+    CHECK_INT(i, r.n);
+    /* Memory follows the live entries: at most 4x the entries plus the
+     * directory once blocks are merged. */
+    if (r.n > 1000)
+        CHECK(cs__seq_bytes(&q) < r.n * sizeof(cs_seq_ent) * 5 + 65536);
+    cs__seq_free(s, &q);
+    CHECK_INT(cs_store_check(s), CS_OK);
+    cs_store_stats st;
+    cs_store_stats_get(s, &st);
+    CHECK_INT(st.bytes_allocated, st0.bytes_allocated); /* all returned */
+    free(r.k);
+    cs_store_free(s);
+}
+
+TEST(seq_append_only) { run_seq(20000, 0); }
+TEST(seq_mixed_light_deletes) { run_seq(50000, 20); }
+TEST(seq_mixed_heavy_deletes) { run_seq(50000, 48); }
+
+TEST(seq_delete_everything_then_reuse) {
+    cs_store *s = new_store();
+    cs_seq q;
+    memset(&q, 0, sizeof q);
+    for (int round = 0; round < 3; round++) {
+        for (int64_t k = 0; k < 3000; k++) {
+            REQUIRE(cs__seq_reserve(s, &q) == CS_OK);
+            cs__seq_append(&q, round * 10000 + k, &q);
+        }
+        for (int64_t k = 2999; k >= 0; k -= 2) cs__seq_remove(s, &q, round * 10000 + k);
+        CHECK_INT(cs__seq_check(&q), CS_OK);
+        for (int64_t k = 0; k < 3000; k += 2) cs__seq_remove(s, &q, round * 10000 + k);
+        CHECK_INT(q.count, 0);
+        CHECK_INT(q.nblk, 0);
+        CHECK_INT(cs__seq_check(&q), CS_OK);
+    }
+    cs__seq_free(s, &q);
+    cs_store_free(s);
+}
+
+/* ---- message table ------------------------------------------------------ */
+
+TEST(msgtab_grow_shrink_incrementally) {
+    cs_store *s = new_store();
+    cs_msgtab h;
+    memset(&h, 0, sizeof h);
+    enum { N = 50000 };
+    cs_msg **all = calloc(N, sizeof *all);
+    for (size_t i = 0; i < N; i++) {
+        all[i] = calloc(1, sizeof(cs_msg));
+        cs__new_sid(s, all[i]->sidb);
+        REQUIRE(cs__msgtab_reserve(s, &h) == CS_OK);
+        cs__msgtab_insert(s, &h, all[i]);
+        if (i % 1013 == 0) CHECK_INT(cs__msgtab_check(&h), CS_OK);
+    }
+    CHECK_INT(h.count, N);
+    for (size_t i = 0; i < N; i++) CHECK(cs__msgtab_find(&h, all[i]->sidb) == all[i]);
+    uint8_t absent[16] = {1, 2, 3};
+    CHECK(cs__msgtab_find(&h, absent) == NULL);
+    size_t peak = h.size[0];
+    for (size_t i = 0; i < N; i += 1) {
+        if (i % 10 == 0) continue; /* keep a tenth */
+        cs__msgtab_remove(s, &h, all[i]);
+        if (i % 1013 == 0) CHECK_INT(cs__msgtab_check(&h), CS_OK);
+    }
+    CHECK_INT(cs__msgtab_check(&h), CS_OK);
+    CHECK(h.size[0] < peak); /* shrank */
+    for (size_t i = 0; i < N; i++)
+        CHECK(cs__msgtab_find(&h, all[i]->sidb) == (i % 10 == 0 ? all[i] : NULL));
+    cs__msgtab_free(s, &h);
+    for (size_t i = 0; i < N; i++) free(all[i]);
+    free(all);
+    cs_store_free(s);
+}
+
+static const check_test tests[] = {
+    T(seq_append_only),
+    T(seq_mixed_light_deletes),
+    T(seq_mixed_heavy_deletes),
+    T(seq_delete_everything_then_reuse),
+    T(msgtab_grow_shrink_incrementally),
+};
+CHECK_MAIN(tests)
