@@ -124,7 +124,8 @@ TEST(utf8_known_vectors) {
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         char *d = dup_exact(v[i].s, v[i].n);
         if (cs__utf8_valid(d, v[i].n) != v[i].ok)
-            CHECK_FAIL_("vector %zu: expected %s", i, v[i].ok ? "valid" : "invalid");
+            CHECK_FAIL_("vector %zu: expected %s", i,
+                        v[i].ok ? "valid" : "invalid");
         CHECK_INT(utf8_compare((const unsigned char *)d, v[i].n), 0);
         free(d);
     }
@@ -179,7 +180,8 @@ TEST(utf8_four_byte_sample) {
     for (long i = 0; i < 2000000; i++) {
         uint64_t r = rnd();
         unsigned char s[4] = {(unsigned char)r, (unsigned char)(r >> 8),
-                              (unsigned char)(r >> 16), (unsigned char)(r >> 24)};
+                              (unsigned char)(r >> 16),
+                              (unsigned char)(r >> 24)};
         bad += utf8_compare(s, 4);
     }
     CHECK_INT(bad, 0);
@@ -372,7 +374,9 @@ static char *read_file(const char *path, size_t *len) {
 
 /* Calls fn(name, data, len) for every regular entry of the suite directory;
  * returns the number of files, or -1 when the directory cannot be read. */
-static long for_each_suite_file(void (*fn)(const char *, const char *, size_t)) {
+typedef void suite_fn(const char *name, const char *data, size_t len);
+
+static long for_each_suite_file(suite_fn *fn) {
     DIR *dir = opendir(JSONTESTSUITE_DIR);
     if (!dir) return -1;
     long count = 0;
@@ -407,14 +411,15 @@ static void check_suite_file(const char *name, const char *data, size_t len) {
         size_t k = 0;
         while (k < I_TABLE_LEN && strcmp(i_table[k].name, name) != 0) k++;
         if (k == I_TABLE_LEN) {
-            CHECK_FAIL_("%s: implementation-defined file missing from i_table", name);
+            CHECK_FAIL_("%s: i_ file missing from i_table", name);
             return;
         }
         i_seen[k] = true;
         if (got != i_table[k].accept)
             CHECK_FAIL_("%s %s, expected %s (%s)", name,
                         got ? "accepted" : "rejected",
-                        i_table[k].accept ? "accept" : "reject", i_table[k].why);
+                        i_table[k].accept ? "accept" : "reject",
+                        i_table[k].why);
     } else {
         CHECK_FAIL_("%s: unexpected file name in the suite", name);
     }
@@ -428,7 +433,8 @@ TEST(json_test_suite) {
         CHECK_FAIL_("only %ld files in %s (expected >= 300)", count,
                     JSONTESTSUITE_DIR);
     for (size_t k = 0; k < I_TABLE_LEN; k++)
-        if (!i_seen[k]) CHECK_FAIL_("%s not found in the suite", i_table[k].name);
+        if (!i_seen[k])
+            CHECK_FAIL_("%s not found in the suite", i_table[k].name);
 }
 
 /* ------------------------------------------------ JSON grammar cases */

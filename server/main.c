@@ -1,0 +1,151 @@
+/* chatstore-server: a local, stateful Twilio Chat v2 API over chatstore.
+ *
+ *   chatstore-server [--listen HOST:PORT] [--account-sid AC...]
+ *                    [--auth-token TOKEN] [--base-url URL] [--demo]
+ *                    [--threads N] [--media-cap BYTES]
+ */
+#include "server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: chatstore-server [--listen HOST:PORT] [--account-sid AC...]\n"
+            "         [--auth-token TOKEN] [--base-url URL] [--demo]\n"
+            "         [--threads N] [--media-cap BYTES]\n"
+            "Credentials default to $CHATSTORE_ACCOUNT_SID / $CHATSTORE_AUTH_TOKEN,\n"
+            "else they are generated and printed.\n");
+}
+
+static void random_hex(char *out, size_t digits) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[64];
+    if (getrandom(b, digits, 0) != (ssize_t)digits) memset(b, 7, sizeof b);
+    for (size_t i = 0; i < digits; i++) out[i] = hex[b[i] & 15];
+    out[digits] = '\0';
+}
+
+static int parse_listen(const char *s, char *host, size_t cap, unsigned *port) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= cap) return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end || p > 65535) return -1;
+    *port = (unsigned)p;
+    return 0;
+}
+
+/* Creates a service and a channel and prints commands to try them. */
+static void demo(server *sv, const char *origin) {
+    cs_service_view svc;
+    cs_channel_view ch;
+    cs_channel_params cp = {0};
+    cp.unique_name = cs_str_c("general");
+    cp.friendly_name = cs_str_c("General");
+    cs_store_lock_exclusive(sv->store);
+    cs_err e = cs_service_create(sv->store, cs_str_c("demo"), &svc);
+    if (!e) e = cs_channel_create(sv->store, cs_str_c(svc.sid), &cp, &ch);
+    cs_store_unlock(sv->store);
+    if (e) {
+        fprintf(stderr, "demo: %s\n", cs_err_message(e));
+        return;
+    }
+    const char *u = sv->cfg.account_sid, *t = sv->cfg.auth_token;
+    printf("demo service %s, channel %s (unique name \"general\")\n", svc.sid, ch.sid);
+    printf("  curl -u %s:%s -X POST %s/v2/Services/%s/Channels/general/Messages "
+           "--data-urlencode 'Body=Hello, world!' --data-urlencode 'From=alice'\n",
+           u, t, origin, svc.sid);
+    printf("  curl -u %s:%s '%s/v2/Services/%s/Channels/general/Messages?PageSize=20'\n",
+           u, t, origin, svc.sid);
+    printf("  curl -u %s:%s '%s/v2/Services/%s/Channels/general/Messages?Order=desc'\n",
+           u, t, origin, svc.sid);
+    printf("  curl -u %s:%s %s/v2/Services/%s/Channels/general\n", u, t, origin,
+           svc.sid);
+}
+
+int main(int argc, char **argv) {
+    char host[256] = "127.0.0.1";
+    server_config cfg = {host, 8080, NULL, NULL, NULL, 1024 * 1024,
+                         64 * 1024 * 1024, 2};
+    int want_demo = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--demo")) {
+            want_demo = 1;
+            continue;
+        }
+        if (!v) {
+            usage();
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--listen")) {
+            if (parse_listen(v, host, sizeof host, &cfg.port)) {
+                usage();
+                return 2;
+            }
+        } else if (!strcmp(a, "--account-sid")) {
+            cfg.account_sid = v;
+        } else if (!strcmp(a, "--auth-token")) {
+            cfg.auth_token = v;
+        } else if (!strcmp(a, "--base-url")) {
+            cfg.base_url = v;
+        } else if (!strcmp(a, "--threads")) {
+            cfg.threads = (unsigned)strtoul(v, NULL, 10);
+        } else if (!strcmp(a, "--media-cap")) {
+            cfg.media_cap = (size_t)strtoull(v, NULL, 10);
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (!cfg.threads) cfg.threads = 1;
+    char gen_sid[40] = "AC", gen_token[40];
+    int generated = 0;
+    if (!cfg.account_sid) cfg.account_sid = getenv("CHATSTORE_ACCOUNT_SID");
+    if (!cfg.auth_token) cfg.auth_token = getenv("CHATSTORE_AUTH_TOKEN");
+    if (!cfg.account_sid) {
+        random_hex(gen_sid + 2, 32);
+        cfg.account_sid = gen_sid;
+        generated = 1;
+    }
+    if (!cfg.auth_token || !*cfg.auth_token) {
+        random_hex(gen_token, 32);
+        cfg.auth_token = gen_token;
+        generated = 1;
+    }
+
+    /* Signals go to sigwait below, not to the server's threads. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    server sv;
+    if (server_start(&sv, &cfg)) {
+        server_stop(&sv);
+        return 1;
+    }
+    char origin[300];
+    snprintf(origin, sizeof origin, "http://%s:%u", host, sv.bound_port);
+    if (generated)
+        printf("account sid %s\nauth token  %s\n", cfg.account_sid, cfg.auth_token);
+    if (want_demo) demo(&sv, origin);
+    printf("listening on %s\n", origin);
+    fflush(stdout);
+
+    int sig;
+    sigwait(&set, &sig);
+    server_stop(&sv);
+    printf("stopped\n");
+    return 0;
+}

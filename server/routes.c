@@ -1,0 +1,453 @@
+/* The REST API: paths to store calls, store results to JSON replies. Only the
+ * library's public API is used. Reads run under the store's shared lock,
+ * changes under the exclusive one; rendering happens under the same lock
+ * as the call, since views borrow from the store. */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SEGS 8
+#define MAX_TYPES 8
+
+typedef struct path {
+    cs_str seg[MAX_SEGS]; /* decoded */
+    char *buf;
+    size_t n;
+} path;
+
+/* Splits the raw path at '/', percent-decoding each segment on its own (so a
+ * %2F inside a unique name stays inside its segment). */
+static int path_parse(const char *raw, path *p) {
+    size_t len = strlen(raw);
+    p->n = 0;
+    p->buf = malloc(len + 1);
+    if (!p->buf) return -1;
+    size_t o = 0, start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && raw[i] != '/') continue;
+        if (i > start) {
+            if (p->n == MAX_SEGS) return -1;
+            size_t d = pct_decode(raw + start, i - start, p->buf + o, 0);
+            if (d == (size_t)-1) return -1;
+            p->seg[p->n++] = (cs_str){p->buf + o, d};
+            o += d;
+        }
+        start = i + 1;
+    }
+    return 0;
+}
+
+static int seg_is(const path *p, size_t i, const char *lit) {
+    return i < p->n && p->seg[i].len == strlen(lit) &&
+           memcmp(p->seg[i].ptr, lit, p->seg[i].len) == 0;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void body_append(reply *rp, const char *s) {
+    size_t n = strlen(s);
+    cs_buf *b = &rp->body;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *d = realloc(b->data, cap);
+        if (!d) return;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n + 1);
+    b->len += n;
+}
+
+/* JSON string escaping for messages the server writes itself. */
+static void append_json_string(reply *rp, const char *s) {
+    char tmp[8];
+    body_append(rp, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            tmp[0] = '\\';
+            tmp[1] = (char)c;
+            tmp[2] = 0;
+        } else if (c < 0x20) {
+            snprintf(tmp, sizeof tmp, "\\u%04x", c);
+        } else {
+            tmp[0] = (char)c;
+            tmp[1] = 0;
+        }
+        body_append(rp, tmp);
+    }
+    body_append(rp, "\"");
+}
+
+void reply_error(reply *rp, unsigned status, int code, const char *message) {
+    char num[96];
+    rp->status = status;
+    rp->content_type = "application/json";
+    cs_buf_reset(&rp->body);
+    snprintf(num, sizeof num, "{\"code\": %d, \"message\": ", code);
+    body_append(rp, num);
+    append_json_string(rp, message);
+    snprintf(num, sizeof num,
+             ", \"more_info\": \"https://www.twilio.com/docs/errors/%d\", "
+             "\"status\": %u}",
+             code, status);
+    body_append(rp, num);
+}
+
+/* 404 messages echo the requested path without its version prefix. */
+void reply_cs_error(reply *rp, cs_err e, const char *raw_path) {
+    if (e == CS_E_NOT_FOUND) {
+        const char *p = raw_path;
+        if (strncmp(p, "/v2/", 4) == 0 || strncmp(p, "/v1/", 4) == 0) p += 3;
+        char *msg = malloc(strlen(p) + 64);
+        if (msg) {
+            sprintf(msg, "The requested resource %s was not found", p);
+            reply_error(rp, 404, 20404, msg);
+            free(msg);
+            return;
+        }
+    }
+    reply_error(rp, (unsigned)cs_err_http_status(e), cs_err_twilio_code(e),
+                cs_err_message(e));
+}
+
+static void reply_json(reply *rp, unsigned status) {
+    rp->status = status;
+    rp->content_type = "application/json";
+}
+
+/* Finishes a store call: an error reply, or the rendered JSON. */
+static void done(reply *rp, const request *rq, cs_err e, cs_err render_e,
+                 unsigned status) {
+    if (e)
+        reply_cs_error(rp, e, rq->path);
+    else if (render_e)
+        reply_cs_error(rp, render_e, rq->path);
+    else
+        reply_json(rp, status);
+}
+
+static cs_page_params page_params(const request *rq, cs_str *types) {
+    cs_page_params q = {0};
+    q.order = params_get(&rq->query, "Order");
+    q.page_size = params_get(&rq->query, "PageSize");
+    q.page = params_get(&rq->query, "Page");
+    q.page_token = params_get(&rq->query, "PageToken");
+    if (types) {
+        q.types = types;
+        q.n_types = params_all(&rq->query, "Type", types, MAX_TYPES);
+    }
+    return q;
+}
+
+static int is(const request *rq, const char *m) { return !strcmp(rq->method, m); }
+
+/* ---- services ----------------------------------------------------------- */
+
+static void services(server *sv, const request *rq, reply *rp) {
+    cs_store *s = sv->store;
+    cs_err e, r = CS_OK;
+    if (is(rq, "POST")) {
+        cs_service_view v;
+        cs_store_lock_exclusive(s);
+        e = cs_service_create(s, params_get(&rq->form, "FriendlyName"), &v);
+        if (!e) r = cs_render_service(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 201);
+    } else {
+        cs_page_params q = page_params(rq, NULL);
+        cs_page pg;
+        cs_store_lock_shared(s);
+        e = cs_service_list(s, &q, &pg);
+        if (!e) r = cs_render_page(s, &pg, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    }
+}
+
+static void service(server *sv, const request *rq, reply *rp, cs_str is_sid) {
+    cs_store *s = sv->store;
+    cs_err e, r = CS_OK;
+    cs_service_view v;
+    if (is(rq, "GET")) {
+        cs_store_lock_shared(s);
+        e = cs_service_fetch(s, is_sid, &v);
+        if (!e) r = cs_render_service(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    } else if (is(rq, "POST")) {
+        cs_store_lock_exclusive(s);
+        e = cs_service_update(s, is_sid, params_get(&rq->form, "FriendlyName"),
+                              &v);
+        if (!e) r = cs_render_service(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    } else {
+        cs_store_lock_exclusive(s);
+        e = cs_service_delete(s, is_sid);
+        cs_store_unlock(s);
+        done(rp, rq, e, CS_OK, 204);
+    }
+}
+
+/* ---- channels ----------------------------------------------------------- */
+
+static cs_channel_params channel_params(const request *rq) {
+    cs_channel_params p = {0};
+    p.friendly_name = params_get(&rq->form, "FriendlyName");
+    p.unique_name = params_get(&rq->form, "UniqueName");
+    p.attributes = params_get(&rq->form, "Attributes");
+    p.type = params_get(&rq->form, "Type");
+    p.date_created = params_get(&rq->form, "DateCreated");
+    p.date_updated = params_get(&rq->form, "DateUpdated");
+    p.created_by = params_get(&rq->form, "CreatedBy");
+    p.webhook = rq->webhook;
+    return p;
+}
+
+static void channels(server *sv, const request *rq, reply *rp, cs_str is_sid) {
+    cs_store *s = sv->store;
+    cs_err e, r = CS_OK;
+    if (is(rq, "POST")) {
+        cs_channel_params p = channel_params(rq);
+        cs_channel_view v;
+        cs_store_lock_exclusive(s);
+        e = cs_channel_create(s, is_sid, &p, &v);
+        if (!e) r = cs_render_channel(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 201);
+    } else {
+        cs_str types[MAX_TYPES];
+        cs_page_params q = page_params(rq, types);
+        cs_page pg;
+        cs_store_lock_shared(s);
+        e = cs_channel_list(s, is_sid, &q, &pg);
+        if (!e) r = cs_render_page(s, &pg, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    }
+}
+
+static void channel(server *sv, const request *rq, reply *rp, cs_str is_sid,
+                    cs_str ch) {
+    cs_store *s = sv->store;
+    cs_err e, r = CS_OK;
+    cs_channel_view v;
+    if (is(rq, "GET")) {
+        cs_store_lock_shared(s);
+        e = cs_channel_fetch(s, is_sid, ch, &v);
+        if (!e) r = cs_render_channel(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    } else if (is(rq, "POST")) {
+        cs_channel_params p = channel_params(rq);
+        p.type = CS_STR_ABSENT; /* fixed at creation */
+        cs_store_lock_exclusive(s);
+        e = cs_channel_update(s, is_sid, ch, &p, &v);
+        if (!e) r = cs_render_channel(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    } else {
+        cs_store_lock_exclusive(s);
+        e = cs_channel_delete(s, is_sid, ch, rq->webhook);
+        cs_store_unlock(s);
+        done(rp, rq, e, CS_OK, 204);
+    }
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+static cs_message_params message_params(const request *rq) {
+    cs_message_params p = {0};
+    p.from = params_get(&rq->form, "From");
+    p.attributes = params_get(&rq->form, "Attributes");
+    p.date_created = params_get(&rq->form, "DateCreated");
+    p.date_updated = params_get(&rq->form, "DateUpdated");
+    p.last_updated_by = params_get(&rq->form, "LastUpdatedBy");
+    p.body = params_get(&rq->form, "Body");
+    p.media_sid = params_get(&rq->form, "MediaSid");
+    p.webhook = rq->webhook;
+    return p;
+}
+
+static void messages(server *sv, const request *rq, reply *rp, cs_str is_sid,
+                     cs_str ch) {
+    cs_store *s = sv->store;
+    cs_err e, r = CS_OK;
+    if (is(rq, "POST")) {
+        cs_message_params p = message_params(rq);
+        cs_message_view v;
+        cs_store_lock_exclusive(s);
+        e = cs_message_create(s, is_sid, ch, &p, &v);
+        if (!e) r = cs_render_message(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 201);
+    } else {
+        cs_page_params q = page_params(rq, NULL);
+        cs_page pg;
+        cs_store_lock_shared(s);
+        e = cs_message_list(s, is_sid, ch, &q, &pg);
+        if (!e) r = cs_render_page(s, &pg, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    }
+}
+
+static void message(server *sv, const request *rq, reply *rp, cs_str is_sid,
+                    cs_str ch, cs_str im) {
+    cs_store *s = sv->store;
+    cs_err e, r = CS_OK;
+    cs_message_view v;
+    if (is(rq, "GET")) {
+        cs_store_lock_shared(s);
+        e = cs_message_fetch(s, is_sid, ch, im, &v);
+        if (!e) r = cs_render_message(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    } else if (is(rq, "POST")) {
+        cs_message_params p = message_params(rq);
+        p.media_sid = CS_STR_ABSENT;
+        cs_store_lock_exclusive(s);
+        e = cs_message_update(s, is_sid, ch, im, &p, &v);
+        if (!e) r = cs_render_message(s, &v, &rp->body);
+        cs_store_unlock(s);
+        done(rp, rq, e, r, 200);
+    } else {
+        cs_store_lock_exclusive(s);
+        e = cs_message_delete(s, is_sid, ch, im, rq->webhook);
+        cs_store_unlock(s);
+        done(rp, rq, e, CS_OK, 204);
+    }
+}
+
+/* ---- media (the Media Content Service's paths, under /v1) --------------- */
+
+static void media_upload(server *sv, const request *rq, reply *rp,
+                         cs_str is_sid) {
+    cs_store *s = sv->store;
+    if (media_store_reserve(sv->media, rq->body_len)) {
+        reply_error(rp, 413, 50512, "Media storage of this server is full");
+        return;
+    }
+    char *copy = malloc(rq->body_len ? rq->body_len : 1);
+    if (!copy) {
+        media_store_unreserve(sv->media, rq->body_len);
+        reply_error(rp, 500, 20500, "Out of memory");
+        return;
+    }
+    if (rq->body_len) memcpy(copy, rq->body, rq->body_len);
+    cs_media_view v;
+    cs_err r = CS_OK;
+    cs_store_lock_exclusive(s);
+    cs_err e = cs_media_create(s, is_sid, rq->content_type,
+                               params_get(&rq->query, "Filename"),
+                               rq->body_len, &v);
+    if (!e) r = cs_render_media(s, &v, &rp->body);
+    cs_store_unlock(s);
+    if (e || media_store_put(sv->media, v.sid, copy, rq->body_len)) {
+        free(copy);
+        media_store_unreserve(sv->media, rq->body_len);
+    }
+    done(rp, rq, e, r, 201);
+}
+
+static void media_get(server *sv, const request *rq, reply *rp, cs_str is_sid,
+                      cs_str me, int content) {
+    cs_store *s = sv->store;
+    cs_media_view v;
+    cs_err r = CS_OK;
+    char ct[256] = "";
+    cs_store_lock_shared(s);
+    cs_err e = cs_media_fetch(s, is_sid, me, &v);
+    if (!e && !content) r = cs_render_media(s, &v, &rp->body);
+    if (!e && content)
+        snprintf(ct, sizeof ct, "%.*s", (int)v.content_type.len,
+                 v.content_type.ptr);
+    cs_store_unlock(s);
+    if (e || !content) {
+        done(rp, rq, e, r, 200);
+        return;
+    }
+    size_t n = 0;
+    char *bytes = media_store_get(sv->media, v.sid, &n);
+    if (!bytes) {
+        reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
+        return;
+    }
+    cs_buf_free(&rp->body);
+    rp->body.data = bytes;
+    rp->body.len = rp->body.cap = n;
+    rp->status = 200;
+    memcpy(rp->ct_buf, ct, sizeof ct);
+    rp->content_type = rp->ct_buf;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+static void method_not_allowed(reply *rp) {
+    reply_error(rp, 405, 20004, "Method not allowed");
+}
+
+static int allowed(const request *rq, int get, int post, int del) {
+    return (get && is(rq, "GET")) || (post && is(rq, "POST")) ||
+           (del && is(rq, "DELETE"));
+}
+
+static void route_v2(server *sv, const request *rq, reply *rp, const path *p) {
+    size_t n = p->n;
+    if (!seg_is(p, 1, "Services") || (n >= 4 && !seg_is(p, 3, "Channels")) ||
+        (n >= 6 && !seg_is(p, 5, "Messages")) || n > 7) {
+        reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
+        return;
+    }
+    int collection = n % 2 == 0; /* Services, Channels, Messages */
+    if (!allowed(rq, 1, 1, !collection)) {
+        method_not_allowed(rp);
+        return;
+    }
+    switch (n) {
+    case 2: services(sv, rq, rp); break;
+    case 3: service(sv, rq, rp, p->seg[2]); break;
+    case 4: channels(sv, rq, rp, p->seg[2]); break;
+    case 5: channel(sv, rq, rp, p->seg[2], p->seg[4]); break;
+    case 6: messages(sv, rq, rp, p->seg[2], p->seg[4]); break;
+    default: message(sv, rq, rp, p->seg[2], p->seg[4], p->seg[6]);
+    }
+}
+
+static void route_v1(server *sv, const request *rq, reply *rp, const path *p) {
+    size_t n = p->n;
+    if (!seg_is(p, 1, "Services") || n < 4 || !seg_is(p, 3, "Media") ||
+        n > 6 || (n == 6 && !seg_is(p, 5, "Content"))) {
+        reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
+        return;
+    }
+    if (n == 4) {
+        if (is(rq, "POST"))
+            media_upload(sv, rq, rp, p->seg[2]);
+        else
+            method_not_allowed(rp);
+    } else if (!is(rq, "GET")) {
+        method_not_allowed(rp);
+    } else {
+        media_get(sv, rq, rp, p->seg[2], p->seg[4], n == 6);
+    }
+}
+
+void route(server *sv, const request *rq, reply *rp) {
+    path p;
+    if (path_parse(rq->path, &p)) {
+        free(p.buf);
+        reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
+        return;
+    }
+    if (seg_is(&p, 0, "v2"))
+        route_v2(sv, rq, rp, &p);
+    else if (seg_is(&p, 0, "v1"))
+        route_v1(sv, rq, rp, &p);
+    else
+        reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
+    free(p.buf);
+}

@@ -1,0 +1,104 @@
+/* chatstore-server: Twilio Chat v2 on the wire over a chatstore store. */
+#ifndef CHATSTORE_SERVER_H
+#define CHATSTORE_SERVER_H
+
+#include <chatstore.h>
+#include <pthread.h>
+#include <stddef.h>
+
+/* ---- form and query parameters ------------------------------------------ */
+
+typedef struct kv {
+    char *key, *val;
+    size_t key_len, val_len;
+} kv;
+
+typedef struct params {
+    kv *items;
+    size_t n, cap;
+} params;
+
+/* Percent-decodes in[0..n) into out (at least n bytes); '+' becomes a space
+ * when plus is set. Returns the decoded length, or (size_t)-1 on a bad
+ * escape. */
+size_t pct_decode(const char *in, size_t n, char *out, int plus);
+/* Parses "k=v&k=v" (form body or query), decoding both sides. Returns 0, or
+ * -1 on a malformed escape or out of memory. */
+int params_parse(params *p, const char *s, size_t n);
+int params_add(params *p, const char *k, size_t kn, const char *v, size_t vn);
+void params_free(params *p);
+/* The first value of key, or the absent string. */
+cs_str params_get(const params *p, const char *key);
+/* Collects every value of key into out[0..max); returns how many. */
+size_t params_all(const params *p, const char *key, cs_str *out, size_t max);
+
+/* Decodes standard base64; returns the length or (size_t)-1. */
+size_t base64_decode(const char *in, size_t n, char *out, size_t cap);
+
+/* ---- media bytes ---------------------------------------------------------- */
+
+typedef struct media_store media_store;
+media_store *media_store_new(size_t cap_bytes);
+void media_store_free(media_store *m);
+/* Reserves n bytes of the cap before the upload is registered; -1 when the
+ * cap would be exceeded. */
+int media_store_reserve(media_store *m, size_t n);
+void media_store_unreserve(media_store *m, size_t n);
+/* Keeps data (malloc'ed, reserved before) under sid; takes ownership on
+ * success. Returns 0, or -1 out of memory. */
+int media_store_put(media_store *m, const char *sid, char *data, size_t n);
+/* A copy of the bytes for sid (malloc'ed) or NULL. */
+char *media_store_get(media_store *m, const char *sid, size_t *n);
+
+/* ---- the server --------------------------------------------------------- */
+
+typedef struct server_config {
+    const char *host;
+    unsigned port;
+    const char *account_sid;
+    const char *auth_token;
+    const char *base_url;
+    size_t max_request;   /* bytes of a request body; larger: 413 */
+    size_t media_cap;     /* bytes of media kept in memory in total */
+    unsigned threads;
+} server_config;
+
+typedef struct server {
+    server_config cfg;
+    cs_store *store;
+    media_store *media;
+    struct MHD_Daemon *daemon;
+    unsigned bound_port;
+} server;
+
+int server_start(server *sv, const server_config *cfg);
+void server_stop(server *sv);
+
+/* A response being built: status, JSON or raw body, content type. */
+typedef struct reply {
+    unsigned status;
+    cs_buf body;
+    const char *content_type;
+    char ct_buf[256]; /* content_type may point here */
+    int www_auth;     /* add WWW-Authenticate */
+} reply;
+
+/* A parsed request, as routes see it. */
+typedef struct request {
+    const char *method;
+    const char *path; /* raw, percent-encoded, without the query */
+    params query;
+    params form;
+    const char *body; /* raw body (media upload) */
+    size_t body_len;
+    cs_str webhook;   /* X-Twilio-Webhook-Enabled */
+    cs_str content_type;
+} request;
+
+/* Routes a request; fills the reply. */
+void route(server *sv, const request *rq, reply *rp);
+/* An error reply in Twilio's envelope. */
+void reply_error(reply *rp, unsigned status, int code, const char *message);
+void reply_cs_error(reply *rp, cs_err e, const char *path);
+
+#endif
