@@ -214,7 +214,8 @@ static void compute(const cs_store *s, const cs_seq *q, int64_t list,
     if (seek(q, pg, fwd, next_bound, &peek))
         token_make(s, pg->kind, list, r->desc, K_NEXT, next_bound,
                    pg->next_token);
-    if (pg->page > 0)
+    /* The first page (no token, or Page 0) has no previous page. */
+    if (pg->page > 0 && pg->token[0])
         token_make(s, pg->kind, list, r->desc, K_PREV, prev_bound,
                    pg->prev_token);
 }

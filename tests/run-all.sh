@@ -15,6 +15,11 @@ run() { # name, ctest filter args, cmake args...
     (cd "$out/$name" && ctest --output-on-failure -j "$jobs" $filter)
 }
 
+# Node packages for the server's end-to-end tests (locked in package-lock.json).
+if [ ! -d "$root/tests/e2e/node_modules" ] || [ -n "${CI:-}" ]; then
+    (cd "$root/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON
 run tsan "-R threads" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
