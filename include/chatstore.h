@@ -441,6 +441,8 @@ typedef struct cs_page_params {
 } cs_page_params;
 
 #define CS_TOKEN_BUFSZ 48
+/* Largest accepted Page (2^53 - 1, exact in every JSON reader). */
+#define CS_PAGE_MAX UINT64_C(9007199254740991)
 
 typedef enum cs_page_kind {
     CS_PAGE_SERVICES = 1,

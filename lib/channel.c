@@ -336,7 +336,9 @@ cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
 
 /* ---- delete ------------------------------------------------------------- */
 
-void cs__channel_destroy(cs_store *s, cs_channel *c) {
+/* Frees c's messages and takes its name entry and count out of the store;
+ * c's own fields, which a view of c borrows, stay. */
+static void channel_unlink(cs_store *s, cs_channel *c) {
     cs_seq_pos pos;
     if (cs__seq_after(&c->msgs, INT64_MIN, &pos)) {
         do {
@@ -347,12 +349,20 @@ void cs__channel_destroy(cs_store *s, cs_channel *c) {
     }
     cs__seq_free(s, &c->msgs);
     name_unlink(s, c->svc, c);
+    s->n_channels--;
+}
+
+static void channel_free(cs_store *s, cs_channel *c) {
     cs__free(s, c->friendly_name, c->fn_len + 1);
     cs__free(s, c->unique_name, c->un_len + 1);
     cs__free(s, c->attributes, c->attr_len + 1);
-    cs__ident_put(s, c->created_by);
     cs__free(s, c, sizeof *c);
-    s->n_channels--;
+}
+
+void cs__channel_destroy(cs_store *s, cs_channel *c) {
+    channel_unlink(s, c);
+    cs__ident_put(s, c->created_by);
+    channel_free(s, c);
 }
 
 cs_err cs_channel_delete(cs_store *s, cs_str service_sid, cs_str channel,
@@ -369,7 +379,14 @@ cs_err cs_channel_delete(cs_store *s, cs_str service_sid, cs_str channel,
     CS__UT(s);
     HASH_DELETE(hh, svc->channels, c);
     cs__seq_remove(s, &svc->channel_seq, c->serial);
+    /* Observers run after the commit: the channel, its messages, its name
+     * and its reference to the creator's identity are out of the store by
+     * then. Only memory the view borrows (c's fields, the identity string)
+     * is freed afterwards. */
+    channel_unlink(s, c);
+    bool free_by = cs__ident_release(s, c->created_by);
     cs__notify(s, CS_EVENT_CHANNEL_DELETED, wh, NULL, &v);
-    cs__channel_destroy(s, c);
+    if (free_by) cs__ident_free(s, c->created_by);
+    channel_free(s, c);
     return CS_OK;
 }

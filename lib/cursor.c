@@ -43,7 +43,10 @@ static bool parse_decimal(cs_str v, uint64_t max, uint64_t *out, bool *big) {
     return true;
 }
 
-#define PAGE_MAX UINT64_C(1000000000000000) /* keeps Page+1 printable */
+/* Page is client state. Its range is JavaScript's safe integers, so every
+ * client reads it exactly; next links saturate at the top, so a link the
+ * store renders is always one it accepts. */
+#define PAGE_MAX CS_PAGE_MAX
 
 static cs_err parse_sizes(const cs_store *s, const cs_page_params *q,
                           cs_page *pg) {

@@ -237,6 +237,12 @@ uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n);
 /* Identities: interned, reference-counted strings. */
 cs_err cs__ident_get(cs_store *s, const char *p, size_t n, cs_ident **out);
 void cs__ident_put(cs_store *s, cs_ident *id);
+/* cs__ident_put in two steps, for a delete whose event view still borrows
+ * the string: release drops the reference and, when it was the last one,
+ * takes the identity out of the store and returns true; the caller then
+ * frees it with cs__ident_free once the view is no longer needed. */
+bool cs__ident_release(cs_store *s, cs_ident *id);
+void cs__ident_free(cs_store *s, cs_ident *id);
 static inline void cs__ident_ref(cs_ident *id) { id->refs++; }
 
 /* Validation, each returning the given error code on failure. */

@@ -337,9 +337,17 @@ cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
     cs__msgtab_remove(s, &s->msgs, m);
     cs__seq_remove(s, &m->chan->msgs, m->index);
     if (s->n_obs) {
+        /* Observers run after the commit: the message's references to its
+         * identities are dropped first; the strings its view borrows are
+         * freed afterwards. */
         cs_message_view v;
         cs__message_view(s, m, &v);
+        bool free_from = cs__ident_release(s, m->from);
+        bool free_lub = cs__ident_release(s, m->lub);
         cs__notify(s, CS_EVENT_MESSAGE_DELETED, wh, &v, NULL);
+        if (free_from) cs__ident_free(s, m->from);
+        if (free_lub) cs__ident_free(s, m->lub);
+        m->from = m->lub = NULL;
     }
     cs__msg_free(s, m);
     return CS_OK;

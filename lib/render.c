@@ -422,7 +422,8 @@ static void w_meta(w *o, const cs_store *s, const cs_page *pg) {
     w_page_url(o, s, pg, pg->page, pg->token);
     W_LIT(o, ", \"next_page_url\": ");
     if (pg->next_token[0])
-        w_page_url(o, s, pg, pg->page + 1, pg->next_token);
+        w_page_url(o, s, pg, pg->page < CS_PAGE_MAX ? pg->page + 1 : pg->page,
+                   pg->next_token);
     else
         W_LIT(o, "null");
     W_LIT(o, ", \"key\": \"");

@@ -240,9 +240,17 @@ cs_err cs__ident_get(cs_store *s, const char *p, size_t n, cs_ident **out) {
 }
 
 void cs__ident_put(cs_store *s, cs_ident *id) {
-    if (!id || --id->refs) return;
+    if (cs__ident_release(s, id)) cs__ident_free(s, id);
+}
+
+bool cs__ident_release(cs_store *s, cs_ident *id) {
+    if (!id || --id->refs) return false;
     CS__UT(s);
     HASH_DEL(s->idents, id);
+    return true;
+}
+
+void cs__ident_free(cs_store *s, cs_ident *id) {
     cs__free(s, id, sizeof *id + id->len + 1);
 }
 
@@ -291,8 +299,9 @@ void cs__notify(cs_store *s, cs_event_type type, cs_webhook wh,
 
 cs_err cs__check_text(cs_str v, size_t max_chars, cs_err too_long) {
     if (!v.ptr) return CS_OK;
-    /* Each code point takes at most 4 bytes: a quick bound before counting. */
-    if (v.len > max_chars * 4) {
+    /* Each code point takes at most 4 bytes: a quick bound before counting
+     * (divided, not multiplied: max_chars * 4 can wrap around). */
+    if (v.len / 4 > max_chars) {
         return cs__utf8_valid(v.ptr, v.len) ? too_long : CS_E_BAD_UTF8;
     }
     size_t n = cs__utf8_length(v.ptr, v.len);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Per-connection request state, kept across the handler's calls. */
 typedef struct conn_state {
@@ -58,6 +59,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
     if (rp->www_auth)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Basic realm=\"Twilio API\"");
+    if (rp->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rp->allow);
     enum MHD_Result ret = MHD_queue_response(conn, rp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -67,34 +69,44 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
 static int authorized(server *sv, struct MHD_Connection *conn) {
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Basic ", 6) != 0) return 0;
+    /* The scheme name is case-insensitive (RFC 9110 section 11.1). */
+    if (!h || strncasecmp(h, "Basic ", 6) != 0) return 0;
     char dec[512];
     size_t n = base64_decode(h + 6, strlen(h + 6), dec, sizeof dec - 1);
     if (n == (size_t)-1) return 0;
     dec[n] = '\0';
-    char *colon = memchr(dec, ':', n);
+    const char *colon = memchr(dec, ':', n);
     if (!colon) return 0;
-    *colon = '\0';
+    /* Lengths from the decoded bytes, not strlen: "AC...\0junk:token" or
+     * "token\0junk" must not pass. */
     const char *user = dec, *pass = colon + 1;
+    size_t ulen = (size_t)(colon - dec), plen = n - ulen - 1;
     size_t ul = strlen(sv->cfg.account_sid), pl = strlen(sv->cfg.auth_token);
     /* Compare every byte whatever the outcome. */
-    unsigned diff = (unsigned)(strlen(user) ^ ul) | (unsigned)(strlen(pass) ^ pl);
-    for (size_t i = 0; i < ul && user[i]; i++) diff |= (unsigned char)(user[i] ^ sv->cfg.account_sid[i]);
-    for (size_t i = 0; i < pl && pass[i]; i++) diff |= (unsigned char)(pass[i] ^ sv->cfg.auth_token[i]);
+    unsigned diff = (unsigned)(ulen != ul) | (unsigned)(plen != pl);
+    for (size_t i = 0; i < ul; i++)
+        diff |= (unsigned char)((i < ulen ? user[i] : 0) ^ sv->cfg.account_sid[i]);
+    for (size_t i = 0; i < pl; i++)
+        diff |= (unsigned char)((i < plen ? pass[i] : 0) ^ sv->cfg.auth_token[i]);
     return diff == 0;
 }
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
                                      const char *key, const char *value) {
     (void)kind;
-    params *q = cls;
+    request *rq = cls;
+    params *q = &rq->query;
     /* Keys and values arrive raw (see the no-op unescape callback). */
     size_t kn = strlen(key), vn = value ? strlen(value) : 0;
     char *kd = malloc(kn + 1), *vd = malloc(vn + 1);
     int bad = !kd || !vd;
     size_t a = bad ? 0 : pct_decode(key, kn, kd, 1);
     size_t b = bad ? 0 : pct_decode(value ? value : "", vn, vd, 1);
-    if (!bad && a != (size_t)-1 && b != (size_t)-1) params_add(q, kd, a, vd, b);
+    if (!bad && (a == (size_t)-1 || b == (size_t)-1))
+        rq->bad_query = 1; /* refused: a dropped PageToken would silently
+                              restart the list */
+    else if (!bad)
+        params_add(q, kd, a, vd, b);
     free(kd);
     free(vd);
     return MHD_YES;
@@ -121,8 +133,10 @@ static void handle(server *sv, struct MHD_Connection *conn, const char *url,
                                                       "X-Twilio-Webhook-Enabled"));
     rq.content_type = cs_str_c(MHD_lookup_connection_value(
         conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &rq.query);
-    if (!is_media_upload(method, url) && c->len &&
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &rq);
+    if (rq.bad_query) {
+        reply_error(rp, 400, 20001, "Malformed query string");
+    } else if (!is_media_upload(method, url) && c->len &&
         params_parse(&rq.form, c->body, c->len)) {
         reply_error(rp, 400, 20001, "Malformed form-encoded body");
     } else {
@@ -148,9 +162,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > c->limit) c->too_large = 1;
         *con_cls = c;
-        return MHD_YES;
-    }
-    if (*upload_size) {
+        /* Too large by its Content-Length and the client waits for
+         * "100 Continue" before sending the body (curl does so above 1 MiB):
+         * answer now (401 or 413), and MHD never asks for the body. Without
+         * Expect the body is already on its way: read and drop it, then
+         * answer, since a reply sent early is lost to a reset on close. */
+        const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_EXPECT);
+        if (!c->too_large || !ex || strcasecmp(ex, "100-continue") != 0)
+            return MHD_YES;
+    } else if (*upload_size) {
         accumulate(c, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;

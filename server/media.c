@@ -12,6 +12,7 @@
 typedef struct blob {
     UT_hash_handle hh;
     char sid[CS_SID_BUFSZ];
+    char service_sid[CS_SID_BUFSZ];
     char *data;
     size_t n;
 } blob;
@@ -56,10 +57,12 @@ void media_store_unreserve(media_store *m, size_t n) {
     pthread_mutex_unlock(&m->mu);
 }
 
-int media_store_put(media_store *m, const char *sid, char *data, size_t n) {
+int media_store_put(media_store *m, const char *sid, const char *service_sid,
+                    char *data, size_t n) {
     blob *b = calloc(1, sizeof *b);
     if (!b) return -1;
     snprintf(b->sid, sizeof b->sid, "%s", sid);
+    snprintf(b->service_sid, sizeof b->service_sid, "%s", service_sid);
     b->data = data;
     b->n = n;
     int oom = 0;
@@ -70,6 +73,19 @@ int media_store_put(media_store *m, const char *sid, char *data, size_t n) {
     pthread_mutex_unlock(&m->mu);
     if (oom) free(b);
     return oom ? -1 : 0;
+}
+
+void media_store_drop_service(media_store *m, const char *service_sid) {
+    blob *b, *tmp;
+    pthread_mutex_lock(&m->mu);
+    HASH_ITER(hh, m->all, b, tmp) {
+        if (strcmp(b->service_sid, service_sid) != 0) continue;
+        HASH_DEL(m->all, b);
+        m->used -= b->n;
+        free(b->data);
+        free(b);
+    }
+    pthread_mutex_unlock(&m->mu);
 }
 
 char *media_store_get(media_store *m, const char *sid, size_t *n) {

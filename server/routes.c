@@ -101,9 +101,23 @@ void reply_cs_error(reply *rp, cs_err e, const char *raw_path) {
     if (e == CS_E_NOT_FOUND) {
         const char *p = raw_path;
         if (strncmp(p, "/v2/", 4) == 0 || strncmp(p, "/v1/", 4) == 0) p += 3;
-        char *msg = malloc(strlen(p) + 64);
+        /* The path as sent, but with bytes outside printable ASCII
+         * percent-encoded: raw bytes on the request line need not be UTF-8,
+         * and the JSON reply must be. */
+        static const char hex[] = "0123456789ABCDEF";
+        char *msg = malloc(strlen(p) * 3 + 64);
         if (msg) {
-            sprintf(msg, "The requested resource %s was not found", p);
+            char *o = msg + sprintf(msg, "The requested resource ");
+            for (const unsigned char *c = (const unsigned char *)p; *c; c++) {
+                if (*c > 0x20 && *c < 0x7f) {
+                    *o++ = (char)*c;
+                } else {
+                    *o++ = '%';
+                    *o++ = hex[*c >> 4];
+                    *o++ = hex[*c & 15];
+                }
+            }
+            strcpy(o, " was not found");
             reply_error(rp, 404, 20404, msg);
             free(msg);
             return;
@@ -185,9 +199,16 @@ static void service(server *sv, const request *rq, reply *rp, cs_str is_sid) {
         cs_store_unlock(s);
         done(rp, rq, e, r, 200);
     } else {
+        char sid[CS_SID_BUFSZ] = "";
         cs_store_lock_exclusive(s);
-        e = cs_service_delete(s, is_sid);
+        e = cs_service_fetch(s, is_sid, &v); /* the SID in canonical form */
+        if (!e) {
+            memcpy(sid, v.sid, sizeof sid);
+            e = cs_service_delete(s, is_sid);
+        }
         cs_store_unlock(s);
+        /* The store dropped the media metadata; drop the bytes too. */
+        if (!e) media_store_drop_service(sv->media, sid);
         done(rp, rq, e, CS_OK, 204);
     }
 }
@@ -345,8 +366,13 @@ static void media_upload(server *sv, const request *rq, reply *rp,
                                params_get(&rq->query, "Filename"),
                                rq->body_len, &v);
     if (!e) r = cs_render_media(s, &v, &rp->body);
+    /* Still under the lock: v.service_sid is borrowed, and a service delete
+     * (which drops the service's bytes after its own call) must not slip in
+     * between the metadata and the bytes. */
+    int kept = !e && media_store_put(sv->media, v.sid, v.service_sid, copy,
+                                     rq->body_len) == 0;
     cs_store_unlock(s);
-    if (e || media_store_put(sv->media, v.sid, copy, rq->body_len)) {
+    if (!kept) {
         free(copy);
         media_store_unreserve(sv->media, rq->body_len);
     }
@@ -386,8 +412,9 @@ static void media_get(server *sv, const request *rq, reply *rp, cs_str is_sid,
 
 /* ---- routing ------------------------------------------------------------ */
 
-static void method_not_allowed(reply *rp) {
+static void method_not_allowed(reply *rp, const char *allow) {
     reply_error(rp, 405, 20004, "Method not allowed");
+    rp->allow = allow; /* RFC 9110: a 405 names the allowed methods */
 }
 
 static int allowed(const request *rq, int get, int post, int del) {
@@ -404,7 +431,7 @@ static void route_v2(server *sv, const request *rq, reply *rp, const path *p) {
     }
     int collection = n % 2 == 0; /* Services, Channels, Messages */
     if (!allowed(rq, 1, 1, !collection)) {
-        method_not_allowed(rp);
+        method_not_allowed(rp, collection ? "GET, POST" : "GET, POST, DELETE");
         return;
     }
     switch (n) {
@@ -428,9 +455,9 @@ static void route_v1(server *sv, const request *rq, reply *rp, const path *p) {
         if (is(rq, "POST"))
             media_upload(sv, rq, rp, p->seg[2]);
         else
-            method_not_allowed(rp);
+            method_not_allowed(rp, "POST");
     } else if (!is(rq, "GET")) {
-        method_not_allowed(rp);
+        method_not_allowed(rp, "GET");
     } else {
         media_get(sv, rq, rp, p->seg[2], p->seg[4], n == 6);
     }

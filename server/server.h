@@ -44,9 +44,12 @@ void media_store_free(media_store *m);
  * cap would be exceeded. */
 int media_store_reserve(media_store *m, size_t n);
 void media_store_unreserve(media_store *m, size_t n);
-/* Keeps data (malloc'ed, reserved before) under sid; takes ownership on
- * success. Returns 0, or -1 out of memory. */
-int media_store_put(media_store *m, const char *sid, char *data, size_t n);
+/* Keeps data (malloc'ed, reserved before) under sid, owned by the service
+ * service_sid; takes ownership on success. Returns 0, or -1 out of memory. */
+int media_store_put(media_store *m, const char *sid, const char *service_sid,
+                    char *data, size_t n);
+/* Frees (and unreserves) the bytes of every media of a deleted service. */
+void media_store_drop_service(media_store *m, const char *service_sid);
 /* A copy of the bytes for sid (malloc'ed) or NULL. */
 char *media_store_get(media_store *m, const char *sid, size_t *n);
 
@@ -81,6 +84,7 @@ typedef struct reply {
     const char *content_type;
     char ct_buf[256]; /* content_type may point here */
     int www_auth;     /* add WWW-Authenticate */
+    const char *allow; /* Allow header of a 405 reply, or NULL */
 } reply;
 
 /* A parsed request, as routes see it. */
@@ -93,6 +97,7 @@ typedef struct request {
     size_t body_len;
     cs_str webhook;   /* X-Twilio-Webhook-Enabled */
     cs_str content_type;
+    int bad_query;    /* a query key or value had a malformed %-escape */
 } request;
 
 /* Routes a request; fills the reply. */

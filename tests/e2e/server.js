@@ -1,0 +1,238 @@
+'use strict';
+// Shared harness of the end-to-end tests: spawns chatstore-server on port 0,
+// parses the port it prints, stops it with SIGTERM after the tests, and
+// offers raw HTTP helpers. Each *.test.js file runs in its own process (node
+// --test) and starts its own server, so files never share state.
+//
+// Environment:
+//   CHATSTORE_SERVER_BIN  path of the chatstore-server binary (set by ctest)
+//   CHATSTORE_SPEC_DIR    directory holding twilio_chat_v2.openapi.yaml etc.
+//                         (optional; also --spec-dir=DIR on the command line,
+//                         else <repo>/../shared/spec)
+
+const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+
+const E2E_DIR = __dirname;
+const REPO_DIR = path.resolve(E2E_DIR, '..', '..');
+
+// Fail loudly (every test file requires this module) when the npm packages
+// are missing, instead of half the suite running.
+for (const dep of ['twilio', 'ajv', 'yaml']) {
+  if (!fs.existsSync(path.join(E2E_DIR, 'node_modules', dep, 'package.json'))) {
+    throw new Error(`tests/e2e/node_modules/${dep} is missing: run npm ci in tests/e2e ` +
+      `(cd ${E2E_DIR} && npm ci)`);
+  }
+}
+
+/** The spec directory: --spec-dir=DIR / --spec-dir DIR, $CHATSTORE_SPEC_DIR,
+ * else the repo's sibling shared/spec. Throws when the OpenAPI file is not there. */
+function specDir() {
+  let dir;
+  const argv = process.argv;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith('--spec-dir=')) dir = argv[i].slice('--spec-dir='.length);
+    else if (argv[i] === '--spec-dir' && i + 1 < argv.length) dir = argv[i + 1];
+  }
+  if (!dir && process.env.CHATSTORE_SPEC_DIR) dir = process.env.CHATSTORE_SPEC_DIR;
+  if (!dir) dir = path.resolve(REPO_DIR, '..', 'shared', 'spec');
+  dir = path.resolve(dir);
+  const f = path.join(dir, 'twilio_chat_v2.openapi.yaml');
+  if (!fs.existsSync(f)) {
+    throw new Error(`spec not found: ${f} (give --spec-dir=DIR or CHATSTORE_SPEC_DIR, ` +
+      'or check out the repo next to shared/)');
+  }
+  return dir;
+}
+
+// Servers still running when this process goes away (a crash, an uncaught
+// exception, the runner's timeout) are killed, so none is left orphaned.
+const running = new Set();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    for (const p of running) p.kill('SIGKILL');
+    process.kill(process.pid, sig); // the default action, now that the handler is gone
+  });
+}
+
+function serverBin() {
+  const bin = process.env.CHATSTORE_SERVER_BIN;
+  if (!bin) {
+    throw new Error('CHATSTORE_SERVER_BIN is not set: run these tests through ctest ' +
+      '(ctest -R server_e2e) or export CHATSTORE_SERVER_BIN=/path/to/chatstore-server');
+  }
+  if (!fs.existsSync(bin)) throw new Error(`CHATSTORE_SERVER_BIN=${bin} does not exist`);
+  return bin;
+}
+
+/**
+ * Starts a server with fresh random credentials. Resolves to
+ * { origin, port, accountSid, authToken, auth, proc, stop(), alive(), output() }.
+ * extraArgs go to the command line (e.g. ['--media-cap', '1000']).
+ */
+function startServer({ extraArgs = [], accountSid, authToken } = {}) {
+  const bin = serverBin();
+  accountSid = accountSid || 'AC' + crypto.randomBytes(16).toString('hex');
+  authToken = authToken || crypto.randomBytes(16).toString('hex');
+  const args = ['--listen', '127.0.0.1:0', '--account-sid', accountSid,
+    '--auth-token', authToken, ...extraArgs];
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+  let stdout = '';
+  let stderr = '';
+  let exit = null; // {code, signal} once exited
+  const exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      running.delete(proc);
+      exit = { code, signal };
+      resolve(exit);
+    });
+  });
+  proc.stderr.on('data', (d) => { stderr += d; });
+
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`chatstore-server did not print its port within 10 s\n` +
+        `stdout: ${stdout}\nstderr: ${stderr}`));
+    }, 10000);
+    proc.on('error', (e) => { clearTimeout(timer); reject(e); });
+    exited.then((x) => {
+      clearTimeout(timer);
+      reject(new Error(`chatstore-server exited early (${JSON.stringify(x)})\n` +
+        `stdout: ${stdout}\nstderr: ${stderr}`));
+    });
+    proc.stdout.on('data', (d) => {
+      stdout += d;
+      const m = /listening on (http:\/\/127\.0\.0\.1:(\d+))\n/.exec(stdout);
+      if (!m) return;
+      clearTimeout(timer);
+      const port = Number(m[2]);
+      const srv = {
+        origin: m[1],
+        port,
+        accountSid,
+        authToken,
+        auth: 'Basic ' + Buffer.from(`${accountSid}:${authToken}`).toString('base64'),
+        proc,
+        output: () => ({ stdout, stderr }),
+        alive: () => exit === null,
+        exitInfo: () => exit,
+        /** SIGTERM, then checks the server had not died before and exits 0. */
+        async stop() {
+          if (exit) {
+            throw new Error(`chatstore-server died during the tests: ${JSON.stringify(exit)}\n` +
+              `stderr: ${stderr}`);
+          }
+          proc.kill('SIGTERM');
+          const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+          const x = await exited;
+          clearTimeout(t);
+          if (x.code !== 0) {
+            throw new Error(`chatstore-server did not stop cleanly: ${JSON.stringify(x)}\n` +
+              `stderr: ${stderr}`);
+          }
+        },
+      };
+      resolve(srv);
+    });
+  });
+}
+
+/**
+ * One raw HTTP request (node:http, no keep-alive, the path sent verbatim).
+ * opts: { method, headers, form (object or string), body (Buffer|string),
+ *         auth (false: no Authorization; string: the header value),
+ *         chunked (true: no Content-Length) }
+ * Resolves to { status, headers, text, buf, json } (json undefined when the
+ * body is not JSON).
+ */
+function request(srv, pathAndQuery, opts = {}) {
+  const method = opts.method || 'GET';
+  const headers = Object.assign({}, opts.headers || {});
+  if (opts.auth !== false) headers.Authorization = opts.auth || srv.auth;
+  let body = opts.body;
+  if (opts.form !== undefined) {
+    body = typeof opts.form === 'string' ? opts.form : new URLSearchParams(opts.form).toString();
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+      headers['Content-Type'] = 'application/x-www-form-urlencoded';
+    }
+  }
+  if (body !== undefined && !opts.chunked) headers['Content-Length'] = Buffer.byteLength(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: srv.port, method, path: pathAndQuery, headers, agent: false,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const buf = Buffer.concat(chunks);
+        const text = buf.toString('utf8');
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode, headers: res.headers, text, buf, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(20000, () => req.destroy(new Error(`timeout: ${method} ${pathAndQuery}`)));
+    if (body !== undefined) {
+      if (opts.chunked) {
+        // Several chunks, so the server sees a streamed body.
+        const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
+        for (let i = 0; i < b.length; i += 65536) req.write(b.subarray(i, i + 65536));
+      } else {
+        req.write(body);
+      }
+    }
+    req.end();
+  });
+}
+
+/** The local form of an absolute https://chat.twilio.com/... URL. */
+function localPath(url) {
+  const u = new URL(url);
+  return u.pathname + u.search;
+}
+
+const ERROR_KEYS = ['code', 'message', 'more_info', 'status'];
+
+/** Asserts r is a Twilio error reply with the given HTTP status and code. */
+function assertError(assert, r, status, code, what = '') {
+  const ctx = `${what} -> ${r.status} ${r.text.length > 400 ? `${r.text.slice(0, 400)}...` : r.text}`;
+  assert.equal(r.status, status, ctx);
+  assert.match(String(r.headers['content-type']), /^application\/json/, ctx);
+  assert.ok(r.json && typeof r.json === 'object', ctx);
+  assert.deepEqual(Object.keys(r.json), ERROR_KEYS, ctx);
+  assert.equal(r.json.status, r.status, ctx);
+  if (code !== undefined) assert.equal(r.json.code, code, ctx);
+  assert.ok(Number.isInteger(r.json.code), ctx);
+  assert.equal(typeof r.json.message, 'string', ctx);
+  assert.ok(r.json.message.length > 0, ctx);
+  assert.equal(r.json.more_info, `https://www.twilio.com/docs/errors/${r.json.code}`, ctx);
+}
+
+/** Small deterministic PRNG (mulberry32) for reproducible garbage. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const BASE = 'https://chat.twilio.com';
+
+module.exports = {
+  BASE, E2E_DIR, ERROR_KEYS, REPO_DIR, assertError, localPath, prng, request, specDir,
+  startServer,
+};
