@@ -115,7 +115,8 @@ typedef struct cs_msgtab {
 } cs_msgtab;
 
 cs_err cs__msgtab_reserve(cs_store *s, cs_msgtab *h);
-void cs__msgtab_insert(cs_store *s, cs_msgtab *h, struct cs_msg *m);
+/* After a reserve; false (and nothing inserted) when the SID is taken. */
+bool cs__msgtab_insert(cs_store *s, cs_msgtab *h, struct cs_msg *m);
 struct cs_msg *cs__msgtab_find(const cs_msgtab *h, const uint8_t *sid);
 void cs__msgtab_remove(cs_store *s, cs_msgtab *h, struct cs_msg *m);
 void cs__msgtab_replace(cs_msgtab *h, struct cs_msg *old, struct cs_msg *nw);
@@ -154,6 +155,7 @@ typedef struct cs_msg {
     cs_media *media;
     uint32_t body_len;
     uint32_t attr_len; /* 0: the default "{}" (empty JSON is never stored) */
+    uint32_t cap;      /* bytes allocated for the record: edits reuse them */
     bool was_edited;
     char data[]; /* body NUL [attributes NUL] */
 } cs_msg;

@@ -17,6 +17,12 @@ static size_t msg_bytes(uint32_t body_len, uint32_t attr_len) {
            (attr_len ? attr_len + 1 : 0);
 }
 
+/* Allocations come in 16-byte steps (malloc's own granularity), so the
+ * slack an edit can reuse costs nothing. */
+static size_t msg_alloc_bytes(uint32_t body_len, uint32_t attr_len) {
+    return (msg_bytes(body_len, attr_len) + 15) & ~(size_t)15;
+}
+
 static const char *msg_attr(const cs_msg *m) {
     return m->data + m->body_len + 1;
 }
@@ -24,7 +30,7 @@ static const char *msg_attr(const cs_msg *m) {
 void cs__msg_free(cs_store *s, cs_msg *m) {
     cs__ident_put(s, m->from);
     cs__ident_put(s, m->lub);
-    cs__free(s, m, msg_bytes(m->body_len, m->attr_len));
+    cs__free(s, m, m->cap);
 }
 
 void cs__message_view(const cs_store *s, const cs_msg *m,
@@ -112,11 +118,13 @@ static uint32_t stored_attr_len(cs_str a) {
 static cs_msg *record_new(cs_store *s, cs_str body, cs_str attr) {
     uint32_t bl = body.ptr ? (uint32_t)body.len : 0;
     uint32_t al = stored_attr_len(attr);
-    cs_msg *m = cs__malloc(s, msg_bytes(bl, al));
+    size_t cap = msg_alloc_bytes(bl, al);
+    cs_msg *m = cs__malloc(s, cap);
     if (!m) return NULL;
     memset(m, 0, offsetof(cs_msg, data));
     m->body_len = bl;
     m->attr_len = al;
+    m->cap = (uint32_t)cap;
     if (bl) memcpy(m->data, body.ptr, bl);
     m->data[bl] = '\0';
     if (al) {
@@ -134,12 +142,6 @@ static cs_err ident_for(cs_store *s, cs_str v, const char *dflt,
 }
 
 /* ---- create ------------------------------------------------------------- */
-
-static void new_message_sid(cs_store *s, uint8_t *b) {
-    do
-        cs__new_sid(s, b);
-    while (cs__msgtab_find(&s->msgs, b));
-}
 
 static cs_err alloc_message(cs_store *s, const cs_message_params *p,
                             cs_msg **out) {
@@ -169,8 +171,11 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     if ((e = cs__seq_reserve(s, &c->msgs))) return e;
     cs_msg *m;
     if ((e = alloc_message(s, p, &m))) return e;
-    /* Everything is allocated: from here on nothing can fail. */
-    new_message_sid(s, m->sidb);
+    /* Everything is allocated: from here on nothing can fail. A SID that
+     * is already taken (never seen: 128 PRF bits) is drawn again. */
+    do
+        cs__new_sid(s, m->sidb);
+    while (!cs__msgtab_insert(s, &s->msgs, m));
     m->chan = c;
     m->index = c->next_index++;
     m->date_created = p->date_created.ptr ? in.dc : cs__now(s);
@@ -181,7 +186,6 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
         memcpy(in.media->msg_sid, m->sidb, CS__SID_BYTES);
         memcpy(in.media->chan_sid, c->sidb, CS__SID_BYTES);
     }
-    cs__msgtab_insert(s, &s->msgs, m);
     cs__seq_append(&c->msgs, m->index, m);
     cs_message_view v;
     cs__message_view(s, m, &v);
@@ -258,11 +262,36 @@ static cs_msg *rebuild(cs_store *s, const cs_msg *m,
                                     : CS_STR_ABSENT;
     cs_msg *n = record_new(s, body, attr);
     if (!n) return NULL;
-    uint32_t bl = n->body_len, al = n->attr_len;
+    uint32_t bl = n->body_len, al = n->attr_len, cap = n->cap;
     memcpy(n, m, offsetof(cs_msg, data));
     n->body_len = bl;
     n->attr_len = al;
+    n->cap = cap;
     return n;
+}
+
+/* Rewrites body and/or attributes inside m when they fit its allocation
+ * (and would not leave most of it unused). Nothing is allocated, so this
+ * cannot fail; false when it does not fit. */
+static bool rewrite_in_place(cs_msg *m, const cs_message_params *p) {
+    uint32_t bl = p->body.ptr ? (uint32_t)p->body.len : m->body_len;
+    uint32_t al = p->attributes.ptr ? stored_attr_len(p->attributes)
+                                    : m->attr_len;
+    size_t need = msg_alloc_bytes(bl, al);
+    if (need > m->cap || need * 2 < m->cap) return false;
+    if (al && !p->attributes.ptr && bl != m->body_len) /* keep attributes */
+        memmove(m->data + bl + 1, m->data + m->body_len + 1, al + 1);
+    if (p->body.ptr) {
+        if (bl) memcpy(m->data, p->body.ptr, bl);
+        m->data[bl] = '\0';
+    }
+    if (al && p->attributes.ptr) {
+        memcpy(m->data + bl + 1, p->attributes.ptr, al);
+        m->data[bl + 1 + al] = '\0';
+    }
+    m->body_len = bl;
+    m->attr_len = al;
+    return true;
 }
 
 /* Puts n where m was: hash chain and the channel's index. */
@@ -272,7 +301,7 @@ static void swap_record(cs_store *s, cs_msg *m, cs_msg *n) {
     cs_seq_pos pos;
     if (cs__seq_after(q, m->index - 1, &pos))
         cs__seq_set(q, pos, n);
-    cs__free(s, m, msg_bytes(m->body_len, m->attr_len));
+    cs__free(s, m, m->cap);
 }
 
 static void apply_fields(cs_store *s, cs_msg *m, const cs_message_params *p,
@@ -306,7 +335,7 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
     if (m->media && body_changes(m, p->body)) return CS_E_MEDIA_BODY_IMMUTABLE;
     upd_idents u;
     if ((e = take_idents(s, p, &u))) return e;
-    if (p->body.ptr || p->attributes.ptr) {
+    if ((p->body.ptr || p->attributes.ptr) && !rewrite_in_place(m, p)) {
         cs_msg *n = rebuild(s, m, p);
         if (!n) {
             cs__ident_put(s, u.from);

@@ -81,13 +81,18 @@ cs_err cs__msgtab_reserve(cs_store *s, cs_msgtab *h) {
     return start_resize(s, h, h->size[0] * 2);
 }
 
-void cs__msgtab_insert(cs_store *s, cs_msgtab *h, cs_msg *m) {
+bool cs__msgtab_insert(cs_store *s, cs_msgtab *h, cs_msg *m) {
+    /* An element with this SID can only be in the chain it would go to, so
+     * the uniqueness check costs no extra cache miss. */
     int t = table_of(h, m->sidb);
     cs_msg **b = bucket(h->t[t], h->size[t], m->sidb);
+    for (const cs_msg *o = *b; o; o = o->hnext)
+        if (memcmp(o->sidb, m->sidb, CS__SID_BYTES) == 0) return false;
     m->hnext = *b;
     *b = m;
     h->count++;
     step(s, h);
+    return true;
 }
 
 cs_msg *cs__msgtab_find(const cs_msgtab *h, const uint8_t *sid) {
