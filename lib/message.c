@@ -274,6 +274,16 @@ static cs_msg *rebuild(cs_store *s, const cs_msg *m,
  * (and would not leave most of it unused). Nothing is allocated, so this
  * cannot fail; false when it does not fit. */
 static bool rewrite_in_place(cs_msg *m, const cs_message_params *p) {
+    /* New values may point into a view of this very record (views stay
+     * valid until the next mutating call): writing over them while reading
+     * them would corrupt both. Those edits take the rebuild way, which reads
+     * the old record before freeing it. */
+    uintptr_t lo = (uintptr_t)m, hi = lo + m->cap;
+    if ((p->body.ptr && (uintptr_t)p->body.ptr >= lo &&
+         (uintptr_t)p->body.ptr < hi) ||
+        (p->attributes.ptr && (uintptr_t)p->attributes.ptr >= lo &&
+         (uintptr_t)p->attributes.ptr < hi))
+        return false;
     uint32_t bl = p->body.ptr ? (uint32_t)p->body.len : m->body_len;
     uint32_t al = p->attributes.ptr ? stored_attr_len(p->attributes)
                                     : m->attr_len;

@@ -1,18 +1,25 @@
 #!/bin/sh
 # Builds and runs every test: a release build with warnings as errors, an
-# ASan+UBSan build, and a ThreadSanitizer build for the thread stress test.
+# ASan+UBSan build, a ThreadSanitizer build for the thread stress test, and
+# a short run of every fuzzer (FUZZ_SECONDS each, default 20).
 # Usage: tests/run-all.sh [build-root]   (default: ./build-all)
 set -eu
+# ctest's exit status must survive the tee below.
+set -o pipefail 2>/dev/null || true
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/build-all}
 jobs=$(nproc 2>/dev/null || echo 2)
 
+total=0
 run() { # name, ctest filter args, cmake args...
     name=$1; shift; filter=$1; shift
     echo "=== $name build"
     cmake -S "$root" -B "$out/$name" -DCHATSTORE_WERROR=ON "$@" >/dev/null
     cmake --build "$out/$name" -j "$jobs" >/dev/null
-    (cd "$out/$name" && ctest --output-on-failure -j "$jobs" $filter)
+    (cd "$out/$name" && ctest --output-on-failure -j "$jobs" $filter) | tee "$out/$name.ctest"
+    n=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$out/$name.ctest")
+    [ -n "$n" ] || { echo "=== $name: tests failed"; exit 1; }
+    total=$((total + n))
 }
 
 # Node packages for the server's end-to-end tests (locked in package-lock.json).
@@ -23,4 +30,8 @@ fi
 run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON
 run tsan "-R threads" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
-echo "=== all builds passed"
+
+# Every libFuzzer harness for a short, bounded time (clang, ASan+UBSan).
+FUZZ_BUILD=$out/fuzz "$root/fuzz/run.sh" "${FUZZ_SECONDS:-20}"
+echo "=== all builds passed: $total ctest tests in three builds, and the fuzzers"
+echo "$total passed, 0 failed"
