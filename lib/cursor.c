@@ -302,7 +302,9 @@ void cs_page_rewind(cs_page *pg) { pg->priv_yielded = 0; }
 /* Records of a page lie scattered in memory; asking for the ones a few
  * steps ahead lets their cache misses overlap instead of queueing. */
 #define PREFETCH_DISTANCE 6u
-static void prefetch_one(const cs_seq_blk *b, const cs_page *pg, cs_seq_pos p,
+/* always_inline: GCC otherwise folds the prefetches away. */
+static inline __attribute__((always_inline)) void
+prefetch_one(const cs_seq_blk *b, const cs_page *pg, cs_seq_pos p,
                          uint32_t d) {
     if (!pg->descending) {
         if (p.i + d < b->n) __builtin_prefetch(b->e[p.i + d].val);
@@ -313,7 +315,8 @@ static void prefetch_one(const cs_seq_blk *b, const cs_page *pg, cs_seq_pos p,
 
 /* After the first item, the next few; after each later one, the one
  * PREFETCH_DISTANCE ahead. Only within the current block: cheap and enough. */
-static void prefetch_ahead(const cs_seq *q, const cs_page *pg, cs_seq_pos p) {
+static inline __attribute__((always_inline)) void
+prefetch_ahead(const cs_seq *q, const cs_page *pg, cs_seq_pos p) {
     const cs_seq_blk *b = q->blk[p.b];
     if (pg->priv_yielded == 1) {
         for (uint32_t d = 1; d <= PREFETCH_DISTANCE; d++)

@@ -42,10 +42,19 @@ static void finish_if_done(cs_store *s, cs_msgtab *h) {
     h->rehash = 0;
 }
 
+/* The new table is zeroed as the move reaches it, not when allocated: one
+ * memset of a 10^7-bucket table would first-touch 80 MB in a single call.
+ * Moving old bucket i fills new buckets i, i + size[0], ... (the only ones
+ * its elements, and any insert since, can reach), so zero those first. */
+static void zero_targets(cs_msgtab *h, size_t i) {
+    for (size_t j = i; j < h->size[1]; j += h->size[0]) h->t[1][j] = NULL;
+}
+
 static void step(cs_store *s, cs_msgtab *h) {
     if (!rehashing(h)) return;
     for (unsigned k = 0; k < STEP_BUCKETS && h->rehash < h->size[0]; k++) {
         cs_msg *m = h->t[0][h->rehash];
+        zero_targets(h, h->rehash);
         h->t[0][h->rehash] = NULL;
         while (m) {
             cs_msg *next = m->hnext;
@@ -62,13 +71,13 @@ static void step(cs_store *s, cs_msgtab *h) {
 static cs_err start_resize(cs_store *s, cs_msgtab *h, size_t size) {
     cs_msg **t = cs__malloc(s, size * sizeof(cs_msg *));
     if (!t) return CS_E_NOMEM;
-    memset(t, 0, size * sizeof(cs_msg *));
     if (!h->t[0]) {
+        memset(t, 0, size * sizeof(cs_msg *));
         h->t[0] = t;
         h->size[0] = size;
         return CS_OK;
     }
-    h->t[1] = t;
+    h->t[1] = t; /* zeroed bucket by bucket as the move goes (step) */
     h->size[1] = size;
     h->rehash = 0;
     return CS_OK;
@@ -143,6 +152,7 @@ cs_err cs__msgtab_check(const cs_msgtab *h) {
         for (size_t b = 0; b < h->size[t]; b++) {
             if (t == 0 && rehashing(h) && b < h->rehash && h->t[0][b])
                 return CS_E_CORRUPT;
+            if (t == 1 && b % h->size[0] >= h->rehash) continue; /* not yet zeroed */
             for (const cs_msg *m = h->t[t][b]; m; m = m->hnext) {
                 if ((sid_hash(m->sidb) & (h->size[t] - 1)) != b)
                     return CS_E_CORRUPT;
