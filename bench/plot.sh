@@ -67,9 +67,11 @@ EOF
             if [ "$l" = many ] && [ "$panel" = max ]; then echo "set key"; else echo "unset key"; fi
             echo "unset arrow"
             if [ "$panel" = max ]; then
+                echo "set yrange [1e4:*]"
                 echo "set arrow from graph 0, first 1e6 to graph 1, first 1e6 nohead lc rgb '#000000' dt 3 lw 1.5"
                 echo "set label 1 '1 ms' at graph 0.02, first 1.25e6 font ',9'"
             else
+                echo "set yrange [*:*]"
                 echo "unset label 1"
             fi
             printf "plot "
