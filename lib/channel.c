@@ -2,15 +2,9 @@
  * messages in index order. */
 #include "internal.h"
 
-static uint32_t sid_hashv(const uint8_t *sidb) {
-    uint32_t h;
-    memcpy(&h, sidb, sizeof h);
-    return h;
-}
-
 static cs_channel *find_by_sid(const cs_service *svc, const uint8_t *b) {
     cs_channel *c;
-    HASH_FIND_BYHASHVALUE(hh, svc->channels, b, CS__SID_BYTES, sid_hashv(b), c);
+    HASH_FIND_BYHASHVALUE(hh, svc->channels, b, CS__SID_BYTES, cs__sid_hashv(b), c);
     return c;
 }
 
@@ -188,7 +182,7 @@ static cs_err link_channel(cs_store *s, cs_service *svc, cs_channel *c,
                            chan_fields *f, size_t un_len) {
     CS__UT(s);
     HASH_ADD_BYHASHVALUE(hh, svc->channels, sidb, CS__SID_BYTES,
-                         sid_hashv(c->sidb), c);
+                         cs__sid_hashv(c->sidb), c);
     if (CS__UT_FAILED) return CS_E_NOMEM;
     if (f->un && !name_link(s, svc, c, f->ne, f->un, un_len)) {
         HASH_DELETE(hh, svc->channels, c);

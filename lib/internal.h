@@ -232,6 +232,13 @@ struct cs_store {
 /* ---- shared helpers ----------------------------------------------------- */
 
 static inline bool cs__given(cs_str v) { return v.ptr != NULL; }
+/* uthash bucket value of a SID: its first bytes, since SIDs are PRF output
+ * and already uniform (no caller chooses them). */
+static inline uint32_t cs__sid_hashv(const uint8_t *sidb) {
+    uint32_t h;
+    memcpy(&h, sidb, sizeof h);
+    return h;
+}
 int64_t cs__now(const cs_store *s);
 void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]);
 uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n);

@@ -2,16 +2,10 @@
  * with whoever serves them; the store records what a message needs. */
 #include "internal.h"
 
-static uint32_t sid_hashv(const uint8_t *sidb) {
-    uint32_t h;
-    memcpy(&h, sidb, sizeof h);
-    return h;
-}
-
 cs_media *cs__media_find(const cs_service *svc, const uint8_t *b);
 cs_media *cs__media_find(const cs_service *svc, const uint8_t *b) {
     cs_media *m;
-    HASH_FIND_BYHASHVALUE(hh, svc->media, b, CS__SID_BYTES, sid_hashv(b), m);
+    HASH_FIND_BYHASHVALUE(hh, svc->media, b, CS__SID_BYTES, cs__sid_hashv(b), m);
     return m;
 }
 
@@ -93,7 +87,7 @@ cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
     m->date_created = cs__now(s);
     CS__UT(s);
     HASH_ADD_BYHASHVALUE(hh, svc->media, sidb, CS__SID_BYTES,
-                         sid_hashv(m->sidb), m);
+                         cs__sid_hashv(m->sidb), m);
     if (CS__UT_FAILED) {
         s->sid_counter = saved_counter;
         cs__media_destroy(s, m);

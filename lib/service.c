@@ -1,17 +1,11 @@
 /* Services: the top level of the store. */
 #include "internal.h"
 
-static uint32_t sid_hashv(const uint8_t *sidb) {
-    uint32_t h;
-    memcpy(&h, sidb, sizeof h); /* SIDs are PRF output: already uniform */
-    return h;
-}
-
 cs_service *cs__service_find(const cs_store *s, cs_str sid) {
     uint8_t b[CS__SID_BYTES];
     if (!sid.ptr || cs__sid_parse(sid.ptr, sid.len, 'I', 'S', b)) return NULL;
     cs_service *v;
-    HASH_FIND_BYHASHVALUE(hh, s->services, b, CS__SID_BYTES, sid_hashv(b), v);
+    HASH_FIND_BYHASHVALUE(hh, s->services, b, CS__SID_BYTES, cs__sid_hashv(b), v);
     return v;
 }
 
@@ -37,7 +31,7 @@ static void new_service_sid(cs_store *s, uint8_t b[CS__SID_BYTES]) {
     cs_service *dup;
     do {
         cs__new_sid(s, b);
-        HASH_FIND_BYHASHVALUE(hh, s->services, b, CS__SID_BYTES, sid_hashv(b),
+        HASH_FIND_BYHASHVALUE(hh, s->services, b, CS__SID_BYTES, cs__sid_hashv(b),
                               dup);
     } while (dup);
 }
@@ -71,7 +65,7 @@ cs_err cs_service_create(cs_store *s, cs_str friendly_name,
     v->serial = s->serial + 1;
     CS__UT(s);
     HASH_ADD_BYHASHVALUE(hh, s->services, sidb, CS__SID_BYTES,
-                         sid_hashv(v->sidb), v);
+                         cs__sid_hashv(v->sidb), v);
     if (CS__UT_FAILED) {
         s->sid_counter = saved_counter; /* a failed call changes nothing */
         cs__free(s, fn, friendly_name.len + 1);
