@@ -15,7 +15,8 @@
  * previous tokens exist), the events the observer received (and, inside
  * the observer, that mutations are refused, the store is consistent and
  * the changed object is (not) fetchable), store stats. cs_store_check runs
- * after every mutating call.
+ * after every mutating call (inside the bulk operations on a store of 256+
+ * messages: after every 16th call and at the end of the bulk).
  *
  * Page tokens: the model keeps every token the store issued with what it
  * means (list, direction, bound) and computes pages itself from that
@@ -34,7 +35,6 @@
 #include "internal.h"
 #include "dump.h"
 
-#include <stdarg.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -655,9 +655,6 @@ static int m_last(int chan) {
 }
 
 /* ---- view comparison ---------------------------------------------------- */
-
-static void render_ok(cs_err (*fn)(const cs_store *, const void *, cs_buf *),
-                      const void *v);
 
 static cs_err r_svc(const cs_store *s, const void *v, cs_buf *b) {
     return cs_render_service(s, v, b);
