@@ -38,6 +38,14 @@
 #include <string.h>
 #include <utf8proc.h>
 
+/* The model compares SIDs and names by the thousand per input; a plain loop
+ * keeps those out of ASan's strcmp interceptor and libFuzzer's strcmp hook
+ * (the harness itself is not instrumented for coverage, see CMakeLists). */
+static int str_cmp(const char *a, const char *b) {
+    while (*a && *a == *b) a++, b++;
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
 /* ======================================================================== */
 /* Pools                                                                     */
 /* ======================================================================== */
@@ -561,15 +569,15 @@ static void check_sid_shape(const char *sid, const char *prefix) {
 /* A SID the store just generated: well formed and never seen before. */
 static void learn_sid(const char *sid, const char *prefix) {
     check_sid_shape(sid, prefix);
-    bool dup = strcmp(sid, ACCOUNT) == 0;
+    bool dup = str_cmp(sid, ACCOUNT) == 0;
     for (int i = 0; i < M.nsvc && !dup; i++) {
-        dup = strcmp(M.svc[i].sid, sid) == 0;
-        for (int k = 0; k < 3; k++) dup = dup || strcmp(M.svc[i].role[k], sid) == 0;
+        dup = str_cmp(M.svc[i].sid, sid) == 0;
+        for (int k = 0; k < 3; k++) dup = dup || str_cmp(M.svc[i].role[k], sid) == 0;
     }
-    for (int i = 0; i < M.nchan && !dup; i++) dup = strcmp(M.chan[i].sid, sid) == 0;
-    for (int i = 0; i < M.nmsg && !dup; i++) dup = strcmp(M.msg[i].sid, sid) == 0;
+    for (int i = 0; i < M.nchan && !dup; i++) dup = str_cmp(M.chan[i].sid, sid) == 0;
+    for (int i = 0; i < M.nmsg && !dup; i++) dup = str_cmp(M.msg[i].sid, sid) == 0;
     for (int i = 0; i < M.nmedia && !dup; i++)
-        dup = strcmp(M.media[i].sid, sid) == 0;
+        dup = str_cmp(M.media[i].sid, sid) == 0;
     ENSURE(!dup, "SID %s issued twice", sid);
 }
 
@@ -579,7 +587,7 @@ static int m_service(cs_str ref) {
     char n[CS_SID_BUFSZ];
     if (!m_sid_norm(ref, "IS", n)) return -1;
     for (int i = 0; i < M.nsvc; i++)
-        if (M.svc[i].alive && strcmp(M.svc[i].sid, n) == 0) return i;
+        if (M.svc[i].alive && str_cmp(M.svc[i].sid, n) == 0) return i;
     return -1;
 }
 
@@ -589,7 +597,7 @@ static int m_channel(int svc, cs_str ref) {
     if (m_sid_norm(ref, "CH", n)) {
         for (int i = 0; i < M.nchan; i++)
             if (M.chan[i].alive && M.chan[i].svc == svc &&
-                strcmp(M.chan[i].sid, n) == 0)
+                str_cmp(M.chan[i].sid, n) == 0)
                 return i;
         return -1;
     }
@@ -614,7 +622,7 @@ static int m_message(int chan, cs_str ref) {
     if (!m_sid_norm(ref, "IM", n)) return -1;
     for (int i = 0; i < M.nmsg; i++)
         if (M.msg[i].alive && M.msg[i].chan == chan &&
-            strcmp(M.msg[i].sid, n) == 0)
+            str_cmp(M.msg[i].sid, n) == 0)
             return i;
     return -1;
 }
@@ -624,7 +632,7 @@ static int m_media(int svc, cs_str ref) {
     if (!m_sid_norm(ref, "ME", n)) return -1;
     for (int i = 0; i < M.nmedia; i++)
         if (M.media[i].svc == svc && M.svc[svc].alive &&
-            strcmp(M.media[i].sid, n) == 0)
+            str_cmp(M.media[i].sid, n) == 0)
             return i;
     return -1;
 }
@@ -714,25 +722,25 @@ static void render_ok(cs_err (*fn)(const cs_store *, const void *, cs_buf *),
 
 static void cmp_service(const cs_service_view *v, int i) {
     const msvc *m = &M.svc[i];
-    ENSURE(strcmp(v->sid, m->sid) == 0, "service sid %s vs %s", v->sid, m->sid);
-    ENSURE(strcmp(v->account_sid, ACCOUNT) == 0, "account");
+    ENSURE(str_cmp(v->sid, m->sid) == 0, "service sid %s vs %s", v->sid, m->sid);
+    ENSURE(str_cmp(v->account_sid, ACCOUNT) == 0, "account");
     ENSURE_STR(v->friendly_name, &m->fn, "service friendly_name");
     ENSURE(v->date_created == m->dc, "service dc %lld vs %lld",
            (long long)v->date_created, (long long)m->dc);
     ENSURE(v->date_updated == m->du, "service du %lld vs %lld",
            (long long)v->date_updated, (long long)m->du);
-    ENSURE(strcmp(v->default_service_role_sid, m->role[0]) == 0 &&
-               strcmp(v->default_channel_role_sid, m->role[1]) == 0 &&
-               strcmp(v->default_channel_creator_role_sid, m->role[2]) == 0,
+    ENSURE(str_cmp(v->default_service_role_sid, m->role[0]) == 0 &&
+               str_cmp(v->default_channel_role_sid, m->role[1]) == 0 &&
+               str_cmp(v->default_channel_creator_role_sid, m->role[2]) == 0,
            "role sids");
     render_ok(r_svc, v);
 }
 
 static void cmp_channel(const cs_channel_view *v, int i) {
     const mchan *m = &M.chan[i];
-    ENSURE(strcmp(v->sid, m->sid) == 0, "channel sid %s vs %s", v->sid, m->sid);
-    ENSURE(strcmp(v->account_sid, ACCOUNT) == 0, "account");
-    ENSURE(strcmp(v->service_sid, M.svc[m->svc].sid) == 0, "channel service");
+    ENSURE(str_cmp(v->sid, m->sid) == 0, "channel sid %s vs %s", v->sid, m->sid);
+    ENSURE(str_cmp(v->account_sid, ACCOUNT) == 0, "account");
+    ENSURE(str_cmp(v->service_sid, M.svc[m->svc].sid) == 0, "channel service");
     ENSURE_STR(v->friendly_name, &m->fn, "channel friendly_name");
     ENSURE_STR(v->unique_name, &m->un, "channel unique_name");
     ENSURE_STR(v->attributes, &m->attr, "channel attributes");
@@ -748,7 +756,7 @@ static void cmp_channel(const cs_channel_view *v, int i) {
            (unsigned long long)v->messages_count, (unsigned long long)cnt);
     int last = m_last(i);
     ENSURE(v->has_last_message == (last >= 0), "has_last_message");
-    ENSURE(strcmp(v->last_message_sid, last >= 0 ? M.msg[last].sid : "") == 0,
+    ENSURE(str_cmp(v->last_message_sid, last >= 0 ? M.msg[last].sid : "") == 0,
            "last_message_sid %s", v->last_message_sid);
     render_ok(r_chan, v);
 }
@@ -756,10 +764,10 @@ static void cmp_channel(const cs_channel_view *v, int i) {
 static void cmp_message(const cs_message_view *v, int i) {
     const mmsg *m = &M.msg[i];
     const mchan *c = &M.chan[m->chan];
-    ENSURE(strcmp(v->sid, m->sid) == 0, "message sid %s vs %s", v->sid, m->sid);
-    ENSURE(strcmp(v->account_sid, ACCOUNT) == 0, "account");
-    ENSURE(strcmp(v->service_sid, M.svc[c->svc].sid) == 0, "message service");
-    ENSURE(strcmp(v->channel_sid, c->sid) == 0, "message channel");
+    ENSURE(str_cmp(v->sid, m->sid) == 0, "message sid %s vs %s", v->sid, m->sid);
+    ENSURE(str_cmp(v->account_sid, ACCOUNT) == 0, "account");
+    ENSURE(str_cmp(v->service_sid, M.svc[c->svc].sid) == 0, "message service");
+    ENSURE(str_cmp(v->channel_sid, c->sid) == 0, "message channel");
     ENSURE_STR(v->attributes, &m->attr, "message attributes");
     ENSURE(v->date_created == m->dc, "message dc %lld vs %lld",
            (long long)v->date_created, (long long)m->dc);
@@ -777,7 +785,7 @@ static void cmp_message(const cs_message_view *v, int i) {
     ENSURE(v->has_media == (m->media >= 0), "has_media");
     if (m->media >= 0) {
         const mmedia *me = &M.media[m->media];
-        ENSURE(strcmp(v->media.sid, me->sid) == 0, "media sid");
+        ENSURE(str_cmp(v->media.sid, me->sid) == 0, "media sid");
         ENSURE(v->media.size == me->size, "media size");
         ENSURE_STR(v->media.content_type, &me->ct, "media content_type");
         ENSURE_STR(v->media.filename, &me->fn, "media filename");
@@ -791,17 +799,17 @@ static void cmp_message(const cs_message_view *v, int i) {
 
 static void cmp_media(const cs_media_view *v, int i) {
     const mmedia *m = &M.media[i];
-    ENSURE(strcmp(v->sid, m->sid) == 0, "media sid %s vs %s", v->sid, m->sid);
-    ENSURE(strcmp(v->account_sid, ACCOUNT) == 0, "account");
-    ENSURE(strcmp(v->service_sid, M.svc[m->svc].sid) == 0, "media service");
+    ENSURE(str_cmp(v->sid, m->sid) == 0, "media sid %s vs %s", v->sid, m->sid);
+    ENSURE(str_cmp(v->account_sid, ACCOUNT) == 0, "account");
+    ENSURE(str_cmp(v->service_sid, M.svc[m->svc].sid) == 0, "media service");
     ENSURE_STR(v->content_type, &m->ct, "media content_type");
     ENSURE_STR(v->filename, &m->fn, "media filename");
     ENSURE(v->size == m->size, "media size");
     ENSURE(v->date_created == m->dc && v->date_updated == m->dc, "media dates");
     ENSURE(v->attached == m->attached, "media attached");
-    ENSURE(strcmp(v->channel_sid, m->attached ? M.chan[m->chan].sid : "") == 0,
+    ENSURE(str_cmp(v->channel_sid, m->attached ? M.chan[m->chan].sid : "") == 0,
            "media channel_sid %s", v->channel_sid);
-    ENSURE(strcmp(v->message_sid, m->attached ? M.msg[m->msg].sid : "") == 0,
+    ENSURE(str_cmp(v->message_sid, m->attached ? M.msg[m->msg].sid : "") == 0,
            "media message_sid %s", v->message_sid);
     render_ok(r_media, v);
 }
@@ -914,7 +922,7 @@ static void check_events(void) {
     ENSURE(g_nev == g_nwant, "%zu events, expected %zu", g_nev, g_nwant);
     for (size_t i = 0; i < g_nev; i++)
         ENSURE(g_ev[i].type == g_want[i].type && g_ev[i].wh == g_want[i].wh &&
-                   strcmp(g_ev[i].sid, g_want[i].sid) == 0,
+                   str_cmp(g_ev[i].sid, g_want[i].sid) == 0,
                "event %zu: type %d wh %d sid %s, expected %d %d %s", i,
                g_ev[i].type, g_ev[i].wh, g_ev[i].sid, g_want[i].type,
                g_want[i].wh, g_want[i].sid);
@@ -949,7 +957,7 @@ static void note(const char *what, int err) {
     }
     if (!g_stats_on) return;
     for (size_t i = 0; i < g_nstats; i++)
-        if (g_stats[i].err == err && strcmp(g_stats[i].what, what) == 0) {
+        if (g_stats[i].err == err && str_cmp(g_stats[i].what, what) == 0) {
             g_stats[i].n++;
             return;
         }
@@ -1182,7 +1190,7 @@ static void op_service_create(rd *r) {
     cmp_service(&v, M.nsvc - 1);
     cs_service_view sv;
     shadow_ok(cs_service_create(SH, str_of(fn), &sv), "service_create");
-    ENSURE(strcmp(sv.sid, v.sid) == 0, "shadow SID differs");
+    ENSURE(str_cmp(sv.sid, v.sid) == 0, "shadow SID differs");
 }
 
 static void op_service_fetch(rd *r) {
@@ -1337,7 +1345,7 @@ static void op_channel_create(rd *r) {
     cmp_channel(&v, M.nchan - 1);
     cs_channel_view sv;
     shadow_ok(cs_channel_create(SH, svc, &p, &sv), "channel_create");
-    ENSURE(strcmp(sv.sid, v.sid) == 0, "shadow SID differs");
+    ENSURE(str_cmp(sv.sid, v.sid) == 0, "shadow SID differs");
 }
 
 static void op_channel_fetch(rd *r) {
@@ -1507,7 +1515,7 @@ static void op_message_create(rd *r) {
     cmp_message(&v, M.nmsg - 1);
     cs_message_view sv;
     shadow_ok(cs_message_create(SH, svc, ch, &p, &sv), "message_create");
-    ENSURE(strcmp(sv.sid, v.sid) == 0, "shadow SID differs");
+    ENSURE(str_cmp(sv.sid, v.sid) == 0, "shadow SID differs");
 }
 
 /* Several plain messages at once, so that lists span pages. */
@@ -1777,7 +1785,7 @@ static void op_media_create(rd *r) {
     cs_media_view sv;
     shadow_ok(cs_media_create(SH, svc, str_of(ct), str_of(fn), size, &sv),
               "media_create");
-    ENSURE(strcmp(sv.sid, v.sid) == 0, "shadow SID differs");
+    ENSURE(str_cmp(sv.sid, v.sid) == 0, "shadow SID differs");
 }
 
 static void op_media_fetch(rd *r) {
@@ -2438,7 +2446,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     new_store(&SH, &CHECKING);
     memcpy(ACCOUNT, cs_store_account_sid(S), CS_SID_BUFSZ);
     check_sid_shape(ACCOUNT, "AC");
-    FZ_CHECK(strcmp(ACCOUNT, cs_store_account_sid(SH)) == 0, "seeded account");
+    FZ_CHECK(str_cmp(ACCOUNT, cs_store_account_sid(SH)) == 0, "seeded account");
     FZ_CHECK(cs_observer_add(S, observer, S, &g_obs_id) == CS_OK, "observer");
     g_obs_on = true;
     cs_store_stats st0;
