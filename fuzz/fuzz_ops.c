@@ -2302,7 +2302,7 @@ static size_t m_identities(void) {
         if (M.chan[i].alive) cand[nc++] = &M.chan[i].by;
     for (int i = 0; i < M.nmsg; i++) {
         if (!M.msg[i].alive) continue;
-        cand[nc++] = &M.msg[i].from;
+        /* From is stored in the message, not interned */
         if (!M.msg[i].lub.null) cand[nc++] = &M.msg[i].lub;
     }
     for (size_t i = 0; i < nc; i++) {

@@ -237,7 +237,9 @@ CS_API void cs_store_lock_shared(cs_store *s);
 CS_API void cs_store_lock_exclusive(cs_store *s);
 CS_API void cs_store_unlock(cs_store *s);
 
-/* Counts of live objects, for tests and monitoring. */
+/* Counts of live objects, for tests and monitoring. identities: distinct
+ * interned strings (a channel's CreatedBy, a message's LastUpdatedBy); a
+ * message's From is stored with the message. */
 typedef struct cs_store_stats {
     size_t services, channels, messages, media, identities;
     size_t bytes_allocated; /* live bytes through the allocator */

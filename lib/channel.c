@@ -330,18 +330,20 @@ cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
 
 /* ---- delete ------------------------------------------------------------- */
 
-/* Frees c's messages and takes its name entry and count out of the store;
- * c's own fields, which a view of c borrows, stay. */
+/* Frees c's messages and takes its name entry and counts out of the store;
+ * c's own fields, which a view of c borrows, stay. Only the messages with
+ * a LastUpdatedBy need a visit; the records go with their chunks. */
 static void channel_unlink(cs_store *s, cs_channel *c) {
     cs_seq_pos pos;
     if (cs__seq_after(&c->msgs, INT64_MIN, &pos)) {
         do {
-            cs_msg *m = cs__seq_at(&c->msgs, pos)->val;
-            cs__msgtab_remove(s, &s->msgs, m);
-            cs__msg_free(s, m);
+            const cs_msg *m = cs__seq_at(&c->msgs, pos)->val;
+            cs__ident_put(s, cs__msg_lub(m));
         } while (cs__seq_next(&c->msgs, &pos));
     }
+    s->n_messages -= c->msgs.count;
     cs__seq_free(s, &c->msgs);
+    cs__arena_free(s, &c->arena);
     name_unlink(s, c->svc, c);
     s->n_channels--;
 }

@@ -15,19 +15,35 @@ typedef struct tally {
 static cs_err check_message(const cs_store *s, const cs_channel *c,
                             const cs_seq_ent *e, tally *t) {
     const cs_msg *m = e->val;
-    ENSURE(m->chan == c && m->index == e->key && m->index < c->next_index);
-    ENSURE(cs__msgtab_find(&s->msgs, m->sidb) == m);
-    ENSURE(m->from != NULL && m->data[m->body_len] == '\0');
+    ENSURE((m->flags & CS__M_LIVE) && m->index == e->key &&
+           m->index >= 0 && m->index < c->next_index);
+    /* The SID is the one the permutation gives, and opens back. */
+    uint8_t b[CS__SID_BYTES];
+    cs__msg_sid(s, c->serial, m->index, b);
+    ENSURE(memcmp(b, m->sidb, CS__SID_BYTES) == 0);
+    int64_t serial, index;
+    cs__msg_sid_open(s, m->sidb, &serial, &index);
+    ENSURE(serial == c->serial && index == m->index);
+    ENSURE(m->cap >= cs__msg_ext_off(m->from_len, m->body_len, m->attr_len) +
+                         (m->flags & CS__M_LUB ? sizeof(void *) : 0) +
+                         (m->flags & CS__M_MEDIA ? sizeof(void *) : 0));
+    ENSURE(cs__msg_from(m)[m->from_len] == '\0' &&
+           cs__msg_body(m)[m->body_len] == '\0');
+    ENSURE(m->from_len > 0);
     ENSURE(m->date_created >= CS__TIME_MIN && m->date_created <= CS__TIME_MAX);
     ENSURE(m->date_updated >= CS__TIME_MIN && m->date_updated <= CS__TIME_MAX);
     if (m->attr_len)
-        ENSURE(cs__json_valid(m->data + m->body_len + 1, m->attr_len));
-    if (m->media) {
-        ENSURE(m->media->attached && m->media->svc == c->svc);
-        ENSURE(memcmp(m->media->msg_sid, m->sidb, CS__SID_BYTES) == 0);
-        ENSURE(cs__media_find(c->svc, m->media->sidb) == m->media);
+        ENSURE(cs__json_valid(cs__msg_attr(m), m->attr_len) &&
+               cs__msg_attr(m)[m->attr_len] == '\0');
+    const cs_media *me = cs__msg_media(m);
+    if (m->flags & CS__M_MEDIA) ENSURE(me != NULL);
+    if (me) {
+        ENSURE(me->attached && me->svc == c->svc);
+        ENSURE(memcmp(me->msg_sid, m->sidb, CS__SID_BYTES) == 0);
+        ENSURE(cs__media_find(c->svc, me->sidb) == me);
     }
-    t->ident_refs += 1 + (m->lub != NULL);
+    if (m->flags & CS__M_LUB) ENSURE(cs__msg_lub(m) != NULL);
+    t->ident_refs += cs__msg_lub(m) != NULL;
     t->messages++;
     return CS_OK;
 }
@@ -44,6 +60,7 @@ static cs_err check_channel(const cs_store *s, const cs_service *v,
         ENSURE(ne == c->name_ent && ne->chan == c);
     }
     ENSURE(cs__seq_check(&c->msgs) == CS_OK);
+    ENSURE(cs__arena_check(c, s->dying) == CS_OK);
     cs_seq_pos p;
     if (cs__seq_after(&c->msgs, INT64_MIN, &p)) {
         do {
@@ -78,11 +95,10 @@ cs_err cs_store_check(const cs_store *s) {
     tally t = {0, 0, 0, 0};
     ENSURE(cs__seq_check(&s->service_seq) == CS_OK);
     ENSURE(s->service_seq.count == HASH_COUNT(s->services));
-    ENSURE(cs__msgtab_check(&s->msgs) == CS_OK);
     for (const cs_service *v = s->services; v; v = v->hh.next)
         if (check_service(s, v, &t)) return CS_E_CORRUPT;
     ENSURE(t.channels == s->n_channels && t.media == s->n_media);
-    ENSURE(t.messages == s->msgs.count);
+    ENSURE(t.messages == s->n_messages);
     size_t refs = 0;
     for (const cs_ident *id = s->idents; id; id = id->hh.next) {
         ENSURE(id->refs > 0 && id->str[id->len] == '\0');

@@ -16,6 +16,8 @@
  */
 #include "internal.h"
 
+#include <stddef.h>
+
 #define TOKEN_LEN 35
 
 enum { K_NEXT = 0, K_PREV = 1 };
@@ -180,6 +182,23 @@ static int64_t sat_add(int64_t a, int64_t d) {
     return a + d;
 }
 
+/* Asking for the records a few steps ahead lets their cache misses overlap
+ * instead of queueing. A message record spans several cache lines (about
+ * 180 bytes with a 100-byte body), all of which the view and its reader
+ * touch, so the first four are requested. */
+#define PREFETCH_DISTANCE 6u
+/* always_inline: GCC otherwise folds the prefetches away. */
+static inline __attribute__((always_inline)) void
+prefetch_val(const cs_page *pg, const void *v) {
+    const char *p = v;
+    __builtin_prefetch(p);
+    if (pg->kind == CS_PAGE_MESSAGES) {
+        __builtin_prefetch(p + 64);
+        __builtin_prefetch(p + 128);
+        __builtin_prefetch(p + 192);
+    }
+}
+
 /* Fills count, the first key and both tokens of the page. Scanning starts
  * at the bound: for a next-kind page that is the presentation order, for a
  * prev-kind page the opposite one, so there the first item found is the
@@ -194,7 +213,12 @@ static void compute(const cs_store *s, const cs_seq *q, int64_t list,
         cs_seq_pos p = a;
         b = a;
         n = 1;
+        /* The first items' records start loading while the rest of the
+         * page is counted and its tokens signed. */
+        if (r->kind == K_NEXT) prefetch_val(pg, cs__seq_at(q, a)->val);
         while (n < pg->page_size && step(q, pg, scan, &p)) {
+            if (r->kind == K_NEXT && n < PREFETCH_DISTANCE)
+                prefetch_val(pg, cs__seq_at(q, p)->val);
             n++;
             b = p;
         }
@@ -205,6 +229,8 @@ static void compute(const cs_store *s, const cs_seq *q, int64_t list,
         cs_seq_pos head = r->kind == K_NEXT ? a : b;
         cs_seq_pos tail = r->kind == K_NEXT ? b : a;
         pg->priv_first_key = cs__seq_at(q, head)->key;
+        pg->priv_b = head.b; /* a hint for the first cs_page_next_* */
+        pg->priv_i = head.i;
         next_bound = cs__seq_at(q, tail)->key;
         prev_bound = pg->priv_first_key;
     } else {
@@ -299,17 +325,13 @@ cs_err cs_message_list(const cs_store *s, cs_str service_sid, cs_str channel,
 
 void cs_page_rewind(cs_page *pg) { pg->priv_yielded = 0; }
 
-/* Records of a page lie scattered in memory; asking for the ones a few
- * steps ahead lets their cache misses overlap instead of queueing. */
-#define PREFETCH_DISTANCE 6u
-/* always_inline: GCC otherwise folds the prefetches away. */
 static inline __attribute__((always_inline)) void
 prefetch_one(const cs_seq_blk *b, const cs_page *pg, cs_seq_pos p,
                          uint32_t d) {
     if (!pg->descending) {
-        if (p.i + d < b->n) __builtin_prefetch(b->e[p.i + d].val);
+        if (p.i + d < b->n) prefetch_val(pg, b->e[p.i + d].val);
     } else if (p.i >= d) {
-        __builtin_prefetch(b->e[p.i - d].val);
+        prefetch_val(pg, b->e[p.i - d].val);
     }
 }
 
@@ -319,8 +341,8 @@ static inline __attribute__((always_inline)) void
 prefetch_ahead(const cs_seq *q, const cs_page *pg, cs_seq_pos p) {
     const cs_seq_blk *b = q->blk[p.b];
     if (pg->priv_yielded == 1) {
-        for (uint32_t d = 1; d <= PREFETCH_DISTANCE; d++)
-            prefetch_one(b, pg, p, d);
+        /* compute() asked for the first ones */
+        prefetch_one(b, pg, p, PREFETCH_DISTANCE);
     } else if (pg->priv_yielded + PREFETCH_DISTANCE <= pg->count) {
         prefetch_one(b, pg, p, PREFETCH_DISTANCE);
     }
@@ -332,10 +354,17 @@ static const void *page_next(cs_page *pg) {
     if (pg->priv_yielded >= pg->count) return NULL;
     cs_seq_pos p;
     if (pg->priv_yielded == 0) {
-        /* Seek by key: positions move when blocks merge, keys do not. */
+        /* The position compute() or the last iteration left, if it still
+         * holds the first key; else a seek by key (positions move when
+         * blocks merge, keys do not). */
         bool fwd = !pg->descending;
         int64_t k = pg->priv_first_key;
-        if (!seek(q, pg, fwd, sat_add(k, fwd ? -1 : 1), &p)) return NULL;
+        p.b = pg->priv_b;
+        p.i = pg->priv_i;
+        if (!(p.b < q->nblk && p.i < q->blk[p.b]->n &&
+              cs__seq_at(q, p)->key == k) &&
+            !seek(q, pg, fwd, sat_add(k, fwd ? -1 : 1), &p))
+            return NULL;
     } else {
         p.b = pg->priv_b;
         p.i = pg->priv_i;
@@ -368,6 +397,10 @@ bool cs_page_next_message(const cs_store *s, cs_page *pg,
                           cs_message_view *out) {
     if (pg->kind != CS_PAGE_MESSAGES) return false;
     const cs_msg *m = page_next(pg);
-    if (m) cs__message_view(s, m, out);
+    if (m) {
+        const cs_channel *c = (const cs_channel *)(const void *)(
+            (const char *)pg->priv_seq - offsetof(cs_channel, msgs));
+        cs__message_view(s, c, m, out);
+    }
     return m != NULL;
 }

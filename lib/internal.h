@@ -3,8 +3,8 @@
  *   cs_store
  *    |- services      uthash by SID bytes        -> cs_service
  *    |- service_seq   creation order (serial)    -> cs_service
- *    |- msgs          cs_msgtab: every message of the store by SID bytes,
- *    |                chained, resized incrementally (no O(n) pause)
+ *    |  (no table of messages: a message SID is a keyed permutation of
+ *    |   its channel's serial and its index, see cs__msg_sid)
  *    `- idents        interned identities (From, LastUpdatedBy, CreatedBy),
  *                     uthash keyed with the store's secret hash key
  *   cs_service
@@ -13,7 +13,8 @@
  *    |- channel_seq   creation order (serial)    -> cs_channel
  *    `- media         uthash by SID bytes        -> cs_media
  *   cs_channel
- *    `- msgs          cs_seq by message index    -> cs_msg (append-only keys)
+ *    |- msgs          cs_seq by message index    -> cs_msg (append-only keys)
+ *    `- arena         the channel's message records, in chunks (arena.c)
  *
  * Every mutation first allocates everything it may need (reserve), then
  * links with steps that cannot fail, so a failed call changes nothing.
@@ -24,6 +25,7 @@
 #include "chatstore.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "isotime.h"
@@ -104,25 +106,6 @@ void cs__seq_free(cs_store *s, cs_seq *q);
 cs_err cs__seq_check(const cs_seq *q);
 size_t cs__seq_bytes(const cs_seq *q);
 
-/* ---- message table ------------------------------------------------------ */
-
-struct cs_msg;
-typedef struct cs_msgtab {
-    struct cs_msg **t[2];
-    size_t size[2]; /* powers of two; t[1] only while rehashing */
-    size_t count;
-    size_t rehash; /* next bucket of t[0] to move */
-} cs_msgtab;
-
-cs_err cs__msgtab_reserve(cs_store *s, cs_msgtab *h);
-/* After a reserve; false (and nothing inserted) when the SID is taken. */
-bool cs__msgtab_insert(cs_store *s, cs_msgtab *h, struct cs_msg *m);
-struct cs_msg *cs__msgtab_find(const cs_msgtab *h, const uint8_t *sid);
-void cs__msgtab_remove(cs_store *s, cs_msgtab *h, struct cs_msg *m);
-void cs__msgtab_replace(cs_msgtab *h, struct cs_msg *old, struct cs_msg *nw);
-void cs__msgtab_free(cs_store *s, cs_msgtab *h);
-cs_err cs__msgtab_check(const cs_msgtab *h);
-
 /* ---- objects ------------------------------------------------------------ */
 
 typedef struct cs_ident {
@@ -144,21 +127,95 @@ typedef struct cs_media {
     uint8_t msg_sid[CS__SID_BYTES], chan_sid[CS__SID_BYTES];
 } cs_media;
 
+/* A message record, in its channel's arena. Fixed fields, then
+ *   data: From NUL body NUL [attributes NUL]
+ * then, 8-byte aligned, the pointers that only some messages have:
+ *   [cs_ident *last_updated_by] [cs_media *media]
+ * Nothing points from a record to its channel: every way to a record goes
+ * through the channel. */
+enum {
+    CS__M_LIVE = 1,   /* false: a hole in the chunk */
+    CS__M_EDITED = 2, /* was_edited */
+    CS__M_LUB = 4,    /* has a LastUpdatedBy slot */
+    CS__M_MEDIA = 8   /* has a media slot */
+};
 typedef struct cs_msg {
-    struct cs_msg *hnext; /* cs_msgtab chain */
     uint8_t sidb[CS__SID_BYTES];
-    struct cs_channel *chan;
     int64_t index;
     int64_t date_created, date_updated;
-    cs_ident *from;
-    cs_ident *lub; /* NULL: null */
-    cs_media *media;
-    uint32_t body_len;
+    uint32_t from_len; /* From is kept in the record: reading a page then */
+    uint32_t body_len; /* touches no memory outside the channel's chunks */
     uint32_t attr_len; /* 0: the default "{}" (empty JSON is never stored) */
-    uint32_t cap;      /* bytes allocated for the record: edits reuse them */
-    bool was_edited;
-    char data[]; /* body NUL [attributes NUL] */
+    uint32_t cap;      /* bytes of the record in its chunk: edits reuse them */
+    uint32_t off;      /* from the start of its chunk */
+    uint8_t flags;     /* CS__M_* */
+    char data[];
 } cs_msg;
+
+static inline const char *cs__msg_from(const cs_msg *m) { return m->data; }
+static inline const char *cs__msg_body(const cs_msg *m) {
+    return m->data + m->from_len + 1;
+}
+static inline const char *cs__msg_attr(const cs_msg *m) {
+    return m->data + m->from_len + 1 + m->body_len + 1;
+}
+/* Offset of the optional pointers from the record's start. */
+static inline size_t cs__msg_ext_off(size_t from_len, size_t body_len,
+                                     size_t attr_len) {
+    size_t end = offsetof(cs_msg, data) + from_len + 1 + body_len + 1 +
+                 (attr_len ? attr_len + 1 : 0);
+    return (end + 7) & ~(size_t)7;
+}
+static inline cs_ident *cs__msg_lub(const cs_msg *m) {
+    if (!(m->flags & CS__M_LUB)) return NULL;
+    cs_ident *v;
+    memcpy(&v,
+           (const char *)m +
+               cs__msg_ext_off(m->from_len, m->body_len, m->attr_len),
+           sizeof v);
+    return v;
+}
+static inline cs_media *cs__msg_media(const cs_msg *m) {
+    if (!(m->flags & CS__M_MEDIA)) return NULL;
+    cs_media *v;
+    memcpy(&v,
+           (const char *)m +
+               cs__msg_ext_off(m->from_len, m->body_len, m->attr_len) +
+               (m->flags & CS__M_LUB ? sizeof(cs_ident *) : 0),
+           sizeof v);
+    return v;
+}
+
+/* Per-channel record storage (arena.c). */
+typedef struct cs_chunk {
+    struct cs_chunk *prev, *next;
+    uint32_t size; /* bytes of data */
+    uint32_t used; /* records are appended at data + used */
+    uint32_t live; /* bytes of live records */
+    uint32_t pad_;
+    _Alignas(8) char data[];
+} cs_chunk;
+
+typedef struct cs_arena {
+    cs_chunk *head, *tail; /* oldest first; records are added at the tail */
+    cs_chunk *sparse;      /* under a quarter live: emptied by the next tidy */
+    size_t live;           /* bytes of live records */
+    size_t nchunks, chunk_total;
+} cs_arena;
+
+struct cs_channel;
+/* A record of at least `bytes` with cap, off and live set (the rest is the
+ * caller's to fill); NULL when out of memory. */
+cs_msg *cs__arena_alloc(cs_store *s, cs_arena *a, size_t bytes);
+/* Makes m a hole; frees its chunk when nothing in it is live. */
+void cs__arena_release(cs_store *s, cs_arena *a, cs_msg *m);
+void cs__arena_free(cs_store *s, cs_arena *a);
+/* Evacuates a sparse chunk; call at the end of a mutation, when no view of
+ * another record of the channel is held. */
+void cs__arena_tidy(cs_store *s, struct cs_channel *c);
+/* dying: a record out of the indexes whose release waits for the observers
+ * of its delete (its view borrows the body), or NULL. */
+cs_err cs__arena_check(const struct cs_channel *c, const cs_msg *dying);
 
 /* Entry of service->names. A separate node, so that renaming can add the new
  * entry before removing the old one: either step alone leaves a valid state. */
@@ -181,6 +238,7 @@ typedef struct cs_channel {
     int64_t date_created, date_updated;
     int64_t next_index;
     cs_seq msgs;
+    cs_arena arena;
 } cs_channel;
 
 typedef struct cs_service {
@@ -219,13 +277,14 @@ struct cs_store {
     int64_t serial;
     cs_service *services;
     cs_seq service_seq;
-    cs_msgtab msgs;
+    size_t n_messages;
     cs_ident *idents;
     size_t n_channels, n_media;
     cs_observer *obs;
     size_t n_obs, cap_obs;
     uint64_t next_obs_id;
     bool in_observer;
+    const cs_msg *dying; /* see cs__arena_check */
     pthread_rwlock_t lock;
 };
 
@@ -241,6 +300,15 @@ static inline uint32_t cs__sid_hashv(const uint8_t *sidb) {
 }
 int64_t cs__now(const cs_store *s);
 void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]);
+/* Message SIDs: a keyed 128-bit permutation (a four-round Feistel network
+ * over SipHash) of (channel serial, message index). Unique for the store's
+ * life, since neither number is reused, and as unpredictable as the other
+ * SIDs; _open inverts it, so a fetch finds the message through its channel's
+ * index without a store-wide table. */
+void cs__msg_sid(const cs_store *s, int64_t serial, int64_t index,
+                 uint8_t out[CS__SID_BYTES]);
+void cs__msg_sid_open(const cs_store *s, const uint8_t sid[CS__SID_BYTES],
+                      int64_t *serial, int64_t *index);
 uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n);
 
 /* Identities: interned, reference-counted strings. */
@@ -270,15 +338,15 @@ void cs__service_view(const cs_store *s, const cs_service *v,
                       cs_service_view *out);
 void cs__channel_view(const cs_store *s, const cs_channel *c,
                       cs_channel_view *out);
-void cs__message_view(const cs_store *s, const cs_msg *m,
-                      cs_message_view *out);
+void cs__message_view(const cs_store *s, const struct cs_channel *c,
+                      const cs_msg *m, cs_message_view *out);
 void cs__media_view(const cs_store *s, const cs_media *m, cs_media_view *out);
 
 /* Output buffer growth (alloc.c). */
 cs_err cs__buf_grow(cs_buf *b, size_t extra);
 
 /* Freeing cascades. */
-void cs__msg_free(cs_store *s, cs_msg *m);
+void cs__msg_free(cs_store *s, struct cs_channel *c, cs_msg *m);
 void cs__channel_destroy(cs_store *s, cs_channel *c);
 void cs__service_destroy(cs_store *s, cs_service *v);
 void cs__media_destroy(cs_store *s, cs_media *m);

@@ -1,59 +1,99 @@
 /* Messages: create, fetch, update (edit tracking), delete.
  *
- * A message is one allocation: the fixed record followed by its body and,
- * when not the default "{}", its attributes. Identities are interned, so a
- * thousand messages from "alice" hold one copy of the name. An update that
- * changes body or attributes builds a new record and swaps it in; other
- * updates change the record in place. */
+ * A message is one record in its channel's arena (arena.c): the fixed
+ * fields followed by From, the body and, when not the default "{}", the
+ * attributes, then pointers to LastUpdatedBy and media for the messages
+ * that have them. From lives in the record rather than as a shared
+ * interned string: a short name costs about what the pointer to it would,
+ * and reading a page then touches only the channel's chunks. There is no
+ * store-wide table of messages: the SID encodes (channel serial, index)
+ * under a keyed permutation, so a fetch opens the SID and looks the index up
+ * in the channel. An update whose new record fits the old one's space
+ * rewrites it in place; otherwise a new record is built and swapped in. */
 #include "internal.h"
 
 #include <stddef.h>
 
 cs_media *cs__media_find(const cs_service *svc, const uint8_t *b);
 
-static size_t msg_bytes(uint32_t body_len, uint32_t attr_len) {
-    /* The text starts at data, which may lie inside the struct's padding. */
-    return offsetof(cs_msg, data) + body_len + 1 +
-           (attr_len ? attr_len + 1 : 0);
+/* The shape of a record: its texts and which optional pointers it has. */
+typedef struct shape {
+    cs_str from, body, attr; /* attr.len 0: the default */
+    cs_ident *lub;
+    cs_media *media;
+} shape;
+
+static size_t shape_bytes(const shape *h) {
+    return cs__msg_ext_off(h->from.len, h->body.len, h->attr.len) +
+           (h->lub ? sizeof(cs_ident *) : 0) +
+           (h->media ? sizeof(cs_media *) : 0);
 }
 
-/* Allocations come in 16-byte steps (malloc's own granularity), so the
- * slack an edit can reuse costs nothing. */
-static size_t msg_alloc_bytes(uint32_t body_len, uint32_t attr_len) {
-    return (msg_bytes(body_len, attr_len) + 15) & ~(size_t)15;
+static shape shape_of(const cs_msg *m) {
+    shape h;
+    h.from = (cs_str){cs__msg_from(m), m->from_len};
+    h.body = (cs_str){cs__msg_body(m), m->body_len};
+    h.attr = (cs_str){cs__msg_attr(m), m->attr_len};
+    h.lub = cs__msg_lub(m);
+    h.media = cs__msg_media(m);
+    return h;
 }
 
-static const char *msg_attr(const cs_msg *m) {
-    return m->data + m->body_len + 1;
+/* Writes the shape into m, whose space holds it. Values outside m are
+ * copied in; a value inside m (kept from the record itself) must already
+ * sit where the new layout puts it, except the attributes, which are moved
+ * (before the body is written over their old place). */
+static void put_shape(cs_msg *m, const shape *h) {
+    uint32_t fl = (uint32_t)h->from.len, bl = (uint32_t)h->body.len;
+    uint32_t al = (uint32_t)h->attr.len;
+    char *from = m->data, *body = from + fl + 1, *attr = body + bl + 1;
+    if (al && h->attr.ptr != attr) memmove(attr, h->attr.ptr, al);
+    if (h->from.ptr != from) memcpy(from, h->from.ptr, fl);
+    from[fl] = '\0';
+    if (bl && h->body.ptr != body) memcpy(body, h->body.ptr, bl);
+    body[bl] = '\0';
+    if (al) attr[al] = '\0';
+    m->from_len = fl;
+    m->body_len = bl;
+    m->attr_len = al;
+    char *ext = (char *)m + cs__msg_ext_off(fl, bl, al);
+    m->flags &= (uint8_t) ~(CS__M_LUB | CS__M_MEDIA);
+    if (h->lub) {
+        memcpy(ext, &h->lub, sizeof h->lub);
+        ext += sizeof h->lub;
+        m->flags |= CS__M_LUB;
+    }
+    if (h->media) {
+        memcpy(ext, &h->media, sizeof h->media);
+        m->flags |= CS__M_MEDIA;
+    }
 }
 
-void cs__msg_free(cs_store *s, cs_msg *m) {
-    cs__ident_put(s, m->from);
-    cs__ident_put(s, m->lub);
-    cs__free(s, m, m->cap);
+void cs__msg_free(cs_store *s, cs_channel *c, cs_msg *m) {
+    cs__ident_put(s, cs__msg_lub(m));
+    cs__arena_release(s, &c->arena, m);
 }
 
-void cs__message_view(const cs_store *s, const cs_msg *m,
+void cs__message_view(const cs_store *s, const cs_channel *c, const cs_msg *m,
                       cs_message_view *out) {
-    const cs_channel *c = m->chan;
     cs__sid_format('I', 'M', m->sidb, out->sid);
     out->account_sid = s->account_sid;
     out->service_sid = c->svc->sid;
     out->channel_sid = c->sid;
-    out->attributes = m->attr_len ? (cs_str){msg_attr(m), m->attr_len}
+    out->attributes = m->attr_len ? (cs_str){cs__msg_attr(m), m->attr_len}
                                   : (cs_str){"{}", 2};
     out->date_created = m->date_created;
     out->date_updated = m->date_updated;
-    out->last_updated_by = m->lub ? (cs_str){m->lub->str, m->lub->len}
-                                  : CS_STR_ABSENT;
-    out->was_edited = m->was_edited;
-    out->from = (cs_str){m->from->str, m->from->len};
-    out->body = (cs_str){m->data, m->body_len};
+    const cs_ident *lub = cs__msg_lub(m);
+    out->last_updated_by = lub ? (cs_str){lub->str, lub->len} : CS_STR_ABSENT;
+    out->was_edited = (m->flags & CS__M_EDITED) != 0;
+    out->from = (cs_str){cs__msg_from(m), m->from_len};
+    out->body = (cs_str){cs__msg_body(m), m->body_len};
     out->index = m->index;
-    out->type = m->media ? CS_MESSAGE_MEDIA : CS_MESSAGE_TEXT;
-    out->has_media = m->media != NULL;
-    if (m->media) {
-        const cs_media *me = m->media;
+    const cs_media *me = cs__msg_media(m);
+    out->type = me ? CS_MESSAGE_MEDIA : CS_MESSAGE_TEXT;
+    out->has_media = me != NULL;
+    if (me) {
         cs__sid_format('M', 'E', me->sidb, out->media.sid);
         out->media.size = me->size;
         out->media.content_type = (cs_str){me->content_type, me->ct_len};
@@ -110,54 +150,32 @@ static cs_err validate(const cs_store *s, const cs_channel *c,
 /* ---- record building ---------------------------------------------------- */
 
 /* Attributes equal to the default are not stored: "{}" costs nothing. */
-static uint32_t stored_attr_len(cs_str a) {
-    if (!a.ptr || (a.len == 2 && a.ptr[0] == '{' && a.ptr[1] == '}')) return 0;
-    return (uint32_t)a.len;
+static cs_str stored_attr(cs_str a) {
+    if (!a.ptr || (a.len == 2 && a.ptr[0] == '{' && a.ptr[1] == '}'))
+        return (cs_str){"", 0};
+    return a;
 }
 
-static cs_msg *record_new(cs_store *s, cs_str body, cs_str attr) {
-    uint32_t bl = body.ptr ? (uint32_t)body.len : 0;
-    uint32_t al = stored_attr_len(attr);
-    size_t cap = msg_alloc_bytes(bl, al);
-    cs_msg *m = cs__malloc(s, cap);
+/* An empty From means "system". */
+static cs_str from_value(cs_str v) {
+    return v.len ? v : (cs_str){"system", 6};
+}
+
+/* A new record in c's arena with the given shape, other fields zero, not
+ * linked anywhere. */
+static cs_msg *record_new(cs_store *s, cs_channel *c, const shape *h) {
+    cs_msg *m = cs__arena_alloc(s, &c->arena, shape_bytes(h));
     if (!m) return NULL;
+    uint32_t cap = m->cap, off = m->off;
     memset(m, 0, offsetof(cs_msg, data));
-    m->body_len = bl;
-    m->attr_len = al;
-    m->cap = (uint32_t)cap;
-    if (bl) memcpy(m->data, body.ptr, bl);
-    m->data[bl] = '\0';
-    if (al) {
-        memcpy(m->data + bl + 1, attr.ptr, al);
-        m->data[bl + 1 + al] = '\0';
-    }
+    m->cap = cap;
+    m->off = off;
+    m->flags = CS__M_LIVE;
+    put_shape(m, h);
     return m;
 }
 
-/* Interned identity for a given value; an empty From means "system". */
-static cs_err ident_for(cs_store *s, cs_str v, const char *dflt,
-                        cs_ident **out) {
-    if (!v.len) return cs__ident_get(s, dflt, strlen(dflt), out);
-    return cs__ident_get(s, v.ptr, v.len, out);
-}
-
 /* ---- create ------------------------------------------------------------- */
-
-static cs_err alloc_message(cs_store *s, const cs_message_params *p,
-                            cs_msg **out) {
-    cs_msg *m = record_new(s, p->body, p->attributes);
-    if (!m) return CS_E_NOMEM;
-    if (ident_for(s, p->from, "system", &m->from)) goto oom;
-    if (p->last_updated_by.ptr && p->last_updated_by.len &&
-        cs__ident_get(s, p->last_updated_by.ptr, p->last_updated_by.len,
-                      &m->lub))
-        goto oom;
-    *out = m;
-    return CS_OK;
-oom:
-    cs__msg_free(s, m);
-    return CS_E_NOMEM;
-}
 
 cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
                          const cs_message_params *p, cs_message_view *out) {
@@ -167,28 +185,33 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     if (e) return e;
     msg_input in;
     if ((e = validate(s, c, p, true, &in))) return e;
-    if ((e = cs__msgtab_reserve(s, &s->msgs))) return e;
     if ((e = cs__seq_reserve(s, &c->msgs))) return e;
-    cs_msg *m;
-    if ((e = alloc_message(s, p, &m))) return e;
-    /* Everything is allocated: from here on nothing can fail. A SID that
-     * is already taken (never seen: 128 PRF bits) is drawn again. */
-    do
-        cs__new_sid(s, m->sidb);
-    while (!cs__msgtab_insert(s, &s->msgs, m));
-    m->chan = c;
+    shape h = {from_value(p->from), p->body.ptr ? p->body : (cs_str){"", 0},
+               stored_attr(p->attributes), NULL, in.media};
+    if (p->last_updated_by.ptr && p->last_updated_by.len &&
+        cs__ident_get(s, p->last_updated_by.ptr, p->last_updated_by.len,
+                      &h.lub))
+        return CS_E_NOMEM;
+    /* The record comes last: the reference is the cheaper one to undo. */
+    cs_msg *m = record_new(s, c, &h);
+    if (!m) {
+        cs__ident_put(s, h.lub);
+        return CS_E_NOMEM;
+    }
+    /* Everything is allocated: from here on nothing can fail. */
     m->index = c->next_index++;
+    cs__msg_sid(s, c->serial, m->index, m->sidb);
     m->date_created = p->date_created.ptr ? in.dc : cs__now(s);
     m->date_updated = p->date_updated.ptr ? in.du : m->date_created;
-    m->media = in.media;
     if (in.media) {
         in.media->attached = true;
         memcpy(in.media->msg_sid, m->sidb, CS__SID_BYTES);
         memcpy(in.media->chan_sid, c->sidb, CS__SID_BYTES);
     }
     cs__seq_append(&c->msgs, m->index, m);
+    s->n_messages++;
     cs_message_view v;
-    cs__message_view(s, m, &v);
+    cs__message_view(s, c, m, &v);
     cs__notify(s, CS_EVENT_MESSAGE_CREATED, in.wh, &v, NULL);
     if (out) *out = v;
     return CS_OK;
@@ -200,25 +223,29 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
 static cs_msg *find_in(const cs_store *s, const cs_channel *c, cs_str sid) {
     uint8_t b[CS__SID_BYTES];
     if (!sid.ptr || cs__sid_parse(sid.ptr, sid.len, 'I', 'M', b)) return NULL;
-    cs_msg *m = cs__msgtab_find(&s->msgs, b);
-    return (m && m->chan == c) ? m : NULL;
+    int64_t serial, index;
+    cs__msg_sid_open(s, b, &serial, &index);
+    if (serial != c->serial) return NULL;
+    cs_msg *m = cs__seq_find(&c->msgs, index);
+    /* The permutation makes this equal already; the compare is a guard. */
+    return m && memcmp(m->sidb, b, CS__SID_BYTES) == 0 ? m : NULL;
 }
 
 static cs_err resolve(const cs_store *s, cs_str service_sid, cs_str channel,
-                      cs_str sid, cs_msg **out) {
-    cs_channel *c;
-    cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
+                      cs_str sid, cs_channel **c, cs_msg **out) {
+    cs_err e = cs__resolve_channel(s, service_sid, channel, c);
     if (e) return e;
-    *out = find_in(s, c, sid);
+    *out = find_in(s, *c, sid);
     return *out ? CS_OK : CS_E_NOT_FOUND;
 }
 
 cs_err cs_message_fetch(const cs_store *s, cs_str service_sid, cs_str channel,
                         cs_str message_sid, cs_message_view *out) {
+    cs_channel *c;
     cs_msg *m;
-    cs_err e = resolve(s, service_sid, channel, message_sid, &m);
+    cs_err e = resolve(s, service_sid, channel, message_sid, &c, &m);
     if (e) return e;
-    if (out) cs__message_view(s, m, out);
+    if (out) cs__message_view(s, c, m, out);
     return CS_OK;
 }
 
@@ -230,136 +257,96 @@ static bool any_param(const cs_message_params *p) {
 }
 
 static bool body_changes(const cs_msg *m, cs_str body) {
-    return body.ptr &&
-           (body.len != m->body_len || memcmp(body.ptr, m->data, body.len));
+    return body.ptr && (body.len != m->body_len ||
+                        memcmp(body.ptr, cs__msg_body(m), body.len));
 }
 
-/* New identities for the update, taken before anything changes. */
-typedef struct upd_idents {
-    cs_ident *from, *lub;
-} upd_idents;
-
-static cs_err take_idents(cs_store *s, const cs_message_params *p,
-                          upd_idents *u) {
-    u->from = u->lub = NULL;
-    if (p->from.ptr && ident_for(s, p->from, "system", &u->from))
-        return CS_E_NOMEM;
-    if (p->last_updated_by.ptr && p->last_updated_by.len &&
-        cs__ident_get(s, p->last_updated_by.ptr, p->last_updated_by.len,
-                      &u->lub)) {
-        cs__ident_put(s, u->from);
-        return CS_E_NOMEM;
-    }
-    return CS_OK;
+static bool points_into(const cs_msg *m, cs_str v) {
+    uintptr_t lo = (uintptr_t)m, hi = lo + m->cap, p = (uintptr_t)v.ptr;
+    return v.ptr && p >= lo && p < hi;
 }
 
-/* A copy of m with the new body and/or attributes, same links. */
-static cs_msg *rebuild(cs_store *s, const cs_msg *m,
-                       const cs_message_params *p) {
-    cs_str body = p->body.ptr ? p->body : (cs_str){m->data, m->body_len};
-    cs_str attr = p->attributes.ptr ? p->attributes
-                  : m->attr_len     ? (cs_str){msg_attr(m), m->attr_len}
-                                    : CS_STR_ABSENT;
-    cs_msg *n = record_new(s, body, attr);
-    if (!n) return NULL;
-    uint32_t bl = n->body_len, al = n->attr_len, cap = n->cap;
-    memcpy(n, m, offsetof(cs_msg, data));
-    n->body_len = bl;
-    n->attr_len = al;
-    n->cap = cap;
-    return n;
-}
-
-/* Rewrites body and/or attributes inside m when they fit its allocation
- * (and would not leave most of it unused). Nothing is allocated, so this
- * cannot fail; false when it does not fit. */
-static bool rewrite_in_place(cs_msg *m, const cs_message_params *p) {
-    /* New values may point into a view of this very record (views stay
-     * valid until the next mutating call): writing over them while reading
-     * them would corrupt both. Those edits take the rebuild way, which reads
-     * the old record before freeing it. */
-    uintptr_t lo = (uintptr_t)m, hi = lo + m->cap;
-    if ((p->body.ptr && (uintptr_t)p->body.ptr >= lo &&
-         (uintptr_t)p->body.ptr < hi) ||
-        (p->attributes.ptr && (uintptr_t)p->attributes.ptr >= lo &&
-         (uintptr_t)p->attributes.ptr < hi))
+/* Whether the new shape can be written over m: it fits m's space (and
+ * would not leave most of it unused), From and body that stay keep their
+ * place, and no new value points into m. New values may point into a view
+ * of this very record (views stay valid until the next mutating call):
+ * writing over them while reading them would corrupt both. Those edits take
+ * the rebuild way, which reads the old record before releasing it. */
+static bool fits_in_place(const cs_msg *m, const cs_message_params *p,
+                          const shape *h) {
+    if (points_into(m, p->from) || points_into(m, p->body) ||
+        points_into(m, p->attributes))
         return false;
-    uint32_t bl = p->body.ptr ? (uint32_t)p->body.len : m->body_len;
-    uint32_t al = p->attributes.ptr ? stored_attr_len(p->attributes)
-                                    : m->attr_len;
-    size_t need = msg_alloc_bytes(bl, al);
-    if (need > m->cap || need * 2 < m->cap) return false;
-    if (al && !p->attributes.ptr && bl != m->body_len) /* keep attributes */
-        memmove(m->data + bl + 1, m->data + m->body_len + 1, al + 1);
-    if (p->body.ptr) {
-        if (bl) memcpy(m->data, p->body.ptr, bl);
-        m->data[bl] = '\0';
-    }
-    if (al && p->attributes.ptr) {
-        memcpy(m->data + bl + 1, p->attributes.ptr, al);
-        m->data[bl + 1 + al] = '\0';
-    }
-    m->body_len = bl;
-    m->attr_len = al;
-    return true;
+    if (h->from.len != m->from_len) return false; /* the body would move */
+    size_t need = (shape_bytes(h) + 7) & ~(size_t)7;
+    return need <= m->cap && need * 2 >= m->cap;
 }
 
-/* Puts n where m was: hash chain and the channel's index. */
-static void swap_record(cs_store *s, cs_msg *m, cs_msg *n) {
-    cs__msgtab_replace(&s->msgs, m, n);
-    cs_seq *q = &m->chan->msgs;
+/* Puts n where m was in the channel's index and releases m. */
+static void swap_record(cs_store *s, cs_channel *c, cs_msg *m, cs_msg *n) {
     cs_seq_pos pos;
-    if (cs__seq_after(q, m->index - 1, &pos))
-        cs__seq_set(q, pos, n);
-    cs__free(s, m, m->cap);
-}
-
-static void apply_fields(cs_store *s, cs_msg *m, const cs_message_params *p,
-                         const msg_input *in, upd_idents *u) {
-    if (p->from.ptr) {
-        cs__ident_put(s, m->from);
-        m->from = u->from;
-    }
-    if (p->last_updated_by.ptr) {
-        cs__ident_put(s, m->lub);
-        m->lub = u->lub; /* an empty value clears it */
-    }
-    if (p->date_created.ptr) m->date_created = in->dc;
-    m->date_updated = p->date_updated.ptr ? in->du : cs__now(s);
-    m->was_edited = true;
+    if (cs__seq_after(&c->msgs, m->index - 1, &pos))
+        cs__seq_set(&c->msgs, pos, n);
+    cs__arena_release(s, &c->arena, m);
 }
 
 cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
                          cs_str message_sid, const cs_message_params *p,
                          cs_message_view *out) {
     if (s->in_observer) return CS_E_REENTRANT;
+    cs_channel *c;
     cs_msg *m;
-    cs_err e = resolve(s, service_sid, channel, message_sid, &m);
+    cs_err e = resolve(s, service_sid, channel, message_sid, &c, &m);
     if (e) return e;
     msg_input in;
-    if ((e = validate(s, m->chan, p, false, &in))) return e;
+    if ((e = validate(s, c, p, false, &in))) return e;
     if (!any_param(p)) {
-        if (out) cs__message_view(s, m, out);
+        if (out) cs__message_view(s, c, m, out);
         return CS_OK;
     }
-    if (m->media && body_changes(m, p->body)) return CS_E_MEDIA_BODY_IMMUTABLE;
-    upd_idents u;
-    if ((e = take_idents(s, p, &u))) return e;
-    if ((p->body.ptr || p->attributes.ptr) && !rewrite_in_place(m, p)) {
-        cs_msg *n = rebuild(s, m, p);
+    if (cs__msg_media(m) && body_changes(m, p->body))
+        return CS_E_MEDIA_BODY_IMMUTABLE;
+    shape h = shape_of(m);
+    cs_ident *old_lub = h.lub, *taken = NULL;
+    if (p->from.ptr) h.from = from_value(p->from);
+    if (p->body.ptr) h.body = p->body;
+    if (p->attributes.ptr) h.attr = stored_attr(p->attributes);
+    if (p->last_updated_by.ptr) {
+        /* The new identity is taken before anything changes; an empty
+         * value clears it. */
+        if (p->last_updated_by.len &&
+            cs__ident_get(s, p->last_updated_by.ptr, p->last_updated_by.len,
+                          &taken))
+            return CS_E_NOMEM;
+        h.lub = taken;
+    }
+    if (fits_in_place(m, p, &h)) {
+        put_shape(m, &h);
+    } else {
+        cs_msg *n = record_new(s, c, &h);
         if (!n) {
-            cs__ident_put(s, u.from);
-            cs__ident_put(s, u.lub);
+            cs__ident_put(s, taken);
             return CS_E_NOMEM;
         }
-        swap_record(s, m, n);
+        memcpy(n->sidb, m->sidb, CS__SID_BYTES);
+        n->index = m->index;
+        n->date_created = m->date_created;
+        n->date_updated = m->date_updated;
+        n->flags |= m->flags & CS__M_EDITED;
+        swap_record(s, c, m, n);
         m = n;
     }
-    apply_fields(s, m, p, &in, &u);
+    if (p->last_updated_by.ptr) cs__ident_put(s, old_lub);
+    if (p->date_created.ptr) m->date_created = in.dc;
+    m->date_updated = p->date_updated.ptr ? in.du : cs__now(s);
+    m->flags |= CS__M_EDITED;
     cs_message_view v;
-    cs__message_view(s, m, &v);
+    cs__message_view(s, c, m, &v);
     cs__notify(s, CS_EVENT_MESSAGE_UPDATED, in.wh, &v, NULL);
     if (out) *out = v;
+    /* A rebuilt record is at the tail, which a tidy never moves; an edit in
+     * place releases nothing, so there is nothing to tidy. */
+    cs__arena_tidy(s, c);
     return CS_OK;
 }
 
@@ -368,26 +355,30 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
 cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
                          cs_str message_sid, cs_str webhook) {
     if (s->in_observer) return CS_E_REENTRANT;
+    cs_channel *c;
     cs_msg *m;
-    cs_err e = resolve(s, service_sid, channel, message_sid, &m);
+    cs_err e = resolve(s, service_sid, channel, message_sid, &c, &m);
     if (e) return e;
     cs_webhook wh;
     if ((e = cs__parse_webhook(webhook, &wh))) return e;
-    cs__msgtab_remove(s, &s->msgs, m);
-    cs__seq_remove(s, &m->chan->msgs, m->index);
+    cs__seq_remove(s, &c->msgs, m->index);
+    s->n_messages--;
+    cs_ident *lub = cs__msg_lub(m);
     if (s->n_obs) {
-        /* Observers run after the commit: the message's references to its
-         * identities are dropped first; the strings its view borrows are
-         * freed afterwards. */
+        /* Observers run after the commit: the message's reference to its
+         * identity is dropped first, and the record (whose text the view
+         * borrows) is released afterwards. */
         cs_message_view v;
-        cs__message_view(s, m, &v);
-        bool free_from = cs__ident_release(s, m->from);
-        bool free_lub = cs__ident_release(s, m->lub);
+        cs__message_view(s, c, m, &v);
+        bool free_lub = cs__ident_release(s, lub);
+        s->dying = m;
         cs__notify(s, CS_EVENT_MESSAGE_DELETED, wh, &v, NULL);
-        if (free_from) cs__ident_free(s, m->from);
-        if (free_lub) cs__ident_free(s, m->lub);
-        m->from = m->lub = NULL;
+        s->dying = NULL;
+        if (free_lub) cs__ident_free(s, lub);
+        cs__arena_release(s, &c->arena, m);
+    } else {
+        cs__msg_free(s, c, m);
     }
-    cs__msg_free(s, m);
+    cs__arena_tidy(s, c);
     return CS_OK;
 }

@@ -108,9 +108,19 @@ static size_t find_blk(const cs_seq *q, int64_t key) {
     return lo;
 }
 
-/* First index i in block with e[i].key >= key (n when none). */
+/* First index i in block with e[i].key >= key (n when none). Keys are
+ * distinct integers, so e[j].key >= e[0].key + j and e[j].key <=
+ * e[n-1].key - (n-1-j): that bounds the answer from both sides, and in a
+ * block without gaps (the common case: indices are dense until deletes)
+ * pins it exactly, with no search. */
 static uint32_t lower_bound(const cs_seq_blk *b, int64_t key) {
-    uint32_t lo = 0, hi = b->n;
+    uint32_t n = b->n;
+    if (!n || key <= b->e[0].key) return 0;
+    if (key > b->e[n - 1].key) return n;
+    uint64_t d0 = (uint64_t)key - (uint64_t)b->e[0].key;     /* > 0 */
+    uint64_t d1 = (uint64_t)b->e[n - 1].key - (uint64_t)key; /* >= 0 */
+    uint32_t hi = d0 < n - 1 ? (uint32_t)d0 : n - 1; /* answer <= hi */
+    uint32_t lo = d1 < n - 1 ? (n - 1) - (uint32_t)d1 : 0; /* answer >= lo */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         if (b->e[mid].key < key)

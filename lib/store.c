@@ -67,6 +67,55 @@ void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]) {
     cs__siphash128(s->sid_key, &c, sizeof c, out);
 }
 
+/* Round function of the message-SID permutation: SipHash-2-4 under the SID
+ * key of ('m', round, x). The 10-byte input keeps it apart from the counter
+ * SIDs (8 bytes, 128-bit output) and the account SID. */
+static uint64_t feistel_round(const cs_store *s, unsigned round, uint64_t x) {
+    uint8_t in[10];
+    in[0] = 'm';
+    in[1] = (uint8_t)round;
+    for (int i = 0; i < 8; i++) in[2 + i] = (uint8_t)(x >> (8 * i));
+    return cs__siphash(s->sid_key, in, sizeof in);
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Four rounds: with a pseudo-random round function, a strong pseudo-random
+ * permutation (Luby-Rackoff), so SIDs reveal neither number. */
+#define FEISTEL_ROUNDS 4u
+
+void cs__msg_sid(const cs_store *s, int64_t serial, int64_t index,
+                 uint8_t out[CS__SID_BYTES]) {
+    uint64_t l = (uint64_t)serial, r = (uint64_t)index;
+    for (unsigned i = 0; i < FEISTEL_ROUNDS; i++) {
+        uint64_t t = l ^ feistel_round(s, i, r);
+        l = r;
+        r = t;
+    }
+    put64(out, l);
+    put64(out + 8, r);
+}
+
+void cs__msg_sid_open(const cs_store *s, const uint8_t sid[CS__SID_BYTES],
+                      int64_t *serial, int64_t *index) {
+    uint64_t l = get64(sid), r = get64(sid + 8);
+    for (unsigned i = FEISTEL_ROUNDS; i-- > 0;) {
+        uint64_t t = r ^ feistel_round(s, i, l);
+        r = l;
+        l = t;
+    }
+    *serial = (int64_t)l;
+    *index = (int64_t)r;
+}
+
 uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n) {
     return (uint32_t)cs__siphash(s->hash_key, p, n);
 }
@@ -169,7 +218,6 @@ static void drop_content(cs_store *s) {
         cs__service_destroy(s, v);
     }
     cs__seq_free(s, &s->service_seq);
-    cs__msgtab_free(s, &s->msgs);
 }
 
 void cs_store_clear(cs_store *s) {
@@ -206,7 +254,7 @@ void cs_store_unlock(cs_store *s) { pthread_rwlock_unlock(&s->lock); }
 void cs_store_stats_get(const cs_store *s, cs_store_stats *out) {
     out->services = HASH_COUNT(s->services);
     out->channels = s->n_channels;
-    out->messages = s->msgs.count;
+    out->messages = s->n_messages;
     out->media = s->n_media;
     out->identities = HASH_COUNT(s->idents);
     out->bytes_allocated = s->bytes;

@@ -125,7 +125,7 @@ TEST(flood_colliding_unique_names_keep_short_chains) {
            chain_plain, t_plain * 1e3);
 }
 
-/* Identities (From) are interned in a keyed table too. */
+/* Identities (LastUpdatedBy, CreatedBy) are interned in a keyed table too. */
 TEST(flood_colliding_identities_keep_short_chains) {
     make_colliding();
     cs_options o = CS_OPTIONS_INIT;
@@ -139,7 +139,7 @@ TEST(flood_colliding_identities_keep_short_chains) {
     REQUIRE(cs_channel_create(s, cs_str_c(sv.sid), &cp, &cv) == CS_OK);
     for (size_t i = 0; i < N; i++) {
         cs_message_params p = {0};
-        p.from = cs_str_c(names[0][i]);
+        p.last_updated_by = cs_str_c(names[0][i]);
         REQUIRE(cs_message_create(s, cs_str_c(sv.sid), cs_str_c(cv.sid), &p, NULL) == CS_OK);
     }
     const UT_hash_table *t = s->idents->hh.tbl;

@@ -118,13 +118,13 @@ static cs_err op_msg_media(cs_store *s, ctx *c) {
 static cs_err op_msg_private(cs_store *s, ctx *c) {
     return msg(s, c, "secret", "dave", NULL, "{}", NULL);
 }
-/* Prefix steps (not swept): fill the store so that the next create grows
- * the message table or starts a new index block, or the next delete shrinks
- * the table and merges blocks. */
+/* Prefix steps (not swept): fill the store so that the next create starts
+ * a new index block or arena chunk, or the next delete merges blocks or
+ * frees or evacuates a chunk. */
 static size_t fill_target;
 static cs_err prep_fill(cs_store *s, ctx *c) {
-    while (s->msgs.count < fill_target) {
-        cs_err e = msg(s, c, "lobby", s->msgs.count % 2 ? "alice" : "erin",
+    while (s->n_messages < fill_target) {
+        cs_err e = msg(s, c, "lobby", s->n_messages % 2 ? "alice" : "erin",
                        NULL, NULL, NULL);
         if (e) return e;
     }

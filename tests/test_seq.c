@@ -121,38 +121,56 @@ TEST(seq_delete_everything_then_reuse) {
     cs_store_free(s);
 }
 
-/* ---- message table ------------------------------------------------------ */
+/* ---- message SIDs ------------------------------------------------------- */
 
-TEST(msgtab_grow_shrink_incrementally) {
+static int cmp_sid(const void *a, const void *b) {
+    return memcmp(a, b, CS__SID_BYTES);
+}
+
+/* cs__msg_sid is a permutation of (serial, index): it opens back, never
+ * collides, and its output bits are balanced whatever the inputs' pattern
+ * (consecutive indices of one channel, one index across channels). */
+TEST(msg_sid_permutation_opens_back_and_never_collides) {
     cs_store *s = new_store();
-    cs_msgtab h;
-    memset(&h, 0, sizeof h);
     enum { N = 50000 };
-    cs_msg **all = calloc(N, sizeof *all);
+    uint8_t(*sid)[CS__SID_BYTES] = calloc(N, sizeof *sid);
+    REQUIRE(sid != NULL);
+    size_t ones[128] = {0};
     for (size_t i = 0; i < N; i++) {
-        all[i] = calloc(1, sizeof(cs_msg));
-        cs__new_sid(s, all[i]->sidb);
-        REQUIRE(cs__msgtab_reserve(s, &h) == CS_OK);
-        cs__msgtab_insert(s, &h, all[i]);
-        if (i % 1013 == 0) CHECK_INT(cs__msgtab_check(&h), CS_OK);
+        /* all pairs distinct: even i walk one channel, odd i one index */
+        int64_t serial = i % 2 ? 1000 + (int64_t)i : 3;
+        int64_t index = i % 2 ? 0 : (int64_t)i;
+        if (i == N - 2) index = INT64_MAX; /* extremes open back too */
+        if (i == N - 1) serial = INT64_MAX;
+        cs__msg_sid(s, serial, index, sid[i]);
+        int64_t a, b;
+        cs__msg_sid_open(s, sid[i], &a, &b);
+        CHECK(a == serial && b == index);
+        for (int bit = 0; bit < 128; bit++)
+            ones[bit] += (sid[i][bit / 8] >> (bit % 8)) & 1;
     }
-    CHECK_INT(h.count, N);
-    for (size_t i = 0; i < N; i++) CHECK(cs__msgtab_find(&h, all[i]->sidb) == all[i]);
-    uint8_t absent[16] = {1, 2, 3};
-    CHECK(cs__msgtab_find(&h, absent) == NULL);
-    size_t peak = h.size[0];
-    for (size_t i = 0; i < N; i += 1) {
-        if (i % 10 == 0) continue; /* keep a tenth */
-        cs__msgtab_remove(s, &h, all[i]);
-        if (i % 1013 == 0) CHECK_INT(cs__msgtab_check(&h), CS_OK);
+    for (int bit = 0; bit < 128; bit++) {
+        CHECK(ones[bit] > (size_t)N * 45 / 100);
+        CHECK(ones[bit] < (size_t)N * 55 / 100);
     }
-    CHECK_INT(cs__msgtab_check(&h), CS_OK);
-    CHECK(h.size[0] < peak); /* shrank */
-    for (size_t i = 0; i < N; i++)
-        CHECK(cs__msgtab_find(&h, all[i]->sidb) == (i % 10 == 0 ? all[i] : NULL));
-    cs__msgtab_free(s, &h);
-    for (size_t i = 0; i < N; i++) free(all[i]);
-    free(all);
+    uint8_t first[CS__SID_BYTES];
+    memcpy(first, sid[0], CS__SID_BYTES);
+    qsort(sid, N, CS__SID_BYTES, cmp_sid);
+    size_t collisions = 0;
+    for (size_t i = 1; i < N; i++)
+        collisions += memcmp(sid[i - 1], sid[i], CS__SID_BYTES) == 0;
+    CHECK_INT(collisions, 0);
+    /* Another store (another key) gives other SIDs for the same numbers. */
+    cs_options o = CS_OPTIONS_INIT;
+    o.use_seed = true;
+    o.seed = 8;
+    cs_store *t;
+    REQUIRE(cs_store_new(&o, &t) == CS_OK);
+    uint8_t other[CS__SID_BYTES];
+    cs__msg_sid(t, 3, 0, other);
+    CHECK(memcmp(other, first, CS__SID_BYTES) != 0);
+    cs_store_free(t);
+    free(sid);
     cs_store_free(s);
 }
 
@@ -161,6 +179,6 @@ static const check_test tests[] = {
     T(seq_mixed_light_deletes),
     T(seq_mixed_heavy_deletes),
     T(seq_delete_everything_then_reuse),
-    T(msgtab_grow_shrink_incrementally),
+    T(msg_sid_permutation_opens_back_and_never_collides),
 };
 CHECK_MAIN(tests)
