@@ -15,7 +15,7 @@
  * previous tokens exist), the events the observer received (and, inside
  * the observer, that mutations are refused, the store is consistent and
  * the changed object is (not) fetchable), store stats. cs_store_check runs
- * after every mutating call (inside the bulk operations on a store of 256+
+ * after every mutating call (inside the bulk operations on a store of 64+
  * messages: after every 16th call and at the end of the bulk).
  *
  * Page tokens: the model keeps every token the store issued with what it
@@ -884,9 +884,9 @@ static void observer(void *ctx, const cs_event *ev) {
              "set_limits inside an observer");
     FZ_CHECK(cs_observer_add(s, observer, s, NULL) == CS_E_REENTRANT,
              "observer_add inside an observer");
-    /* O(store) per event: on big stores, every 16th event only */
+    /* O(store) per event: on stores of 64+ messages, every 16th event */
     static unsigned long nth;
-    if (M.nmsg < 256 || nth++ % 16 == 0)
+    if (M.nmsg < 64 || nth++ % 16 == 0)
         FZ_CHECK(cs_store_check(s) == CS_OK,
                  "store inconsistent inside the observer of event %d",
                  ev->type);
@@ -992,7 +992,7 @@ static bool outcome(const char *what, cs_err got, cs_err want) {
            cs_err_name(want));
     if (got != CS_OK) g_nwant = 0;
     check_events();
-    if (!g_bulk || M.nmsg < 256 || ++g_bulk_n % 16 == 0) {
+    if (!g_bulk || M.nmsg < 64 || ++g_bulk_n % 16 == 0) {
         cs_err ce = cs_store_check(S);
         ENSURE(ce == CS_OK, "cs_store_check after %s: %s", what,
                cs_err_name(ce));

@@ -116,8 +116,10 @@ static size_t find_blk(const cs_seq *q, int64_t key) {
 static uint32_t lower_bound(const cs_seq_blk *b, int64_t key) {
     uint32_t n = b->n;
     if (!n || key <= b->e[0].key) return 0;
-    if (key > b->e[n - 1].key) return n;
     uint64_t d0 = (uint64_t)key - (uint64_t)b->e[0].key;     /* > 0 */
+    /* No gap before the key: one probe, next to the header's line. */
+    if (d0 < n && b->e[d0].key == key) return (uint32_t)d0;
+    if (key > b->e[n - 1].key) return n;
     uint64_t d1 = (uint64_t)b->e[n - 1].key - (uint64_t)key; /* >= 0 */
     uint32_t hi = d0 < n - 1 ? (uint32_t)d0 : n - 1; /* answer <= hi */
     uint32_t lo = d1 < n - 1 ? (n - 1) - (uint32_t)d1 : 0; /* answer >= lo */
@@ -142,6 +144,16 @@ static bool locate(const cs_seq *q, int64_t key, cs_seq_pos *pos) {
 }
 
 void *cs__seq_find(const cs_seq *q, int64_t key) {
+    /* The directory's first keys give the probe position without touching
+     * the block's header first: the two loads overlap. */
+    if (q->nblk) {
+        size_t b = find_blk(q, key);
+        const cs_seq_blk *blk = q->blk[b];
+        uint64_t d = (uint64_t)key - (uint64_t)q->first[b];
+        if (key >= q->first[b] && d < CS__SEQ_BLK && d < blk->n &&
+            blk->e[d].key == key)
+            return blk->e[d].val;
+    }
     cs_seq_pos p;
     return locate(q, key, &p) ? cs__seq_at(q, p)->val : NULL;
 }
