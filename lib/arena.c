@@ -111,9 +111,7 @@ void cs__arena_tidy(cs_store *s, cs_channel *c) {
             memcpy(n, m, cap);
             n->cap = ncap;
             n->off = noff;
-            cs_seq_pos pos;
-            if (cs__seq_after(&c->msgs, m->index - 1, &pos))
-                cs__seq_set(&c->msgs, pos, n);
+            cs__dix_set(&c->msgs, m->index, n);
             cs__arena_release(s, a, m);
             if (last) return;
         }
@@ -143,7 +141,7 @@ cs_err cs__arena_check(const cs_channel *c, const cs_msg *dying) {
                     continue;
                 }
                 n++;
-                if (cs__seq_find(&c->msgs, m->index) != m) return CS_E_CORRUPT;
+                if (cs__dix_find(&c->msgs, m->index) != m) return CS_E_CORRUPT;
             }
             at += m->cap;
         }

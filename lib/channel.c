@@ -50,7 +50,8 @@ void cs__channel_view(const cs_store *s, const cs_channel *c,
     out->created_by = (cs_str){c->created_by->str, c->created_by->len};
     out->members_count = 0;
     out->messages_count = c->msgs.count;
-    const cs_msg *last = cs__seq_last(&c->msgs);
+    int64_t lk = cs__dix_last_key(&c->msgs);
+    const cs_msg *last = lk >= 0 ? cs__dix_find(&c->msgs, lk) : NULL;
     out->has_last_message = last != NULL;
     if (last)
         cs__sid_format('I', 'M', last->sidb, out->last_message_sid);
@@ -334,15 +335,12 @@ cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
  * c's own fields, which a view of c borrows, stay. Only the messages with
  * a LastUpdatedBy need a visit; the records go with their chunks. */
 static void channel_unlink(cs_store *s, cs_channel *c) {
-    cs_seq_pos pos;
-    if (cs__seq_after(&c->msgs, INT64_MIN, &pos)) {
-        do {
-            const cs_msg *m = cs__seq_at(&c->msgs, pos)->val;
-            cs__ident_put(s, cs__msg_lub(m));
-        } while (cs__seq_next(&c->msgs, &pos));
+    for (int64_t k = -1; cs__dix_after(&c->msgs, k, &k);) {
+        const cs_msg *m = cs__dix_find(&c->msgs, k);
+        cs__ident_put(s, cs__msg_lub(m));
     }
     s->n_messages -= c->msgs.count;
-    cs__seq_free(s, &c->msgs);
+    cs__dix_free(s, &c->msgs);
     cs__arena_free(s, &c->arena);
     name_unlink(s, c->svc, c);
     s->n_channels--;

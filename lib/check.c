@@ -13,9 +13,8 @@ typedef struct tally {
 } tally;
 
 static cs_err check_message(const cs_store *s, const cs_channel *c,
-                            const cs_seq_ent *e, tally *t) {
-    const cs_msg *m = e->val;
-    ENSURE((m->flags & CS__M_LIVE) && m->index == e->key &&
+                            int64_t key, const cs_msg *m, tally *t) {
+    ENSURE((m->flags & CS__M_LIVE) && m->index == key &&
            m->index >= 0 && m->index < c->next_index);
     /* The SID opens to this channel and index (the permutation is a
      * bijection, so that is the SID cs__msg_sid gives for them). */
@@ -57,15 +56,14 @@ static cs_err check_channel(const cs_store *s, const cs_service *v,
         HASH_FIND_BYHASHVALUE(hh, v->names, c->unique_name, c->un_len, h, ne);
         ENSURE(ne == c->name_ent && ne->chan == c);
     }
-    ENSURE(cs__seq_check(&c->msgs) == CS_OK);
+    ENSURE(cs__dix_check(&c->msgs) == CS_OK);
     ENSURE(cs__arena_check(c, s->dying) == CS_OK);
-    cs_seq_pos p;
-    if (cs__seq_after(&c->msgs, INT64_MIN, &p)) {
-        do {
-            if (check_message(s, c, cs__seq_at(&c->msgs, p), t))
-                return CS_E_CORRUPT;
-        } while (cs__seq_next(&c->msgs, &p));
-    }
+    size_t seen = 0;
+    for (int64_t k = -1; cs__dix_after(&c->msgs, k, &k); seen++)
+        if (check_message(s, c, k, cs__dix_find(&c->msgs, k), t))
+            return CS_E_CORRUPT;
+    ENSURE(seen == c->msgs.count);
+    ENSURE(c->msgs.count == 0 || c->msgs.last < c->next_index);
     t->ident_refs++;
     t->channels++;
     return CS_OK;

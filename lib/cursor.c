@@ -159,20 +159,50 @@ static bool matches(const cs_page *pg, const void *val) {
     return (((const cs_channel *)val)->type & pg->priv_types) != 0;
 }
 
+/* The lists: services and channels are cs_seq (keys are serials, with
+ * gaps), a channel's messages a cs_dix (keys are dense indices), where a
+ * position is the key itself (in .b). */
+static bool is_dix(const cs_page *pg) { return pg->kind == CS_PAGE_MESSAGES; }
+
+static bool o_beyond(const void *q, const cs_page *pg, bool fwd, int64_t k,
+                     cs_seq_pos *p) {
+    if (is_dix(pg)) {
+        int64_t x;
+        if (!(fwd ? cs__dix_after(q, k, &x) : cs__dix_before(q, k, &x)))
+            return false;
+        p->b = (size_t)x;
+        p->i = 0;
+        return true;
+    }
+    return fwd ? cs__seq_after(q, k, p) : cs__seq_before(q, k, p);
+}
+
+static bool o_step(const void *q, const cs_page *pg, bool fwd, cs_seq_pos *p) {
+    if (is_dix(pg)) return o_beyond(q, pg, fwd, (int64_t)p->b, p);
+    return fwd ? cs__seq_next(q, p) : cs__seq_prev(q, p);
+}
+
+static int64_t o_key(const void *q, const cs_page *pg, cs_seq_pos p) {
+    return is_dix(pg) ? (int64_t)p.b : cs__seq_at(q, p)->key;
+}
+
+static const void *o_val(const void *q, const cs_page *pg, cs_seq_pos p) {
+    return is_dix(pg) ? cs__dix_find(q, (int64_t)p.b) : cs__seq_at(q, p)->val;
+}
+
 /* One step in a direction, skipping items the filter rejects. */
-static bool step(const cs_seq *q, const cs_page *pg, bool fwd, cs_seq_pos *p) {
+static bool step(const void *q, const cs_page *pg, bool fwd, cs_seq_pos *p) {
     do {
-        if (!(fwd ? cs__seq_next(q, p) : cs__seq_prev(q, p))) return false;
-    } while (!matches(pg, cs__seq_at(q, *p)->val));
+        if (!o_step(q, pg, fwd, p)) return false;
+    } while (!matches(pg, o_val(q, pg, *p)));
     return true;
 }
 
 /* First matching item strictly beyond bound in a direction. */
-static bool seek(const cs_seq *q, const cs_page *pg, bool fwd, int64_t bound,
+static bool seek(const void *q, const cs_page *pg, bool fwd, int64_t bound,
                  cs_seq_pos *p) {
-    if (!(fwd ? cs__seq_after(q, bound, p) : cs__seq_before(q, bound, p)))
-        return false;
-    if (matches(pg, cs__seq_at(q, *p)->val)) return true;
+    if (!o_beyond(q, pg, fwd, bound, p)) return false;
+    if (matches(pg, o_val(q, pg, *p))) return true;
     return step(q, pg, fwd, p);
 }
 
@@ -203,7 +233,7 @@ prefetch_val(const cs_page *pg, const void *v) {
  * at the bound: for a next-kind page that is the presentation order, for a
  * prev-kind page the opposite one, so there the first item found is the
  * page's tail and the last one found its head. */
-static void compute(const cs_store *s, const cs_seq *q, int64_t list,
+static void compute(const cs_store *s, const void *q, int64_t list,
                     const page_req *r, cs_page *pg) {
     bool fwd = !r->desc; /* presentation direction */
     bool scan = r->kind == K_NEXT ? fwd : !fwd;
@@ -215,10 +245,10 @@ static void compute(const cs_store *s, const cs_seq *q, int64_t list,
         n = 1;
         /* The first items' records start loading while the rest of the
          * page is counted and its tokens signed. */
-        if (r->kind == K_NEXT) prefetch_val(pg, cs__seq_at(q, a)->val);
+        if (r->kind == K_NEXT) prefetch_val(pg, o_val(q, pg, a));
         while (n < pg->page_size && step(q, pg, scan, &p)) {
             if (r->kind == K_NEXT && n < PREFETCH_DISTANCE)
-                prefetch_val(pg, cs__seq_at(q, p)->val);
+                prefetch_val(pg, o_val(q, pg, p));
             n++;
             b = p;
         }
@@ -228,10 +258,10 @@ static void compute(const cs_store *s, const cs_seq *q, int64_t list,
     if (n) {
         cs_seq_pos head = r->kind == K_NEXT ? a : b;
         cs_seq_pos tail = r->kind == K_NEXT ? b : a;
-        pg->priv_first_key = cs__seq_at(q, head)->key;
+        pg->priv_first_key = o_key(q, pg, head);
         pg->priv_b = head.b; /* a hint for the first cs_page_next_* */
         pg->priv_i = head.i;
-        next_bound = cs__seq_at(q, tail)->key;
+        next_bound = o_key(q, pg, tail);
         prev_bound = pg->priv_first_key;
     } else {
         int64_t d = r->desc ? -1 : 1; /* one step in presentation order */
@@ -250,7 +280,7 @@ static void compute(const cs_store *s, const cs_seq *q, int64_t list,
 }
 
 /* Common part of the three list calls. */
-static cs_err list(const cs_store *s, const cs_seq *q, int64_t list_id,
+static cs_err list(const cs_store *s, const void *q, int64_t list_id,
                    cs_page_kind kind, const cs_page_params *qp, cs_page *pg) {
     cs_err e;
     if ((e = parse_sizes(s, qp, pg))) return e;
@@ -325,9 +355,19 @@ cs_err cs_message_list(const cs_store *s, cs_str service_sid, cs_str channel,
 
 void cs_page_rewind(cs_page *pg) { pg->priv_yielded = 0; }
 
+/* The item PREFETCH_DISTANCE ahead (compute() asked for the first ones);
+ * only within the current block: cheap and enough. */
 static inline __attribute__((always_inline)) void
-prefetch_one(const cs_seq_blk *b, const cs_page *pg, cs_seq_pos p,
-                         uint32_t d) {
+prefetch_ahead(const void *q, const cs_page *pg, cs_seq_pos p) {
+    if (pg->priv_yielded + PREFETCH_DISTANCE > pg->count) return;
+    uint32_t d = PREFETCH_DISTANCE;
+    if (is_dix(pg)) {
+        int64_t k = (int64_t)p.b + (pg->descending ? -(int64_t)d : (int64_t)d);
+        const void *v = cs__dix_find(q, k); /* NULL if deleted: skipped */
+        if (v) prefetch_val(pg, v);
+        return;
+    }
+    const cs_seq_blk *b = ((const cs_seq *)q)->blk[p.b];
     if (!pg->descending) {
         if (p.i + d < b->n) prefetch_val(pg, b->e[p.i + d].val);
     } else if (p.i >= d) {
@@ -335,22 +375,18 @@ prefetch_one(const cs_seq_blk *b, const cs_page *pg, cs_seq_pos p,
     }
 }
 
-/* After the first item, the next few; after each later one, the one
- * PREFETCH_DISTANCE ahead. Only within the current block: cheap and enough. */
-static inline __attribute__((always_inline)) void
-prefetch_ahead(const cs_seq *q, const cs_page *pg, cs_seq_pos p) {
-    const cs_seq_blk *b = q->blk[p.b];
-    if (pg->priv_yielded == 1) {
-        /* compute() asked for the first ones */
-        prefetch_one(b, pg, p, PREFETCH_DISTANCE);
-    } else if (pg->priv_yielded + PREFETCH_DISTANCE <= pg->count) {
-        prefetch_one(b, pg, p, PREFETCH_DISTANCE);
-    }
+/* Whether position p still holds key k (no mutation since it was taken). */
+static bool o_holds(const void *q, const cs_page *pg, cs_seq_pos p,
+                    int64_t k) {
+    if (is_dix(pg)) return (int64_t)p.b == k && cs__dix_find(q, k) != NULL;
+    const cs_seq *sq = q;
+    return p.b < sq->nblk && p.i < sq->blk[p.b]->n &&
+           cs__seq_at(sq, p)->key == k;
 }
 
 /* The next item's value, or NULL after the last. */
 static const void *page_next(cs_page *pg) {
-    const cs_seq *q = pg->priv_seq;
+    const void *q = pg->priv_seq;
     if (pg->priv_yielded >= pg->count) return NULL;
     cs_seq_pos p;
     if (pg->priv_yielded == 0) {
@@ -361,8 +397,7 @@ static const void *page_next(cs_page *pg) {
         int64_t k = pg->priv_first_key;
         p.b = pg->priv_b;
         p.i = pg->priv_i;
-        if (!(p.b < q->nblk && p.i < q->blk[p.b]->n &&
-              cs__seq_at(q, p)->key == k) &&
+        if (!o_holds(q, pg, p, k) &&
             !seek(q, pg, fwd, sat_add(k, fwd ? -1 : 1), &p))
             return NULL;
     } else {
@@ -374,7 +409,7 @@ static const void *page_next(cs_page *pg) {
     pg->priv_i = p.i;
     pg->priv_yielded++;
     prefetch_ahead(q, pg, p);
-    return cs__seq_at(q, p)->val;
+    return o_val(q, pg, p);
 }
 
 bool cs_page_next_service(const cs_store *s, cs_page *pg,

@@ -13,7 +13,7 @@
  *    |- channel_seq   creation order (serial)    -> cs_channel
  *    `- media         uthash by SID bytes        -> cs_media
  *   cs_channel
- *    |- msgs          cs_seq by message index    -> cs_msg (append-only keys)
+ *    |- msgs          cs_dix by message index    -> cs_msg (dense keys)
  *    `- arena         the channel's message records, in chunks (arena.c)
  *
  * Every mutation first allocates everything it may need (reserve), then
@@ -105,6 +105,38 @@ static inline void cs__seq_set(cs_seq *q, cs_seq_pos p, void *val) {
 void cs__seq_free(cs_store *s, cs_seq *q);
 cs_err cs__seq_check(const cs_seq *q);
 size_t cs__seq_bytes(const cs_seq *q);
+
+/* ---- dense index: a channel's messages by index (dix.c) ----------------- */
+
+#define CS__DIX_BLK 256u
+typedef struct cs_dix_blk {
+    uint32_t live; /* non-NULL entries */
+    uint32_t pad_;
+    void *v[CS__DIX_BLK];
+} cs_dix_blk;
+
+typedef struct cs_dix {
+    cs_dix_blk **dir; /* dir[j] holds keys (off + j) * CS__DIX_BLK ... */
+    size_t lo, n, cap; /* entries [lo, n) in use; below lo all NULL */
+    uint64_t off;
+    size_t count;
+    int64_t last; /* the last key appended */
+    cs_dix_blk *spare; /* reserved for the next append */
+} cs_dix;
+
+/* Keys are appended in increasing order and never reused. */
+cs_err cs__dix_reserve(cs_store *s, cs_dix *q, int64_t key);
+void cs__dix_append(cs_dix *q, int64_t key, void *val); /* after reserve */
+void *cs__dix_find(const cs_dix *q, int64_t key);
+void cs__dix_set(cs_dix *q, int64_t key, void *val); /* existing key */
+void *cs__dix_remove(cs_store *s, cs_dix *q, int64_t key);
+/* First live key > k (after) or last live key < k (before). */
+bool cs__dix_after(const cs_dix *q, int64_t k, int64_t *out);
+bool cs__dix_before(const cs_dix *q, int64_t k, int64_t *out);
+int64_t cs__dix_last_key(const cs_dix *q); /* -1: empty */
+void cs__dix_free(cs_store *s, cs_dix *q);
+cs_err cs__dix_check(const cs_dix *q);
+size_t cs__dix_bytes(const cs_dix *q);
 
 /* ---- objects ------------------------------------------------------------ */
 
@@ -237,7 +269,7 @@ typedef struct cs_channel {
     cs_channel_type type;
     int64_t date_created, date_updated;
     int64_t next_index;
-    cs_seq msgs;
+    cs_dix msgs;
     cs_arena arena;
 } cs_channel;
 

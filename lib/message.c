@@ -185,7 +185,7 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     if (e) return e;
     msg_input in;
     if ((e = validate(s, c, p, true, &in))) return e;
-    if ((e = cs__seq_reserve(s, &c->msgs))) return e;
+    if ((e = cs__dix_reserve(s, &c->msgs, c->next_index))) return e;
     shape h = {from_value(p->from), p->body.ptr ? p->body : (cs_str){"", 0},
                stored_attr(p->attributes), NULL, in.media};
     if (p->last_updated_by.ptr && p->last_updated_by.len &&
@@ -208,7 +208,7 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
         memcpy(in.media->msg_sid, m->sidb, CS__SID_BYTES);
         memcpy(in.media->chan_sid, c->sidb, CS__SID_BYTES);
     }
-    cs__seq_append(&c->msgs, m->index, m);
+    cs__dix_append(&c->msgs, m->index, m);
     s->n_messages++;
     cs_message_view v;
     cs__message_view(s, c, m, &v);
@@ -226,7 +226,7 @@ static cs_msg *find_in(const cs_store *s, const cs_channel *c, cs_str sid) {
     int64_t serial, index;
     cs__msg_sid_open(s, b, &serial, &index);
     if (serial != c->serial) return NULL;
-    cs_msg *m = cs__seq_find(&c->msgs, index);
+    cs_msg *m = cs__dix_find(&c->msgs, index);
     /* The permutation makes this equal already; the compare is a guard. */
     return m && memcmp(m->sidb, b, CS__SID_BYTES) == 0 ? m : NULL;
 }
@@ -284,9 +284,7 @@ static bool fits_in_place(const cs_msg *m, const cs_message_params *p,
 
 /* Puts n where m was in the channel's index and releases m. */
 static void swap_record(cs_store *s, cs_channel *c, cs_msg *m, cs_msg *n) {
-    cs_seq_pos pos;
-    if (cs__seq_after(&c->msgs, m->index - 1, &pos))
-        cs__seq_set(&c->msgs, pos, n);
+    cs__dix_set(&c->msgs, m->index, n);
     cs__arena_release(s, &c->arena, m);
 }
 
@@ -361,7 +359,7 @@ cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
     if (e) return e;
     cs_webhook wh;
     if ((e = cs__parse_webhook(webhook, &wh))) return e;
-    cs__seq_remove(s, &c->msgs, m->index);
+    cs__dix_remove(s, &c->msgs, m->index);
     s->n_messages--;
     cs_ident *lub = cs__msg_lub(m);
     if (s->n_obs) {

@@ -123,6 +123,117 @@ TEST(seq_delete_everything_then_reuse) {
 
 /* ---- message SIDs ------------------------------------------------------- */
 
+/* ---- dense index -------------------------------------------------------- */
+
+static void check_dix_seeks(const cs_dix *q, const ref *r, int64_t k) {
+    size_t i = 0;
+    while (i < r->n && r->k[i] <= k) i++;
+    int64_t x = -7;
+    bool found = cs__dix_after(q, k, &x);
+    CHECK_INT(found, i < r->n);
+    if (found && i < r->n) CHECK_INT(x, r->k[i]);
+    size_t j = 0;
+    while (j < r->n && r->k[j] < k) j++;
+    found = cs__dix_before(q, k, &x);
+    CHECK_INT(found, j > 0);
+    if (found && j > 0) CHECK_INT(x, r->k[j - 1]);
+}
+
+/* Keys 0, 1, 2, ... appended, random or oldest-first deletes, against a
+ * sorted array; lookups, seeks both ways, full walks, and the memory bound
+ * (blocks freed as they empty, leading ones dropped from the directory). */
+static void run_dix(size_t ops, unsigned del_pct, bool fifo) {
+    cs_store *s = new_store();
+    cs_store_stats st0;
+    cs_store_stats_get(s, &st0);
+    cs_dix q;
+    memset(&q, 0, sizeof q);
+    ref r = {malloc(ops * sizeof(int64_t)), 0};
+    int64_t next = 0;
+    for (size_t op = 0; op < ops; op++) {
+        if (r.n && next_rand() % 100 < del_pct) {
+            size_t i = fifo ? 0 : next_rand() % r.n;
+            void *v = cs__dix_remove(s, &q, r.k[i]);
+            CHECK(v == (void *)(intptr_t)(r.k[i] + 1));
+            CHECK(cs__dix_find(&q, r.k[i]) == NULL);
+            CHECK(cs__dix_remove(s, &q, r.k[i]) == NULL); /* twice: nothing */
+            ref_remove(&r, i);
+        } else {
+            REQUIRE(cs__dix_reserve(s, &q, next) == CS_OK);
+            cs__dix_append(&q, next, (void *)(intptr_t)(next + 1));
+            r.k[r.n++] = next++;
+        }
+        if (op % 97 == 0) {
+            CHECK_INT(cs__dix_check(&q), CS_OK);
+            check_dix_seeks(&q, &r, (int64_t)(next_rand() % (uint64_t)(next + 2)) - 1);
+            if (r.n) {
+                int64_t k = r.k[next_rand() % r.n];
+                CHECK(cs__dix_find(&q, k) == (void *)(intptr_t)(k + 1));
+            }
+            CHECK_INT(cs__dix_last_key(&q), r.n ? r.k[r.n - 1] : -1);
+        }
+    }
+    CHECK_INT(q.count, r.n);
+    CHECK_INT(cs__dix_check(&q), CS_OK);
+    check_dix_seeks(&q, &r, INT64_MIN);
+    check_dix_seeks(&q, &r, INT64_MAX);
+    size_t i = 0;
+    for (int64_t k = -1; cs__dix_after(&q, k, &k); i++) {
+        REQUIRE(i < r.n);
+        CHECK_INT(k, r.k[i]);
+    }
+    CHECK_INT(i, r.n);
+    i = r.n;
+    for (int64_t k = INT64_MAX; cs__dix_before(&q, k, &k);) {
+        REQUIRE(i > 0);
+        CHECK_INT(k, r.k[--i]);
+    }
+    CHECK_INT(i, 0);
+    /* Oldest-first deletes leave only the live blocks and a directory
+     * sized for them: memory follows the live entries. */
+    if (fifo)
+        CHECK(cs__dix_bytes(&q) <= (r.n / CS__DIX_BLK + 2) * sizeof(cs_dix_blk) +
+                                       (r.n / CS__DIX_BLK + 2) * 2 * sizeof(void *) + 64);
+    cs__dix_free(s, &q);
+    CHECK_INT(cs_store_check(s), CS_OK);
+    cs_store_stats st;
+    cs_store_stats_get(s, &st);
+    CHECK_INT(st.bytes_allocated, st0.bytes_allocated); /* all returned */
+    free(r.k);
+    cs_store_free(s);
+}
+
+TEST(dix_append_only) { run_dix(20000, 0, false); }
+TEST(dix_random_deletes) { run_dix(50000, 40, false); }
+TEST(dix_heavy_random_deletes) { run_dix(50000, 49, false); }
+TEST(dix_oldest_first_deletes) { run_dix(60000, 45, true); }
+
+/* Everything deleted, then appends go on at the next keys. */
+TEST(dix_empty_then_reuse) {
+    cs_store *s = new_store();
+    cs_dix q;
+    memset(&q, 0, sizeof q);
+    int64_t next = 0;
+    for (int round = 0; round < 3; round++) {
+        int64_t first = next;
+        for (int k = 0; k < 700; k++, next++) {
+            REQUIRE(cs__dix_reserve(s, &q, next) == CS_OK);
+            cs__dix_append(&q, next, &q);
+        }
+        for (int64_t k = next - 1; k >= first; k -= 2) cs__dix_remove(s, &q, k);
+        CHECK_INT(cs__dix_check(&q), CS_OK);
+        for (int64_t k = first; k < next; k += 2) cs__dix_remove(s, &q, k);
+        CHECK_INT(q.count, 0);
+        CHECK_INT(cs__dix_bytes(&q), q.cap * sizeof(void *)); /* no block */
+        CHECK_INT(cs__dix_check(&q), CS_OK);
+        int64_t x;
+        CHECK(!cs__dix_after(&q, -1, &x));
+        CHECK(!cs__dix_before(&q, INT64_MAX, &x));
+    }
+    cs__dix_free(s, &q);
+    cs_store_free(s);
+}
+
 static int cmp_sid(const void *a, const void *b) {
     return memcmp(a, b, CS__SID_BYTES);
 }
@@ -179,6 +290,11 @@ static const check_test tests[] = {
     T(seq_mixed_light_deletes),
     T(seq_mixed_heavy_deletes),
     T(seq_delete_everything_then_reuse),
+    T(dix_append_only),
+    T(dix_random_deletes),
+    T(dix_heavy_random_deletes),
+    T(dix_oldest_first_deletes),
+    T(dix_empty_then_reuse),
     T(msg_sid_permutation_opens_back_and_never_collides),
 };
 CHECK_MAIN(tests)
