@@ -223,6 +223,27 @@ static void timer_overhead(double *min_ns, double *med_ns) {
     *med_ns = med;
 }
 
+/* ---- environment stalls -------------------------------------------------- */
+
+/* How often the machine itself holds a thread up: a loop that only reads the
+ * clock, for a few seconds, counting gaps over 1 ms. On a virtual machine
+ * whose host preempts it, such gaps show up in every operation's tail at
+ * random op numbers; this rate tells them apart from the engine's own. */
+static double g_probe_s = 5;
+static uint64_t g_stalls, g_stall_max_ns;
+
+static void env_probe(void) {
+    if (g_probe_s <= 0) return;
+    uint64_t end = now_ns() + (uint64_t)(g_probe_s * 1e9), prev = now_ns();
+    for (;;) {
+        uint64_t t = now_ns(), d = t - prev;
+        if (d > 1000000) g_stalls++;
+        if (d > g_stall_max_ns) g_stall_max_ns = d;
+        prev = t;
+        if (t > end) break;
+    }
+}
+
 /* ---- printing ------------------------------------------------------------ */
 
 /* A run's slow calls (the HIST_SLOW largest over 1 ms) by op number. */
@@ -336,6 +357,14 @@ static void print_main(const opts *o, const agg *a, double tmin, double tmed,
                 }
             out("%s\n", h->over_1ms > shown ? " ..." : "");
         }
+    if (g_probe_s > 0)
+        out("      environment: a loop doing nothing but read the clock for "
+            "%.0f s was held up %llu times over 1 ms (longest %s), i.e. "
+            "%.2f/s; over-1-ms calls at op numbers that differ between runs "
+            "are of that kind\n",
+            g_probe_s, (unsigned long long)g_stalls,
+            fmt_ns((double)g_stall_max_ns, b1, sizeof b1),
+            (double)g_stalls / g_probe_s);
     out("answers compared: %s (%zu mismatches, %zu errors)\n",
         a->mismatches || a->errors ? "DIFFERENCES" : "identical", a->mismatches,
         a->errors);
@@ -431,6 +460,8 @@ static int write_json(const opts *o, const agg *a, const scale_point *sp,
                "%llu, \"steady_create_ops\": %llu, \"sqlite_creates_per_txn\": "
                "%zu, \"seed\": %llu, \"runs\": %d, \"sqlite_version\": \"%s\", "
                "\"timer_overhead_ns\": {\"min\": %.0f, \"median\": %.0f}, "
+               "\"env_probe\": {\"seconds\": %.0f, \"stalls_over_1ms\": %llu, "
+               "\"longest_ns\": %llu}, "
                "\"nice\": %d, \"cpus\": %ld},\n",
             r0->messages, r0->channels, r0->body_avg, c->body_min, c->body_max,
             r0->multibyte_share, c->attr_frac, c->authors, c->fetch_ops,
@@ -438,7 +469,9 @@ static int write_json(const opts *o, const agg *a, const scale_point *sp,
             (unsigned long long)r0->h[OP_DELETE][ENG_CS].count,
             (unsigned long long)r0->h[OP_CREATE_STEADY][ENG_CS].count,
             c->sqlite_batch, (unsigned long long)c->seed, a->nruns,
-            sqlite3_libversion(), tmin, tmed, niceness,
+            sqlite3_libversion(), tmin, tmed, g_probe_s,
+            (unsigned long long)g_stalls, (unsigned long long)g_stall_max_ns,
+            niceness,
             sysconf(_SC_NPROCESSORS_ONLN));
     fprintf(f, "\"results\": [\n");
     for (int op = 0; op < OP__COUNT; op++)
@@ -555,6 +588,8 @@ static void usage(void) {
         "  --scale-only         only the scaling series\n"
         "  --scale-min N, --scale-max N  sizes 10^k between (1e4, 1e6)\n"
         "  --scale-runs N       repetitions per scaling point (= --runs)\n"
+        "  --env-probe S        seconds of clock-only loop measuring the\n"
+        "                       machine's own stalls (5; 0 = off)\n"
         "  --scale-fetch N, --scale-pages N, --scale-updates N,\n"
         "  --scale-deletes N    ops per scaling point (100000, 10000, 20000,\n"
         "                       min(10%%, 100000))\n"
@@ -662,6 +697,7 @@ int main(int argc, char **argv) {
         else if (ARG("--json")) o.json_path = v;
         else if (ARG("--table")) o.table_path = v;
         else if (ARG("--runs")) { o.runs = (int)num(v); set_runs = true; }
+        else if (ARG("--env-probe")) g_probe_s = (double)num(v);
         else if (ARG("--messages")) c->messages = num(v);
         else if (ARG("--channels")) c->channels = num(v);
         else if (ARG("--fetch")) c->fetch_ops = num(v);
@@ -733,6 +769,8 @@ int main(int argc, char **argv) {
     int niceness = own_nice();
     double tmin, tmed;
     timer_overhead(&tmin, &tmed);
+    if (o.quick || c->smoke) g_probe_s = g_probe_s == 5 ? 1 : g_probe_s;
+    env_probe();
 
     agg main_agg;
     memset(&main_agg, 0, sizeof main_agg);

@@ -2,22 +2,38 @@
  *
  * A channel gives its messages the indices 0, 1, 2, ... and never reuses
  * one, so the index itself is the position: key k lives in slot k % 256 of
- * block k / 256, and the directory holds one pointer per block. A lookup is
- * two loads with no search; a delete clears a slot (no shifting); an
- * iteration skips cleared slots. Nothing stores keys, so an entry costs 8
- * bytes.
+ * block k / 256, found through a directory with one pointer per block. A
+ * lookup is a few loads with no search; a delete clears a slot (no
+ * shifting); an iteration skips cleared slots. Nothing stores keys, so an
+ * entry costs 8 bytes.
  *
- *   dir:  [lo ... n)   entry j covers keys (off + j) * 256 ...
- *          |     `- NULL: every key of that block is deleted
- *          `- blocks before lo are NULL too (trimmed lazily)
+ * The directory is paged, pages of 512 block pointers (one page covers
+ * 131,072 indices): a growing channel adds a page now and then instead of
+ * copying one ever larger array (at 10^7 messages in one channel a flat
+ * directory's doubling copied 256 KiB into fresh pages, most of a
+ * millisecond). Page 0 starts small and doubles up to the full size, so a
+ * channel of a few messages pays a few pointers.
  *
- * A block is freed when its last entry goes, and leading freed blocks are
- * dropped from the directory, so memory follows the live entries except
- * for sparse blocks: at most one 2 KiB block per live entry in the worst
- * pattern of deletes, 8 bytes per entry when dense. */
+ *   dir entry j = top[j / 512][j % 512] covers keys (off + j) * 256 ...
+ *   entries [lo, n) in use; NULL: every key of that block is deleted
+ *
+ * A block is freed when its last entry goes; leading freed blocks are
+ * skipped (lo) and leading pages of them freed, so memory follows the live
+ * entries except for sparse blocks: at most one 2 KiB block per live entry
+ * in the worst pattern of deletes, 8 bytes per entry when dense. */
 #include "internal.h"
 
+#define PAGE 512u
+
 static size_t blk_bytes(void) { return sizeof(cs_dix_blk); }
+
+static inline cs_dix_blk **ent(const cs_dix *q, size_t j) {
+    return &q->top[j / PAGE][j % PAGE];
+}
+
+static size_t capacity(const cs_dix *q) {
+    return q->ntop == 0 ? 0 : q->ntop == 1 ? q->cap0 : q->ntop * PAGE;
+}
 
 static bool slot_of(const cs_dix *q, int64_t key, size_t *j) {
     if (key < 0) return false;
@@ -27,55 +43,104 @@ static bool slot_of(const cs_dix *q, int64_t key, size_t *j) {
     return true;
 }
 
+static cs_dix_blk **page_new(cs_store *s, size_t n) {
+    cs_dix_blk **p = cs__malloc(s, n * sizeof *p);
+    if (p) memset(p, 0, n * sizeof *p);
+    return p;
+}
+
+/* Room in the directory for entry j (j >= capacity). Allocates everything
+ * first, then links: on failure nothing changed. */
+static cs_err dir_grow(cs_store *s, cs_dix *q, size_t j) {
+    if (q->ntop <= 1 && j < PAGE) { /* page 0 doubles */
+        size_t cap = q->cap0 ? q->cap0 : 4;
+        while (cap <= j) cap *= 2;
+        cs_dix_blk **p = page_new(s, cap);
+        if (!p) return CS_E_NOMEM;
+        cs_dix_blk ***top = q->top;
+        if (!top) {
+            top = cs__malloc(s, 2 * sizeof *top);
+            if (!top) {
+                cs__free(s, p, cap * sizeof *p);
+                return CS_E_NOMEM;
+            }
+            q->top = top;
+            q->tcap = 2;
+        }
+        if (q->ntop) {
+            memcpy(p, top[0], q->cap0 * sizeof *p);
+            cs__free(s, top[0], q->cap0 * sizeof *p);
+        }
+        top[0] = p;
+        q->ntop = 1;
+        q->cap0 = cap;
+        return CS_OK;
+    }
+    /* Full pages from here: page 0 first grown to full size if needed,
+     * then new pages up to the one holding j. */
+    size_t want = j / PAGE + 1;
+    size_t grow0 = q->ntop == 1 && q->cap0 < PAGE;
+    size_t add = want - q->ntop;
+    cs_dix_blk **fresh[4];
+    size_t nf = grow0 + add; /* j is at most one page past the end */
+    if (nf > 4) return CS_E_NOMEM;
+    size_t k = 0;
+    for (; k < nf; k++)
+        if (!(fresh[k] = page_new(s, PAGE))) break;
+    cs_dix_blk ***ntopv = NULL;
+    size_t tcap = q->tcap;
+    if (k == nf && want > q->tcap) {
+        while (tcap < want) tcap *= 2;
+        ntopv = cs__malloc(s, tcap * sizeof *ntopv);
+    }
+    if (k < nf || (want > q->tcap && !ntopv)) {
+        while (k--) cs__free(s, fresh[k], PAGE * sizeof **fresh);
+        return CS_E_NOMEM;
+    }
+    if (ntopv) {
+        memcpy(ntopv, q->top, q->ntop * sizeof *ntopv);
+        cs__free(s, q->top, q->tcap * sizeof *q->top);
+        q->top = ntopv;
+        q->tcap = tcap;
+    }
+    k = 0;
+    if (grow0) {
+        memcpy(fresh[0], q->top[0], q->cap0 * sizeof **fresh);
+        cs__free(s, q->top[0], q->cap0 * sizeof **fresh);
+        q->top[0] = fresh[k++];
+        q->cap0 = PAGE;
+    }
+    while (q->ntop < want) q->top[q->ntop++] = fresh[k++];
+    return CS_OK;
+}
+
 cs_err cs__dix_reserve(cs_store *s, cs_dix *q, int64_t key) {
     if (key < 0) return CS_E_INVALID_ARGUMENT;
     uint64_t sl = (uint64_t)key / CS__DIX_BLK;
-    if (q->n == 0 && q->lo == 0 && sl != q->off) {
-        /* an empty directory starts at the key's block */
-        q->off = sl;
-    }
-    if (sl < q->off) return CS_E_INVALID_ARGUMENT; /* keys only grow */
-    uint64_t j = sl - q->off;
-    if (j < q->n && q->dir[j]) return CS_OK;
+    if (q->n == 0) q->off = sl; /* an empty directory starts here */
+    if (sl < q->off || sl - q->off > SIZE_MAX / 2)
+        return CS_E_INVALID_ARGUMENT; /* keys only grow, by one */
+    size_t j = (size_t)(sl - q->off);
+    if (j < q->n && *ent(q, j)) return CS_OK;
     if (!q->spare) {
         q->spare = cs__malloc(s, blk_bytes());
         if (!q->spare) return CS_E_NOMEM;
         memset(q->spare, 0, blk_bytes());
     }
-    if (j < q->cap) return CS_OK;
-    /* Directory room: first drop the leading freed blocks, else grow. */
-    if (q->lo > 0 && j - q->lo < q->cap) {
-        memmove(q->dir, q->dir + q->lo, (q->n - q->lo) * sizeof *q->dir);
-        q->n -= q->lo;
-        q->off += q->lo;
-        q->lo = 0;
-        return CS_OK;
-    }
-    size_t cap = q->cap ? q->cap : 4;
-    while (cap <= j - q->lo) cap *= 2;
-    cs_dix_blk **d = cs__malloc(s, cap * sizeof *d);
-    if (!d) return CS_E_NOMEM;
-    size_t keep = q->n - q->lo;
-    if (keep) memcpy(d, q->dir + q->lo, keep * sizeof *d);
-    cs__free(s, q->dir, q->cap * sizeof *q->dir);
-    q->dir = d;
-    q->cap = cap;
-    q->n = keep;
-    q->off += q->lo;
-    q->lo = 0;
-    return CS_OK;
+    return j < capacity(q) ? CS_OK : dir_grow(s, q, j);
 }
 
 void cs__dix_append(cs_dix *q, int64_t key, void *val) {
     uint64_t sl = (uint64_t)key / CS__DIX_BLK;
     size_t j = (size_t)(sl - q->off);
-    while (q->n <= j) q->dir[q->n++] = NULL;
-    if (!q->dir[j]) {
-        q->dir[j] = q->spare;
+    if (q->n <= j) q->n = j + 1; /* entries past n are NULL already */
+    cs_dix_blk **e = ent(q, j);
+    if (!*e) {
+        *e = q->spare;
         q->spare = NULL;
         if (q->lo > j) q->lo = j;
     }
-    cs_dix_blk *b = q->dir[j];
+    cs_dix_blk *b = *e;
     b->v[(uint64_t)key % CS__DIX_BLK] = val;
     b->live++;
     q->count++;
@@ -84,20 +149,37 @@ void cs__dix_append(cs_dix *q, int64_t key, void *val) {
 
 void *cs__dix_find(const cs_dix *q, int64_t key) {
     size_t j;
-    if (!slot_of(q, key, &j) || !q->dir[j]) return NULL;
-    return q->dir[j]->v[(uint64_t)key % CS__DIX_BLK];
+    if (!slot_of(q, key, &j)) return NULL;
+    const cs_dix_blk *b = *ent(q, j);
+    return b ? b->v[(uint64_t)key % CS__DIX_BLK] : NULL;
 }
 
 void cs__dix_set(cs_dix *q, int64_t key, void *val) {
     size_t j;
-    if (slot_of(q, key, &j) && q->dir[j])
-        q->dir[j]->v[(uint64_t)key % CS__DIX_BLK] = val;
+    if (!slot_of(q, key, &j)) return;
+    cs_dix_blk *b = *ent(q, j);
+    if (b) b->v[(uint64_t)key % CS__DIX_BLK] = val;
+}
+
+/* Frees the directory pages that hold only entries below lo. */
+static void drop_leading_pages(cs_store *s, cs_dix *q) {
+    size_t k = q->lo / PAGE;
+    if (!k || q->ntop <= k) return;
+    for (size_t i = 0; i < k; i++)
+        cs__free(s, q->top[i], PAGE * sizeof **q->top);
+    memmove(q->top, q->top + k, (q->ntop - k) * sizeof *q->top);
+    q->ntop -= k;
+    q->off += k * PAGE;
+    q->lo -= k * PAGE;
+    q->n -= k * PAGE;
 }
 
 void *cs__dix_remove(cs_store *s, cs_dix *q, int64_t key) {
     size_t j;
-    if (!slot_of(q, key, &j) || !q->dir[j]) return NULL;
-    cs_dix_blk *b = q->dir[j];
+    if (!slot_of(q, key, &j)) return NULL;
+    cs_dix_blk **e = ent(q, j);
+    cs_dix_blk *b = *e;
+    if (!b) return NULL;
     void **slot = &b->v[(uint64_t)key % CS__DIX_BLK];
     void *v = *slot;
     if (!v) return NULL;
@@ -105,20 +187,23 @@ void *cs__dix_remove(cs_store *s, cs_dix *q, int64_t key) {
     q->count--;
     if (--b->live == 0) {
         cs__free(s, b, blk_bytes());
-        q->dir[j] = NULL;
-        while (q->lo < q->n && !q->dir[q->lo]) q->lo++;
-        if (q->lo == q->n) { /* all gone: start over at the next key */
+        *e = NULL;
+        while (q->lo < q->n && !*ent(q, q->lo)) q->lo++;
+        if (q->lo == q->n) /* all gone: the next append starts over */
             q->n = q->lo = 0;
-            q->off = (uint64_t)q->last / CS__DIX_BLK;
-        }
+        else
+            drop_leading_pages(s, q);
     }
     return v;
 }
 
 void cs__dix_free(cs_store *s, cs_dix *q) {
     for (size_t j = q->lo; j < q->n; j++)
-        if (q->dir[j]) cs__free(s, q->dir[j], blk_bytes());
-    cs__free(s, q->dir, q->cap * sizeof *q->dir);
+        if (*ent(q, j)) cs__free(s, *ent(q, j), blk_bytes());
+    for (size_t p = 0; p < q->ntop; p++)
+        cs__free(s, q->top[p],
+                 (p == 0 && q->ntop == 1 ? q->cap0 : PAGE) * sizeof **q->top);
+    cs__free(s, q->top, q->tcap * sizeof *q->top);
     if (q->spare) cs__free(s, q->spare, blk_bytes());
     memset(q, 0, sizeof *q);
 }
@@ -141,7 +226,7 @@ static bool first_from(const cs_dix *q, int64_t k, int64_t *out) {
         i = (uint32_t)((uint64_t)k % CS__DIX_BLK);
     }
     for (; j < q->n; j++, i = 0) {
-        const cs_dix_blk *b = q->dir[j];
+        const cs_dix_blk *b = *ent(q, j);
         if (!b) continue;
         for (; i < CS__DIX_BLK; i++) {
             if (b->v[i]) {
@@ -168,7 +253,7 @@ static bool last_upto(const cs_dix *q, int64_t k, int64_t *out) {
         i = (uint32_t)((uint64_t)k % CS__DIX_BLK);
     }
     for (;; i = CS__DIX_BLK - 1) {
-        const cs_dix_blk *b = q->dir[j];
+        const cs_dix_blk *b = *ent(q, j);
         if (b) {
             for (;; i--) {
                 if (b->v[i]) {
@@ -202,28 +287,32 @@ int64_t cs__dix_last_key(const cs_dix *q) {
 /* ---- checks ------------------------------------------------------------- */
 
 cs_err cs__dix_check(const cs_dix *q) {
-    if (q->lo > q->n || q->n > q->cap || (q->cap && !q->dir))
+    if (q->lo > q->n || q->n > capacity(q) || q->ntop > q->tcap ||
+        (q->ntop && !q->top) || (q->ntop > 1 && q->cap0 != PAGE) ||
+        (q->ntop == 1 && q->cap0 > PAGE) || q->lo >= PAGE)
         return CS_E_CORRUPT;
-    size_t count = 0;
-    for (size_t j = 0; j < q->n; j++) {
-        const cs_dix_blk *b = q->dir[j];
-        if (j < q->lo && b) return CS_E_CORRUPT;
+    size_t count = 0, cap = capacity(q);
+    for (size_t j = 0; j < cap; j++) {
+        const cs_dix_blk *b = *ent(q, j);
+        if ((j < q->lo || j >= q->n) && b) return CS_E_CORRUPT;
         if (!b) continue;
         uint32_t live = 0;
         for (uint32_t i = 0; i < CS__DIX_BLK; i++) live += b->v[i] != NULL;
         if (live == 0 || live != b->live) return CS_E_CORRUPT;
         count += live;
     }
-    if (q->lo < q->n && !q->dir[q->lo]) return CS_E_CORRUPT;
-    if (count != q->count) return CS_E_CORRUPT;
+    if (q->lo < q->n && !*ent(q, q->lo)) return CS_E_CORRUPT;
+    if (count != q->count || (q->n == 0) != (count == 0)) return CS_E_CORRUPT;
     if (count && (q->off + q->n) * CS__DIX_BLK <= (uint64_t)q->last)
         return CS_E_CORRUPT;
     return CS_OK;
 }
 
 size_t cs__dix_bytes(const cs_dix *q) {
-    size_t n = q->cap * sizeof *q->dir + (q->spare ? blk_bytes() : 0);
+    size_t n = q->tcap * sizeof *q->top + (q->spare ? blk_bytes() : 0);
+    for (size_t p = 0; p < q->ntop; p++)
+        n += (p == 0 && q->ntop == 1 ? q->cap0 : PAGE) * sizeof **q->top;
     for (size_t j = q->lo; j < q->n; j++)
-        if (q->dir[j]) n += blk_bytes();
+        if (*ent(q, j)) n += blk_bytes();
     return n;
 }

@@ -116,11 +116,13 @@ typedef struct cs_dix_blk {
 } cs_dix_blk;
 
 typedef struct cs_dix {
-    cs_dix_blk **dir; /* dir[j] holds keys (off + j) * CS__DIX_BLK ... */
-    size_t lo, n, cap; /* entries [lo, n) in use; below lo all NULL */
-    uint64_t off;
+    cs_dix_blk ***top; /* directory pages: entry j = top[j / 512][j % 512] */
+    size_t ntop, tcap; /* pages in use, room in top */
+    size_t cap0;       /* entries of page 0 while it is the only one */
+    size_t lo, n;      /* entries [lo, n) in use; below lo all NULL */
+    uint64_t off;      /* entry j holds keys (off + j) * CS__DIX_BLK ... */
     size_t count;
-    int64_t last; /* the last key appended */
+    int64_t last;      /* the last key appended */
     cs_dix_blk *spare; /* reserved for the next append */
 } cs_dix;
 

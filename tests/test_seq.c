@@ -163,7 +163,7 @@ static void run_dix(size_t ops, unsigned del_pct, bool fifo) {
             cs__dix_append(&q, next, (void *)(intptr_t)(next + 1));
             r.k[r.n++] = next++;
         }
-        if (op % 97 == 0) {
+        if (op % (ops > 100000 ? 4999 : 97) == 0) {
             CHECK_INT(cs__dix_check(&q), CS_OK);
             check_dix_seeks(&q, &r, (int64_t)(next_rand() % (uint64_t)(next + 2)) - 1);
             if (r.n) {
@@ -192,8 +192,10 @@ static void run_dix(size_t ops, unsigned del_pct, bool fifo) {
     /* Oldest-first deletes leave only the live blocks and a directory
      * sized for them: memory follows the live entries. */
     if (fifo)
-        CHECK(cs__dix_bytes(&q) <= (r.n / CS__DIX_BLK + 2) * sizeof(cs_dix_blk) +
-                                       (r.n / CS__DIX_BLK + 2) * 2 * sizeof(void *) + 64);
+        CHECK(cs__dix_bytes(&q) <=
+              (r.n / CS__DIX_BLK + 2) * sizeof(cs_dix_blk) + /* live blocks */
+                  ((r.n / CS__DIX_BLK + 2) / 512 + 2) * 512 * sizeof(void *) +
+                  q.tcap * sizeof(void *)); /* directory pages, top */
     cs__dix_free(s, &q);
     CHECK_INT(cs_store_check(s), CS_OK);
     cs_store_stats st;
@@ -207,6 +209,8 @@ TEST(dix_append_only) { run_dix(20000, 0, false); }
 TEST(dix_random_deletes) { run_dix(50000, 40, false); }
 TEST(dix_heavy_random_deletes) { run_dix(50000, 49, false); }
 TEST(dix_oldest_first_deletes) { run_dix(60000, 45, true); }
+/* Past several directory pages (131,072 keys each), leading ones freed. */
+TEST(dix_oldest_first_across_pages) { run_dix(400000, 30, true); }
 
 /* Everything deleted, then appends go on at the next keys. */
 TEST(dix_empty_then_reuse) {
@@ -224,7 +228,9 @@ TEST(dix_empty_then_reuse) {
         CHECK_INT(cs__dix_check(&q), CS_OK);
         for (int64_t k = first; k < next; k += 2) cs__dix_remove(s, &q, k);
         CHECK_INT(q.count, 0);
-        CHECK_INT(cs__dix_bytes(&q), q.cap * sizeof(void *)); /* no block */
+        CHECK_INT(q.n, 0);
+        CHECK_INT(cs__dix_bytes(&q), /* directory only, no block */
+                  (q.tcap + (q.ntop == 1 ? q.cap0 : q.ntop * 512)) * sizeof(void *));
         CHECK_INT(cs__dix_check(&q), CS_OK);
         int64_t x;
         CHECK(!cs__dix_after(&q, -1, &x));
@@ -294,6 +300,7 @@ static const check_test tests[] = {
     T(dix_random_deletes),
     T(dix_heavy_random_deletes),
     T(dix_oldest_first_deletes),
+    T(dix_oldest_first_across_pages),
     T(dix_empty_then_reuse),
     T(msg_sid_permutation_opens_back_and_never_collides),
 };
