@@ -178,7 +178,12 @@ static bool o_beyond(const void *q, const cs_page *pg, bool fwd, int64_t k,
 }
 
 static bool o_step(const void *q, const cs_page *pg, bool fwd, cs_seq_pos *p) {
-    if (is_dix(pg)) return o_beyond(q, pg, fwd, (int64_t)p->b, p);
+    if (is_dix(pg)) {
+        int64_t x;
+        if (!cs__dix_step(q, fwd, (int64_t)p->b, &x)) return false;
+        p->b = (size_t)x;
+        return true;
+    }
     return fwd ? cs__seq_next(q, p) : cs__seq_prev(q, p);
 }
 

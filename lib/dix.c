@@ -23,7 +23,7 @@
  * in the worst pattern of deletes, 8 bytes per entry when dense. */
 #include "internal.h"
 
-#define PAGE 512u
+#define PAGE CS__DIX_PAGE
 
 static size_t blk_bytes(void) { return sizeof(cs_dix_blk); }
 
@@ -145,13 +145,6 @@ void cs__dix_append(cs_dix *q, int64_t key, void *val) {
     b->live++;
     q->count++;
     q->last = key;
-}
-
-void *cs__dix_find(const cs_dix *q, int64_t key) {
-    size_t j;
-    if (!slot_of(q, key, &j)) return NULL;
-    const cs_dix_blk *b = *ent(q, j);
-    return b ? b->v[(uint64_t)key % CS__DIX_BLK] : NULL;
 }
 
 void cs__dix_set(cs_dix *q, int64_t key, void *val) {

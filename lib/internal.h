@@ -129,13 +129,39 @@ typedef struct cs_dix {
 /* Keys are appended in increasing order and never reused. */
 cs_err cs__dix_reserve(cs_store *s, cs_dix *q, int64_t key);
 void cs__dix_append(cs_dix *q, int64_t key, void *val); /* after reserve */
-void *cs__dix_find(const cs_dix *q, int64_t key);
+/* Lookups and single steps are inline: a page makes a few per item. */
+#define CS__DIX_PAGE 512u
+static inline cs_dix_blk *cs__dix_blk_of(const cs_dix *q, int64_t key) {
+    if (key < 0) return NULL;
+    uint64_t sl = (uint64_t)key / CS__DIX_BLK;
+    if (sl < q->off || sl - q->off >= q->n) return NULL;
+    size_t j = (size_t)(sl - q->off);
+    return q->top[j / CS__DIX_PAGE][j % CS__DIX_PAGE];
+}
+static inline void *cs__dix_find(const cs_dix *q, int64_t key) {
+    const cs_dix_blk *b = cs__dix_blk_of(q, key);
+    return b ? b->v[(uint64_t)key % CS__DIX_BLK] : NULL;
+}
 void cs__dix_set(cs_dix *q, int64_t key, void *val); /* existing key */
 void *cs__dix_remove(cs_store *s, cs_dix *q, int64_t key);
 /* First live key > k (after) or last live key < k (before). */
 bool cs__dix_after(const cs_dix *q, int64_t k, int64_t *out);
 bool cs__dix_before(const cs_dix *q, int64_t k, int64_t *out);
 int64_t cs__dix_last_key(const cs_dix *q); /* -1: empty */
+/* cs__dix_after and _before with the common case inline: the neighbouring
+ * slot of the same block is live. */
+static inline bool cs__dix_step(const cs_dix *q, bool fwd, int64_t k,
+                                int64_t *out) {
+    uint32_t i = (uint32_t)((uint64_t)k % CS__DIX_BLK);
+    if (k >= 0 && (fwd ? i + 1 < CS__DIX_BLK : i > 0)) {
+        const cs_dix_blk *b = cs__dix_blk_of(q, k);
+        if (b && b->v[fwd ? i + 1 : i - 1]) {
+            *out = fwd ? k + 1 : k - 1;
+            return true;
+        }
+    }
+    return fwd ? cs__dix_after(q, k, out) : cs__dix_before(q, k, out);
+}
 void cs__dix_free(cs_store *s, cs_dix *q);
 cs_err cs__dix_check(const cs_dix *q);
 size_t cs__dix_bytes(const cs_dix *q);
@@ -307,6 +333,7 @@ struct cs_store {
     void *clock_ctx;
     uint8_t hash_key[16]; /* table hashing and page-token MACs */
     uint8_t sid_key[16];  /* SID generator */
+    uint64_t msg_rk[4][2]; /* round keys of the message-SID permutation */
     uint64_t sid_counter;
     int64_t serial;
     cs_service *services;

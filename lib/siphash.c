@@ -102,3 +102,14 @@ void cs__siphash128(const uint8_t key[16], const void *data, size_t n,
     s.v1 ^= 0xdd;
     cs__store64_le(out + 8, cs__sip_final(&s, 0));
 }
+
+uint64_t cs__siphash_u64(const uint64_t key[2], uint64_t m) {
+    cs__sip s;
+    s.v0 = key[0] ^ UINT64_C(0x736f6d6570736575);
+    s.v1 = key[1] ^ UINT64_C(0x646f72616e646f6d);
+    s.v2 = key[0] ^ UINT64_C(0x6c7967656e657261);
+    s.v3 = key[1] ^ UINT64_C(0x7465646279746573);
+    cs__sip_block(&s, m);
+    cs__sip_block(&s, (uint64_t)8 << 56); /* empty tail, length 8 */
+    return cs__sip_final(&s, 0xff);
+}

@@ -67,15 +67,10 @@ void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]) {
     cs__siphash128(s->sid_key, &c, sizeof c, out);
 }
 
-/* Round function of the message-SID permutation: SipHash-2-4 under the SID
- * key of ('m', round, x). The 10-byte input keeps it apart from the counter
- * SIDs (8 bytes, 128-bit output) and the account SID. */
+/* Round function of the message-SID permutation: SipHash-2-4 of x under
+ * the round's own key (derived from the SID key at store creation). */
 static uint64_t feistel_round(const cs_store *s, unsigned round, uint64_t x) {
-    uint8_t in[10];
-    in[0] = 'm';
-    in[1] = (uint8_t)round;
-    for (int i = 0; i < 8; i++) in[2 + i] = (uint8_t)(x >> (8 * i));
-    return cs__siphash(s->sid_key, in, sizeof in);
+    return cs__siphash_u64(s->msg_rk[round], x);
 }
 
 static void put64(uint8_t *p, uint64_t v) {
@@ -139,6 +134,15 @@ static cs_err setup_keys(cs_store *s, const cs_options *o) {
     }
     memcpy(s->hash_key, km, 16);
     memcpy(s->sid_key, km + 16, 16);
+    /* Round keys of the message-SID permutation: SipHash-128 of "msg-rN"
+     * (an input no other SID derivation uses) under the SID key. */
+    for (unsigned i = 0; i < 4; i++) {
+        char in[6] = {'m', 's', 'g', '-', 'r', (char)('0' + i)};
+        uint8_t k[16];
+        cs__siphash128(s->sid_key, in, sizeof in, k);
+        s->msg_rk[i][0] = get64(k);
+        s->msg_rk[i][1] = get64(k + 8);
+    }
     return CS_OK;
 }
 

@@ -174,6 +174,38 @@ TEST(siphash128_vectors) {
     }
 }
 
+/* The one-word form gives the reference value of its 8 bytes (vector 8:
+ * bytes 00..07 under key 00..0f), and agrees with the general form on
+ * other words and keys. */
+TEST(siphash_u64_matches_general_form) {
+    uint8_t key[16];
+    sip_test_key(key);
+    uint64_t k[2] = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        k[0] |= (uint64_t)key[i] << (8 * i);
+        k[1] |= (uint64_t)key[8 + i] << (8 * i);
+    }
+    uint64_t m = UINT64_C(0x0706050403020100);
+    uint64_t h = cs__siphash_u64(k, m);
+    uint8_t b[8];
+    char hex[17];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(h >> (8 * i));
+    to_hex(b, 8, hex);
+    CHECK_STR(hex, sip64_vectors[8]);
+    uint64_t x = UINT64_C(0x9e3779b97f4a7c15);
+    for (int t = 0; t < 1000; t++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        k[0] ^= x, k[1] += x;
+        uint8_t kb[16], mb[8];
+        for (int i = 0; i < 8; i++) {
+            kb[i] = (uint8_t)(k[0] >> (8 * i));
+            kb[8 + i] = (uint8_t)(k[1] >> (8 * i));
+            mb[i] = (uint8_t)(x >> (8 * i));
+        }
+        CHECK(cs__siphash_u64(k, x) == cs__siphash(kb, mb, 8));
+    }
+}
+
 /* Same bytes at every alignment give the same hash (and UBSan would flag a
  * misaligned 64-bit load). */
 TEST(siphash_unaligned) {
@@ -759,6 +791,7 @@ static const check_test tests[] = {
     T(siphash128_vectors),
     T(siphash_unaligned),
     T(siphash_long_messages),
+    T(siphash_u64_matches_general_form),
     T(siphash_bit_sensitivity),
     T(time_known_values),
     T(time_offsets),
