@@ -1,6 +1,6 @@
-/* The ordered sequence and the message table against plain arrays: random
- * appends, removals and seeks, with the structure's own checker after every
- * step. */
+/* The ordered sequence (services, channels) and the dense message index
+ * against plain arrays: random appends, removals and seeks, with each
+ * structure's own checker along the way; and the message-SID permutation. */
 #include "check.h"
 #include "internal.h"
 
