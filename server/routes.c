@@ -348,34 +348,31 @@ static void message(server *sv, const request *rq, reply *rp, cs_str is_sid,
 static void media_upload(server *sv, const request *rq, reply *rp,
                          cs_str is_sid) {
     cs_store *s = sv->store;
-    if (media_store_reserve(sv->media, rq->body_len)) {
+    blob *b = NULL;
+    int pr = media_store_prepare(sv->media, rq->body, rq->body_len, &b);
+    if (pr == MEDIA_FULL) {
         reply_error(rp, 413, 50512, "Media storage of this server is full");
         return;
     }
-    char *copy = malloc(rq->body_len ? rq->body_len : 1);
-    if (!copy) {
-        media_store_unreserve(sv->media, rq->body_len);
+    if (pr) {
         reply_error(rp, 500, 20500, "Out of memory");
         return;
     }
-    if (rq->body_len) memcpy(copy, rq->body, rq->body_len);
     cs_media_view v;
     cs_err r = CS_OK;
     cs_store_lock_exclusive(s);
     cs_err e = cs_media_create(s, is_sid, rq->content_type,
                                params_get(&rq->query, "Filename"),
                                rq->body_len, &v);
-    if (!e) r = cs_render_media(s, &v, &rp->body);
     /* Still under the lock: v.service_sid is borrowed, and a service delete
      * (which drops the service's bytes after its own call) must not slip in
      * between the metadata and the bytes. */
-    int kept = !e && media_store_put(sv->media, v.sid, v.service_sid, copy,
-                                     rq->body_len) == 0;
-    cs_store_unlock(s);
-    if (!kept) {
-        free(copy);
-        media_store_unreserve(sv->media, rq->body_len);
+    if (!e) {
+        media_store_commit(sv->media, b, v.sid, v.service_sid);
+        r = cs_render_media(s, &v, &rp->body);
     }
+    cs_store_unlock(s);
+    if (e) media_store_abort(sv->media, b, rq->body_len);
     done(rp, rq, e, r, 201);
 }
 

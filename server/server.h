@@ -38,16 +38,21 @@ size_t base64_decode(const char *in, size_t n, char *out, size_t cap);
 /* ---- media bytes ---------------------------------------------------------- */
 
 typedef struct media_store media_store;
+typedef struct blob blob;
 media_store *media_store_new(size_t cap_bytes);
 void media_store_free(media_store *m);
-/* Reserves n bytes of the cap before the upload is registered; -1 when the
- * cap would be exceeded. */
-int media_store_reserve(media_store *m, size_t n);
-void media_store_unreserve(media_store *m, size_t n);
-/* Keeps data (malloc'ed, reserved before) under sid, owned by the service
- * service_sid; takes ownership on success. Returns 0, or -1 out of memory. */
-int media_store_put(media_store *m, const char *sid, const char *service_sid,
-                    char *data, size_t n);
+enum { MEDIA_FULL = -1, MEDIA_NOMEM = -2 };
+/* Before the store registers an upload: reserves n bytes of the cap, copies
+ * data and allocates the entry. 0 and *out, MEDIA_FULL (cap exceeded) or
+ * MEDIA_NOMEM. */
+int media_store_prepare(media_store *m, const char *data, size_t n,
+                        blob **out);
+/* After it registered the media as sid of service_sid: keeps the bytes.
+ * Cannot fail. */
+void media_store_commit(media_store *m, blob *b, const char *sid,
+                        const char *service_sid);
+/* After it refused: frees b (may be NULL) and gives back n bytes of cap. */
+void media_store_abort(media_store *m, blob *b, size_t n);
 /* Frees (and unreserves) the bytes of every media of a deleted service. */
 void media_store_drop_service(media_store *m, const char *service_sid);
 /* A copy of the bytes for sid (malloc'ed) or NULL. */
