@@ -207,7 +207,7 @@ typedef struct cs_msg {
     uint32_t body_len; /* touches no memory outside the channel's chunks */
     uint32_t attr_len; /* 0: the default "{}" (empty JSON is never stored) */
     uint32_t cap;      /* bytes of the record in its chunk: edits reuse them */
-    uint32_t off;      /* from the start of its chunk */
+    uint32_t chunk;    /* id of its chunk in the channel's arena */
     uint8_t flags;     /* CS__M_* */
     char data[];
 } cs_msg;
@@ -246,26 +246,33 @@ static inline cs_media *cs__msg_media(const cs_msg *m) {
     return v;
 }
 
-/* Per-channel record storage (arena.c). */
+/* Per-channel record storage (arena.c). A record names its chunk by a
+ * small id; the chunks' live byte counts sit in the arena, so freeing a
+ * record touches the record and that (hot) array, not the chunk's header. */
 typedef struct cs_chunk {
-    struct cs_chunk *prev, *next;
     uint32_t size; /* bytes of data */
     uint32_t used; /* records are appended at data + used */
-    uint32_t live; /* bytes of live records */
+    uint32_t id;
     uint32_t pad_;
     _Alignas(8) char data[];
 } cs_chunk;
 
+#define CS__NO_CHUNK UINT32_MAX
 typedef struct cs_arena {
-    cs_chunk *head, *tail; /* oldest first; records are added at the tail */
-    cs_chunk *sparse;      /* under a quarter live: emptied by the next tidy */
-    size_t live;           /* bytes of live records */
+    cs_chunk **chunk; /* by id; NULL: a free id */
+    uint32_t *live;   /* live bytes by id (a free id: the next free id) */
+    uint32_t nid;     /* ids [0, nid) have been used; room for cap */
+    uint32_t cap;
+    uint32_t free_id; /* first free id below nid, or CS__NO_CHUNK */
+    uint32_t sparse;  /* under a quarter live: emptied by the next tidy */
+    cs_chunk *tail;   /* records are added here; NULL: none yet */
+    size_t live_total; /* bytes of live records */
     size_t nchunks, chunk_total;
 } cs_arena;
 
 struct cs_channel;
-/* A record of at least `bytes` with cap, off and live set (the rest is the
- * caller's to fill); NULL when out of memory. */
+/* A record of at least `bytes` with cap, chunk and CS__M_LIVE set (the rest
+ * is the caller's to fill); NULL when out of memory. */
 cs_msg *cs__arena_alloc(cs_store *s, cs_arena *a, size_t bytes);
 /* Makes m a hole; frees its chunk when nothing in it is live. */
 void cs__arena_release(cs_store *s, cs_arena *a, cs_msg *m);

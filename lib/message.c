@@ -166,10 +166,10 @@ static cs_str from_value(cs_str v) {
 static cs_msg *record_new(cs_store *s, cs_channel *c, const shape *h) {
     cs_msg *m = cs__arena_alloc(s, &c->arena, shape_bytes(h));
     if (!m) return NULL;
-    uint32_t cap = m->cap, off = m->off;
+    uint32_t cap = m->cap, chunk = m->chunk;
     memset(m, 0, offsetof(cs_msg, data));
     m->cap = cap;
-    m->off = off;
+    m->chunk = chunk;
     m->flags = CS__M_LIVE;
     put_shape(m, h);
     return m;
