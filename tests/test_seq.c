@@ -31,16 +31,25 @@ static void ref_remove(ref *r, size_t i) {
     r->n--;
 }
 
+/* Positions in the reference: first key > k, first key >= k. */
+static size_t ref_first_above(const ref *r, int64_t k) {
+    size_t i = 0;
+    while (i < r->n && r->k[i] <= k) i++;
+    return i;
+}
+static size_t ref_first_from(const ref *r, int64_t k) {
+    size_t j = 0;
+    while (j < r->n && r->k[j] < k) j++;
+    return j;
+}
+
 /* Checks after/before seeks for a key against the reference. */
 static void check_seeks(const cs_seq *q, const ref *r, int64_t k) {
     cs_seq_pos p;
-    size_t i = 0;
-    while (i < r->n && r->k[i] <= k) i++;
+    size_t i = ref_first_above(r, k), j = ref_first_from(r, k);
     bool found = cs__seq_after(q, k, &p);
     CHECK_INT(found, i < r->n);
     if (found && i < r->n) CHECK_INT(cs__seq_at(q, p)->key, r->k[i]);
-    size_t j = 0;
-    while (j < r->n && r->k[j] < k) j++;
     found = cs__seq_before(q, k, &p);
     CHECK_INT(found, j > 0);
     if (found && j > 0) CHECK_INT(cs__seq_at(q, p)->key, r->k[j - 1]);
@@ -126,14 +135,11 @@ TEST(seq_delete_everything_then_reuse) {
 /* ---- dense index -------------------------------------------------------- */
 
 static void check_dix_seeks(const cs_dix *q, const ref *r, int64_t k) {
-    size_t i = 0;
-    while (i < r->n && r->k[i] <= k) i++;
+    size_t i = ref_first_above(r, k), j = ref_first_from(r, k);
     int64_t x = -7;
     bool found = cs__dix_after(q, k, &x);
     CHECK_INT(found, i < r->n);
     if (found && i < r->n) CHECK_INT(x, r->k[i]);
-    size_t j = 0;
-    while (j < r->n && r->k[j] < k) j++;
     found = cs__dix_before(q, k, &x);
     CHECK_INT(found, j > 0);
     if (found && j > 0) CHECK_INT(x, r->k[j - 1]);
