@@ -89,7 +89,6 @@ cs_err cs__seq_reserve(cs_store *s, cs_seq *q);
 void cs__seq_append(cs_seq *q, int64_t key, void *val); /* after reserve */
 void *cs__seq_remove(cs_store *s, cs_seq *q, int64_t key);
 void *cs__seq_find(const cs_seq *q, int64_t key);
-void *cs__seq_last(const cs_seq *q);
 /* First entry with key > k (after) or last with key < k (before). */
 bool cs__seq_after(const cs_seq *q, int64_t k, cs_seq_pos *pos);
 bool cs__seq_before(const cs_seq *q, int64_t k, cs_seq_pos *pos);
@@ -97,10 +96,6 @@ bool cs__seq_next(const cs_seq *q, cs_seq_pos *pos);
 bool cs__seq_prev(const cs_seq *q, cs_seq_pos *pos);
 static inline const cs_seq_ent *cs__seq_at(const cs_seq *q, cs_seq_pos p) {
     return &q->blk[p.b]->e[p.i];
-}
-/* Replaces the value stored under an existing key. */
-static inline void cs__seq_set(cs_seq *q, cs_seq_pos p, void *val) {
-    q->blk[p.b]->e[p.i].val = val;
 }
 void cs__seq_free(cs_store *s, cs_seq *q);
 cs_err cs__seq_check(const cs_seq *q);
@@ -388,7 +383,6 @@ void cs__ident_put(cs_store *s, cs_ident *id);
  * frees it with cs__ident_free once the view is no longer needed. */
 bool cs__ident_release(cs_store *s, cs_ident *id);
 void cs__ident_free(cs_store *s, cs_ident *id);
-static inline void cs__ident_ref(cs_ident *id) { id->refs++; }
 
 /* Validation, each returning the given error code on failure. */
 cs_err cs__check_text(cs_str v, size_t max_chars, cs_err too_long);

@@ -144,24 +144,8 @@ static bool locate(const cs_seq *q, int64_t key, cs_seq_pos *pos) {
 }
 
 void *cs__seq_find(const cs_seq *q, int64_t key) {
-    /* The directory's first keys give the probe position without touching
-     * the block's header first: the two loads overlap. */
-    if (q->nblk) {
-        size_t b = find_blk(q, key);
-        const cs_seq_blk *blk = q->blk[b];
-        uint64_t d = (uint64_t)key - (uint64_t)q->first[b];
-        if (key >= q->first[b] && d < CS__SEQ_BLK && d < blk->n &&
-            blk->e[d].key == key)
-            return blk->e[d].val;
-    }
     cs_seq_pos p;
     return locate(q, key, &p) ? cs__seq_at(q, p)->val : NULL;
-}
-
-void *cs__seq_last(const cs_seq *q) {
-    if (!q->nblk) return NULL;
-    const cs_seq_blk *b = q->blk[q->nblk - 1];
-    return b->e[b->n - 1].val;
 }
 
 static void dir_remove(cs_seq *q, size_t b) {
