@@ -36,7 +36,10 @@ static void chunk_free(cs_store *s, cs_arena *a, cs_chunk *k) {
     a->nchunks--;
     a->chunk_total -= k->size;
     if (a->sparse == id) a->sparse = CS__NO_CHUNK;
-    if (a->tail == k) a->tail = NULL;
+    if (a->tail == k) {
+        a->tail = NULL;
+        a->tail_room = 0;
+    }
     cs__free(s, k, chunk_bytes(k->size));
 }
 
@@ -69,8 +72,7 @@ cs_msg *cs__arena_alloc(cs_store *s, cs_arena *a, size_t bytes) {
      * far below that, and a caller's limits cannot lift it past 4 GiB). */
     if (bytes > UINT32_MAX - offsetof(cs_chunk, data) - 7) return NULL;
     size_t cap = (bytes + 7) & ~(size_t)7;
-    cs_chunk *k = a->tail;
-    if (!k || k->size - k->used < cap) {
+    if (!a->tail || a->tail_room < cap) {
         if (a->nid == 0) a->sparse = a->free_id = CS__NO_CHUNK;
         size_t want = a->live_total / 4;
         if (want < CHUNK_MIN) want = CHUNK_MIN;
@@ -78,7 +80,7 @@ cs_msg *cs__arena_alloc(cs_store *s, cs_arena *a, size_t bytes) {
         if (want < cap) want = cap;
         want = (want + 7) & ~(size_t)7;
         if (!id_room(s, a)) return NULL;
-        k = cs__malloc(s, chunk_bytes((uint32_t)want));
+        cs_chunk *k = cs__malloc(s, chunk_bytes((uint32_t)want));
         if (!k) return NULL;
         uint32_t id;
         if (a->free_id != CS__NO_CHUNK) {
@@ -92,16 +94,21 @@ cs_msg *cs__arena_alloc(cs_store *s, cs_arena *a, size_t bytes) {
         k->id = id;
         a->chunk[id] = k;
         a->live[id] = 0;
+        if (a->tail) a->tail->used = a->tail->size - a->tail_room;
         a->tail = k;
+        a->tail_next = k->data;
+        a->tail_room = k->size;
+        a->tail_id = id;
         a->nchunks++;
         a->chunk_total += k->size;
     }
-    cs_msg *m = (cs_msg *)(void *)(k->data + k->used);
-    m->chunk = k->id;
+    cs_msg *m = (cs_msg *)(void *)a->tail_next;
+    m->chunk = a->tail_id;
     m->cap = (uint32_t)cap;
     m->flags = CS__M_LIVE;
-    k->used += (uint32_t)cap;
-    a->live[k->id] += (uint32_t)cap;
+    a->tail_next += cap;
+    a->tail_room -= (uint32_t)cap;
+    a->live[a->tail_id] += (uint32_t)cap;
     a->live_total += cap;
     return m;
 }
@@ -171,14 +178,19 @@ cs_err cs__arena_check(const cs_channel *c, const cs_msg *dying) {
     for (uint32_t id = 0; id < a->nid; id++) {
         const cs_chunk *k = a->chunk[id];
         if (!k) continue;
-        if (k->id != id || k->used > k->size || a->live[id] == 0 ||
-            a->live[id] > k->used)
+        if (k == a->tail &&
+            (a->tail_id != id || a->tail_room > k->size ||
+             a->tail_next != k->data + (k->size - a->tail_room)))
+            return CS_E_CORRUPT;
+        uint32_t used = k == a->tail ? k->size - a->tail_room : k->used;
+        if (k->id != id || used > k->size || a->live[id] == 0 ||
+            a->live[id] > used)
             return CS_E_CORRUPT;
         uint32_t kl = 0;
-        for (uint32_t at = 0; at < k->used;) {
+        for (uint32_t at = 0; at < used;) {
             const cs_msg *m = (const cs_msg *)(const void *)(k->data + at);
             if (m->cap < offsetof(cs_msg, data) || m->cap % 8 ||
-                m->cap > k->used - at || m->chunk != id)
+                m->cap > used - at || m->chunk != id)
                 return CS_E_CORRUPT;
             if (m->flags & CS__M_LIVE) {
                 kl += m->cap;

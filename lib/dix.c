@@ -120,6 +120,8 @@ cs_err cs__dix_reserve(cs_store *s, cs_dix *q, int64_t key) {
     if (q->n == 0) q->off = sl; /* an empty directory starts here */
     if (sl < q->off || sl - q->off > SIZE_MAX / 2)
         return CS_E_INVALID_ARGUMENT; /* keys only grow, by one */
+    if (q->tailb && key >= q->tailk && key - q->tailk < (int64_t)CS__DIX_BLK)
+        return CS_OK;
     size_t j = (size_t)(sl - q->off);
     if (j < q->n && *ent(q, j)) return CS_OK;
     if (!q->spare) {
@@ -131,6 +133,13 @@ cs_err cs__dix_reserve(cs_store *s, cs_dix *q, int64_t key) {
 }
 
 void cs__dix_append(cs_dix *q, int64_t key, void *val) {
+    if (q->tailb && key >= q->tailk && key - q->tailk < (int64_t)CS__DIX_BLK) {
+        q->tailb->v[key - q->tailk] = val;
+        q->tailb->live++;
+        q->count++;
+        q->last = key;
+        return;
+    }
     uint64_t sl = (uint64_t)key / CS__DIX_BLK;
     size_t j = (size_t)(sl - q->off);
     if (q->n <= j) q->n = j + 1; /* entries past n are NULL already */
@@ -145,6 +154,8 @@ void cs__dix_append(cs_dix *q, int64_t key, void *val) {
     b->live++;
     q->count++;
     q->last = key;
+    q->tailb = b;
+    q->tailk = key - (int64_t)((uint64_t)key % CS__DIX_BLK);
 }
 
 void cs__dix_set(cs_dix *q, int64_t key, void *val) {
@@ -179,6 +190,7 @@ void *cs__dix_remove(cs_store *s, cs_dix *q, int64_t key) {
     *slot = NULL;
     q->count--;
     if (--b->live == 0) {
+        if (b == q->tailb) q->tailb = NULL;
         cs__free(s, b, blk_bytes());
         *e = NULL;
         while (q->lo < q->n && !*ent(q, q->lo)) q->lo++;
@@ -296,6 +308,9 @@ cs_err cs__dix_check(const cs_dix *q) {
     }
     if (q->lo < q->n && !*ent(q, q->lo)) return CS_E_CORRUPT;
     if (count != q->count || (q->n == 0) != (count == 0)) return CS_E_CORRUPT;
+    if (q->tailb && (q->tailk < 0 || (uint64_t)q->tailk % CS__DIX_BLK ||
+                     cs__dix_blk_of(q, q->tailk) != q->tailb))
+        return CS_E_CORRUPT;
     if (count && (q->off + q->n) * CS__DIX_BLK <= (uint64_t)q->last)
         return CS_E_CORRUPT;
     return CS_OK;

@@ -119,6 +119,8 @@ typedef struct cs_dix {
     size_t count;
     int64_t last;      /* the last key appended */
     cs_dix_blk *spare; /* reserved for the next append */
+    cs_dix_blk *tailb; /* the block appends go to (keys tailk ...), so */
+    int64_t tailk;     /* they skip the directory; NULL: none */
 } cs_dix;
 
 /* Keys are appended in increasing order and never reused. */
@@ -261,6 +263,11 @@ typedef struct cs_arena {
     uint32_t free_id; /* first free id below nid, or CS__NO_CHUNK */
     uint32_t sparse;  /* under a quarter live: emptied by the next tidy */
     cs_chunk *tail;   /* records are added here; NULL: none yet */
+    /* The tail's state lives here while it is the tail (its header's used
+     * is written back when another chunk takes over), so a create touches
+     * the channel and the new record's line only. */
+    char *tail_next;
+    uint32_t tail_room, tail_id;
     size_t live_total; /* bytes of live records */
     size_t nchunks, chunk_total;
 } cs_arena;
