@@ -73,7 +73,6 @@ cs_msg *cs__arena_alloc(cs_store *s, cs_arena *a, size_t bytes) {
     if (bytes > UINT32_MAX - offsetof(cs_chunk, data) - 7) return NULL;
     size_t cap = (bytes + 7) & ~(size_t)7;
     if (!a->tail || a->tail_room < cap) {
-        if (a->nid == 0) a->sparse = a->free_id = CS__NO_CHUNK;
         size_t want = a->live_total / 4;
         if (want < CHUNK_MIN) want = CHUNK_MIN;
         if (want > CHUNK_MAX) want = CHUNK_MAX;
@@ -134,7 +133,7 @@ void cs__arena_free(cs_store *s, cs_arena *a) {
         if (a->chunk[id]) cs__free(s, a->chunk[id], chunk_bytes(a->chunk[id]->size));
     cs__free(s, a->chunk, a->cap * sizeof *a->chunk);
     cs__free(s, a->live, a->cap * sizeof *a->live);
-    memset(a, 0, sizeof *a);
+    cs__arena_init(a);
 }
 
 /* Moves the flagged chunk's live records to the tail, then frees it. Each
@@ -143,7 +142,7 @@ void cs__arena_free(cs_store *s, cs_arena *a) {
  * some records where they were. */
 void cs__arena_tidy(cs_store *s, cs_channel *c) {
     cs_arena *a = &c->arena;
-    if (a->nid == 0 || a->sparse == CS__NO_CHUNK) return;
+    if (a->sparse == CS__NO_CHUNK) return;
     cs_chunk *k = a->chunk[a->sparse];
     uint32_t id = a->sparse;
     a->sparse = CS__NO_CHUNK;
@@ -169,7 +168,11 @@ cs_err cs__arena_check(const cs_channel *c, const cs_msg *dying) {
     const cs_arena *a = &c->arena;
     if (a->nid > a->cap || (a->cap && (!a->chunk || !a->live)))
         return CS_E_CORRUPT;
-    if (a->nid == 0) return a->nchunks == 0 ? CS_OK : CS_E_CORRUPT;
+    if (a->nid == 0)
+        return a->nchunks == 0 && !a->tail && a->free_id == CS__NO_CHUNK &&
+                       a->sparse == CS__NO_CHUNK
+                   ? CS_OK
+                   : CS_E_CORRUPT;
     size_t live = 0, n = 0, chunks = 0, total = 0, nfree = 0;
     bool tail_seen = a->tail == NULL;
     for (uint32_t f = a->free_id; f != CS__NO_CHUNK; f = a->live[f]) {

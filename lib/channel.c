@@ -196,6 +196,7 @@ static void init_channel(cs_store *s, cs_service *svc, cs_channel *c,
                          const cs_channel_params *p, const chan_input *in,
                          chan_fields *f, cs_ident *system) {
     memset(c, 0, sizeof *c);
+    cs__arena_init(&c->arena);
     c->svc = svc;
     new_channel_sid(s, svc, c->sidb);
     cs__sid_format('C', 'H', c->sidb, c->sid);

@@ -278,7 +278,11 @@ struct cs_channel;
 cs_msg *cs__arena_alloc(cs_store *s, cs_arena *a, size_t bytes);
 /* Makes m a hole; frees its chunk when nothing in it is live. */
 void cs__arena_release(cs_store *s, cs_arena *a, cs_msg *m);
-void cs__arena_free(cs_store *s, cs_arena *a);
+static inline void cs__arena_init(cs_arena *a) {
+    memset(a, 0, sizeof *a);
+    a->free_id = a->sparse = CS__NO_CHUNK;
+}
+void cs__arena_free(cs_store *s, cs_arena *a); /* leaves it as _init does */
 /* Evacuates a sparse chunk; call at the end of a mutation, when no view of
  * another record of the channel is held. */
 void cs__arena_tidy(cs_store *s, struct cs_channel *c);
