@@ -317,10 +317,12 @@ TEST(oom_every_mutating_call) {
 }
 
 /* Creates that start a new index block (every 256), grow the index
- * directory (at 1024) or open a new arena chunk, and deletes that free or
+ * directory's first page (at 1024) or add a directory page (at 131072:
+ * 512 blocks a page), or open a new arena chunk, and deletes that free or
  * evacuate chunks, swept on stores sized to hit them. */
 TEST(oom_growth_and_compaction) {
-    static const size_t sizes[] = {3, 7, 63, 64, 255, 256, 511, 1000, 1023, 1024};
+    static const size_t sizes[] = {3,   7,    63,   64,   255,   256,
+                                   511, 1000, 1023, 1024, 131072};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         fill_target = sizes[i];
         prep = prep_fill;
