@@ -159,9 +159,7 @@ void cs__dix_append(cs_dix *q, int64_t key, void *val) {
 }
 
 void cs__dix_set(cs_dix *q, int64_t key, void *val) {
-    size_t j;
-    if (!slot_of(q, key, &j)) return;
-    cs_dix_blk *b = *ent(q, j);
+    cs_dix_blk *b = cs__dix_blk_of(q, key);
     if (b) b->v[(uint64_t)key % CS__DIX_BLK] = val;
 }
 

@@ -419,7 +419,6 @@ void cs__media_view(const cs_store *s, const cs_media *m, cs_media_view *out);
 cs_err cs__buf_grow(cs_buf *b, size_t extra);
 
 /* Freeing cascades. */
-void cs__msg_free(cs_store *s, struct cs_channel *c, cs_msg *m);
 void cs__channel_destroy(cs_store *s, cs_channel *c);
 void cs__service_destroy(cs_store *s, cs_service *v);
 void cs__media_destroy(cs_store *s, cs_media *m);

@@ -69,7 +69,7 @@ static void put_shape(cs_msg *m, const shape *h) {
     }
 }
 
-void cs__msg_free(cs_store *s, cs_channel *c, cs_msg *m) {
+static void msg_free(cs_store *s, cs_channel *c, cs_msg *m) {
     cs__ident_put(s, cs__msg_lub(m));
     cs__arena_release(s, &c->arena, m);
 }
@@ -375,7 +375,7 @@ cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
         if (free_lub) cs__ident_free(s, lub);
         cs__arena_release(s, &c->arena, m);
     } else {
-        cs__msg_free(s, c, m);
+        msg_free(s, c, m);
     }
     cs__arena_tidy(s, c);
     return CS_OK;
