@@ -1,4 +1,4 @@
-/* One test per rule of /work/shared/spec/DECISIONS.md, each named after the
+/* One test per rule of the contract (docs/behaviour.md), each named after the
  * rule it proves. Every mutation goes through MUT_* (the invariant checker
  * runs afterwards), every expected failure is checked as an enum AND as its
  * REST form (HTTP status / Twilio code), and failing mutations are checked

@@ -21,7 +21,7 @@
 #error "define CS_SOURCE_DIR (repository root) or JSONTESTSUITE_DIR"
 #endif
 #define JSONTESTSUITE_DIR \
-    CS_SOURCE_DIR "/../shared/testdata/JSONTestSuite/test_parsing"
+    CS_SOURCE_DIR "/tests/data/JSONTestSuite/test_parsing"
 #endif
 
 /* ------------------------------------------------------------ helpers */

@@ -2,13 +2,13 @@
 // Every response body chatstore-server produces here is validated against
 // Twilio's OpenAPI description of Chat v2 (the operation's own response
 // schema, found by method, path template and status), plus the key order of
-// each object: the schema's property order, with DECISIONS.md winning for
-// messages ("Message JSON field order") and for page meta. Errors (no schema in
-// the OpenAPI file) and media (MCS, not in Chat v2) use schemas written here
-// from the reference (sections 1.5 and 7).
+// each object: the schema's property order, with the orders written below
+// (the contract of docs/behaviour.md) winning for messages, their media object
+// and page meta. Errors (no schema in the OpenAPI file) and media (MCS, not in
+// Chat v2) use schemas written here from the reference (sections 1.5 and 7).
 //
-// The spec directory comes from --spec-dir=DIR, $CHATSTORE_SPEC_DIR or
-// <repo>/../shared/spec (see server.js).
+// The OpenAPI file (twilio_chat_v2.yaml) is found through --spec-dir=DIR,
+// $CHATSTORE_SPEC_DIR or tests/data/openapi (see server.js).
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -19,24 +19,16 @@ const YAML = require('yaml');
 const Ajv = require('ajv');
 
 const SPEC_DIR = specDir();
-const spec = YAML.parse(fs.readFileSync(path.join(SPEC_DIR, 'twilio_chat_v2.openapi.yaml'), 'utf8'));
-const decisions = fs.readFileSync(path.join(SPEC_DIR, 'DECISIONS.md'), 'utf8');
+const spec = YAML.parse(fs.readFileSync(path.join(SPEC_DIR, 'twilio_chat_v2.yaml'), 'utf8'));
 
-/** A backticked, comma-separated key list that follows `marker` in DECISIONS.md. */
-function decisionsKeys(marker) {
-  const at = decisions.indexOf(marker);
-  assert.ok(at >= 0, `DECISIONS.md has no "${marker}"`);
-  const m = /`([a-z_, \n]+)`/.exec(decisions.slice(at + marker.length));
-  assert.ok(m, `no key list after "${marker}" in DECISIONS.md`);
-  return m[1].split(',').map((k) => k.trim());
-}
-const MESSAGE_ORDER = decisionsKeys('## Message JSON field order');
-const META_ORDER = decisionsKeys('meta keys in order:');
-const MEDIA_OBJECT_ORDER = (() => {
-  const m = /`media` is null or\s*`\{([a-z_, ]+)\}`/.exec(decisions);
-  assert.ok(m, 'DECISIONS.md: media object key order not found');
-  return m[1].split(',').map((k) => k.trim());
-})();
+// Key orders of the contract (docs/behaviour.md): messages, their media object
+// (or null), and the meta object of list pages.
+const MESSAGE_ORDER = ['sid', 'account_sid', 'attributes', 'service_sid', 'to', 'channel_sid',
+  'date_created', 'date_updated', 'last_updated_by', 'was_edited', 'from', 'body', 'index', 'type',
+  'media', 'url'];
+const MEDIA_OBJECT_ORDER = ['sid', 'size', 'content_type', 'filename'];
+const META_ORDER = ['page', 'page_size', 'first_page_url', 'previous_page_url', 'url',
+  'next_page_url', 'key'];
 
 // ---- OpenAPI 3.0 -> JSON Schema ---------------------------------------------
 
@@ -237,7 +229,7 @@ after(async () => {
 });
 
 describe('the schemas themselves', () => {
-  it('DECISIONS.md key orders were found and agree with the schema fields', () => {
+  it("the contract's key orders agree with the schema fields", () => {
     assert.deepEqual(MESSAGE_ORDER.slice(0, 3), ['sid', 'account_sid', 'attributes']);
     assert.deepEqual([...MESSAGE_ORDER].sort(), [...schemaProps('chat.v2.service.channel.message')].sort());
     assert.deepEqual(META_ORDER, ['page', 'page_size', 'first_page_url', 'previous_page_url', 'url',

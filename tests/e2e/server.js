@@ -6,9 +6,9 @@
 //
 // Environment:
 //   CHATSTORE_SERVER_BIN  path of the chatstore-server binary (set by ctest)
-//   CHATSTORE_SPEC_DIR    directory holding twilio_chat_v2.openapi.yaml etc.
-//                         (optional; also --spec-dir=DIR on the command line,
-//                         else <repo>/../shared/spec)
+//   CHATSTORE_SPEC_DIR    directory holding twilio_chat_v2.yaml, Twilio's
+//                         OpenAPI file (optional; also --spec-dir=DIR on the
+//                         command line, else tests/data/openapi)
 
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -29,7 +29,7 @@ for (const dep of ['twilio', 'ajv', 'yaml']) {
 }
 
 /** The spec directory: --spec-dir=DIR / --spec-dir DIR, $CHATSTORE_SPEC_DIR,
- * else the repo's sibling shared/spec. Throws when the OpenAPI file is not there. */
+ * else the repo's tests/data/openapi. Throws when the OpenAPI file is not there. */
 function specDir() {
   let dir;
   const argv = process.argv;
@@ -38,12 +38,12 @@ function specDir() {
     else if (argv[i] === '--spec-dir' && i + 1 < argv.length) dir = argv[i + 1];
   }
   if (!dir && process.env.CHATSTORE_SPEC_DIR) dir = process.env.CHATSTORE_SPEC_DIR;
-  if (!dir) dir = path.resolve(REPO_DIR, '..', 'shared', 'spec');
+  if (!dir) dir = path.resolve(REPO_DIR, 'tests', 'data', 'openapi');
   dir = path.resolve(dir);
-  const f = path.join(dir, 'twilio_chat_v2.openapi.yaml');
+  const f = path.join(dir, 'twilio_chat_v2.yaml');
   if (!fs.existsSync(f)) {
-    throw new Error(`spec not found: ${f} (give --spec-dir=DIR or CHATSTORE_SPEC_DIR, ` +
-      'or check out the repo next to shared/)');
+    throw new Error(`spec not found: ${f} (give --spec-dir=DIR or CHATSTORE_SPEC_DIR; ` +
+      'the repository keeps it in tests/data/openapi)');
   }
   return dir;
 }
