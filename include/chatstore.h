@@ -10,23 +10,29 @@
  *   error. The error table (cs_err_name, cs_err_message, cs_err_http_status,
  *   cs_err_twilio_code) maps each error to its REST form, so a server needs no
  *   switch of its own.
+ * - Each such function's comment ends with a line "Errors: A, B." naming
+ *   EVERY error it can return besides CS_OK (a test records the errors the
+ *   test suites see each function return and fails on one not listed).
  * - A failed call leaves the store exactly as it was, allocation failure
  *   included, and notifies no observer.
  * - Strings enter as cs_str (pointer + length, not NUL-terminated). A cs_str
  *   whose ptr is NULL is "absent" (the parameter was not given); an empty
  *   string is given-and-empty. All input is validated by the store: UTF-8,
  *   JSON, SIDs, dates, lengths.
- * - Out-parameters come last. Views (cs_*_view) are filled by the store and
- *   hold pointers BORROWED from it: they stay valid until the next call that
- *   mutates the store (create, update, delete, clear, free). Copy what you
- *   need to keep.
+ * - Pointer parameters must not be NULL unless their comment says "may be
+ *   NULL" and what NULL means. In a checked build (CMake option
+ *   CHATSTORE_CHECKED) the library asserts this on entry.
+ * - Out-parameters come last. Views (cs_*_view) and pages are filled by the
+ *   store and borrow its memory: see "Views" and "Pages" for exactly what
+ *   stays valid after a later call.
  * - Threads: a store is not internally synchronised. One thread may use a
  *   store at a time, or many threads may share one by bracketing every call
  *   with cs_store_lock_shared (read-only calls: fetch, list, page iteration,
  *   render, check) or cs_store_lock_exclusive (mutating calls) and
- *   cs_store_unlock. Read-only calls never modify the store, so any number of
- *   readers run in parallel under the shared lock; views stay valid while the
- *   lock is held. Observers run on the mutating thread, under its lock.
+ *   cs_store_unlock; misuse of the lock is reported (see the lock calls).
+ *   Read-only calls never modify the store, so any number of readers run in
+ *   parallel under the shared lock; views stay valid while the lock is
+ *   held. Observers run on the mutating thread, under its lock.
  * - Nothing in the library does I/O. Time and randomness come from hooks in
  *   cs_options (defaults: the real UTC clock and the OS random source).
  */
@@ -48,9 +54,9 @@ extern "C" {
 #endif
 
 #define CHATSTORE_VERSION_MAJOR 0
-#define CHATSTORE_VERSION_MINOR 1
+#define CHATSTORE_VERSION_MINOR 2
 #define CHATSTORE_VERSION_PATCH 0
-#define CHATSTORE_VERSION "0.1.0"
+#define CHATSTORE_VERSION "0.2.0"
 #define CHATSTORE_VERSION_NUMBER                                              \
     (CHATSTORE_VERSION_MAJOR * 10000 + CHATSTORE_VERSION_MINOR * 100 +        \
      CHATSTORE_VERSION_PATCH)
@@ -63,55 +69,65 @@ CS_API int cs_version_number(void);
 /* Errors                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* XX(NAME, http status, Twilio code, message). One table: the enum and every
- * lookup below come from it. */
+/* XX(NAME, number, http status, Twilio code, message). One table: the enum
+ * and every lookup below come from it. The numbers are part of the ABI:
+ * they never change, and a new error takes the next unused number. */
 #define CS_ERROR_MAP(XX)                                                      \
-    XX(OK, 200, 0, "Success")                                                 \
-    XX(NOMEM, 500, 20500, "Out of memory")                                    \
-    XX(INVALID_ARGUMENT, 400, 20001, "Invalid argument")                      \
-    XX(NOT_FOUND, 404, 20404, "The requested resource was not found")         \
-    XX(BUFFER_TOO_SMALL, 500, 20500, "Output buffer too small")               \
-    XX(REENTRANT, 500, 20500,                                                 \
+    XX(OK, 0, 200, 0, "Success")                                              \
+    XX(NOMEM, 1, 500, 20500, "Out of memory")                                 \
+    XX(INVALID_ARGUMENT, 2, 400, 20001, "Invalid argument")                   \
+    XX(NOT_FOUND, 3, 404, 20404, "The requested resource was not found")      \
+    XX(BUFFER_TOO_SMALL, 4, 500, 20500, "Output buffer too small")            \
+    XX(REENTRANT, 5, 500, 20500,                                              \
        "The store cannot be changed from inside an observer")                 \
-    XX(CORRUPT, 500, 20500, "Store invariant violated")                      \
-    XX(LIMIT_EXCEEDED, 400, 20001, "A store-wide count limit was reached")   \
-    XX(FRIENDLY_NAME_MISSING, 400, 20001,                                     \
+    XX(CORRUPT, 6, 500, 20500, "Store invariant violated")                    \
+    XX(LIMIT_EXCEEDED, 7, 400, 20001, "A store-wide count limit was reached") \
+    XX(FRIENDLY_NAME_MISSING, 8, 400, 20001,                                  \
        "Missing required parameter FriendlyName in the post body")            \
-    XX(BAD_UTF8, 400, 20001, "Parameter is not valid UTF-8")                  \
-    XX(BAD_ORDER, 400, 20001, "Order must be asc or desc")                    \
-    XX(BAD_PAGE_SIZE, 400, 20001, "PageSize must be a positive integer")      \
-    XX(BAD_PAGE, 400, 20001, "Page must be a non-negative integer")           \
-    XX(BAD_PAGE_TOKEN, 400, 20001, "Invalid PageToken")                       \
-    XX(BAD_WEBHOOK_HEADER, 400, 20001,                                        \
+    XX(BAD_UTF8, 9, 400, 20001, "Parameter is not valid UTF-8")               \
+    XX(BAD_ORDER, 10, 400, 20001, "Order must be asc or desc")                \
+    XX(BAD_PAGE_SIZE, 11, 400, 20001, "PageSize must be a positive integer")  \
+    XX(BAD_PAGE, 12, 400, 20001, "Page must be a non-negative integer")       \
+    XX(BAD_PAGE_TOKEN, 13, 400, 20001, "Invalid PageToken")                   \
+    XX(BAD_WEBHOOK_HEADER, 14, 400, 20001,                                    \
        "X-Twilio-Webhook-Enabled must be true or false")                      \
-    XX(BAD_CHANNEL_TYPE, 400, 20001, "Type must be public or private")        \
-    XX(FRIENDLY_NAME_TOO_LONG, 400, 50003, "Friendly name is too long")       \
-    XX(UNIQUE_NAME_TOO_LONG, 400, 50004, "Unique name is too long")           \
-    XX(IDENTITY_TOO_LONG, 400, 50207, "Identity is too long")                 \
-    XX(ATTRIBUTES_TOO_LONG, 400, 50303, "Attributes are too long")            \
-    XX(ATTRIBUTES_INVALID, 400, 50304, "Attributes not valid JSON")           \
-    XX(UNIQUE_NAME_IS_SID, 400, 50306,                                        \
+    XX(BAD_CHANNEL_TYPE, 15, 400, 20001, "Type must be public or private")    \
+    XX(FRIENDLY_NAME_TOO_LONG, 16, 400, 50003, "Friendly name is too long")   \
+    XX(UNIQUE_NAME_TOO_LONG, 17, 400, 50004, "Unique name is too long")       \
+    XX(IDENTITY_TOO_LONG, 18, 400, 50207, "Identity is too long")             \
+    XX(ATTRIBUTES_TOO_LONG, 19, 400, 50303, "Attributes are too long")        \
+    XX(ATTRIBUTES_INVALID, 20, 400, 50304, "Attributes not valid JSON")       \
+    XX(UNIQUE_NAME_IS_SID, 21, 400, 50306,                                    \
        "Unique name must not look like a Channel SID")                        \
-    XX(UNIQUE_NAME_EXISTS, 409, 50307,                                        \
+    XX(UNIQUE_NAME_EXISTS, 22, 409, 50307,                                    \
        "Channel with provided unique name already exists")                    \
-    XX(BAD_DATE_CREATED, 400, 50308, "Invalid DateCreated")                   \
-    XX(BAD_DATE_UPDATED, 400, 50309, "Invalid DateUpdated")                   \
-    XX(FROM_TOO_LONG, 400, 50310, "Author (From) is too long")                \
-    XX(BODY_TOO_LONG, 400, 50504, "Message body is too long")                 \
-    XX(LAST_UPDATED_BY_TOO_LONG, 400, 50505, "LastUpdatedBy is too long")     \
-    XX(MEDIA_NOT_FOUND, 400, 50507, "Media not found")                        \
-    XX(MEDIA_IN_USE, 400, 50508, "Media already sent with another message")   \
-    XX(MEDIA_BODY_IMMUTABLE, 400, 50509,                                      \
+    XX(BAD_DATE_CREATED, 23, 400, 50308, "Invalid DateCreated")               \
+    XX(BAD_DATE_UPDATED, 24, 400, 50309, "Invalid DateUpdated")               \
+    XX(FROM_TOO_LONG, 25, 400, 50310, "Author (From) is too long")            \
+    XX(BODY_TOO_LONG, 26, 400, 50504, "Message body is too long")             \
+    XX(LAST_UPDATED_BY_TOO_LONG, 27, 400, 50505, "LastUpdatedBy is too long") \
+    XX(MEDIA_NOT_FOUND, 28, 400, 50507, "Media not found")                    \
+    XX(MEDIA_IN_USE, 29, 400, 50508,                                          \
+       "Media already sent with another message")                             \
+    XX(MEDIA_BODY_IMMUTABLE, 30, 400, 50509,                                  \
        "Media message body cannot be updated")                                \
-    XX(BAD_MEDIA_SID, 400, 50510, "Invalid media SID")                        \
-    XX(BAD_MEDIA_CONTENT_TYPE, 400, 50511, "Invalid media content type")     \
-    XX(MEDIA_TOO_LARGE, 400, 50512, "Media is too large")
+    XX(BAD_MEDIA_SID, 31, 400, 50510, "Invalid media SID")                    \
+    XX(BAD_MEDIA_CONTENT_TYPE, 32, 400, 50511, "Invalid media content type")  \
+    XX(MEDIA_TOO_LARGE, 33, 400, 50512, "Media is too large")                 \
+    XX(LOCK_HELD, 34, 500, 20500,                                             \
+       "This thread already holds the store's lock")                          \
+    XX(LOCK_NOT_HELD, 35, 500, 20500,                                         \
+       "This thread does not hold the store's lock")                          \
+    XX(LOCK_FAILED, 36, 500, 20500, "The store's lock could not be taken")    \
+    XX(PAGE_STALE, 37, 500, 20500,                                            \
+       "The store changed after the page was listed; list again with its "    \
+       "token")
 
 typedef enum cs_err {
-#define CS__ERR_ENUM(name, status, code, msg) CS_E_##name,
+#define CS__ERR_ENUM(name, num, status, code, msg) CS_E_##name = num,
     CS_ERROR_MAP(CS__ERR_ENUM)
 #undef CS__ERR_ENUM
-    CS_E__COUNT
+    CS_E__COUNT /* one past the largest number */
 } cs_err;
 #define CS_OK CS_E_OK
 
@@ -154,13 +170,15 @@ typedef struct cs_buf {
     const cs_allocator *alc; /* NULL: the C library */
 } cs_buf;
 
-/* A growable buffer; alc may be NULL. Free with cs_buf_free. */
+/* A growable buffer (b must not be NULL); alc may be NULL: the C library.
+ * Free with cs_buf_free. */
 CS_API void cs_buf_init(cs_buf *b, const cs_allocator *alc);
-/* A buffer over caller memory mem[0..cap); it never grows. */
+/* A buffer over caller memory mem[0..cap) (b and mem must not be NULL); it
+ * never grows, and holds at most cap - 1 bytes of output plus the NUL. */
 CS_API void cs_buf_init_fixed(cs_buf *b, char *mem, size_t cap);
 /* Releases a growable buffer's memory (no-op for fixed); NULL is a no-op. */
 CS_API void cs_buf_free(cs_buf *b);
-/* Sets len to 0 and keeps the memory. */
+/* Sets len to 0 and keeps the memory (b must not be NULL). */
 CS_API void cs_buf_reset(cs_buf *b);
 
 /* ------------------------------------------------------------------------ */
@@ -194,14 +212,14 @@ typedef int (*cs_random_fn)(void *ctx, void *buf, size_t len);
 
 typedef struct cs_options {
     unsigned version;        /* CS_OPTIONS_VERSION */
-    const char *account_sid; /* "AC" + 32 hex; NULL: generated */
-    const char *base_url;    /* NULL: "https://chat.twilio.com" */
+    const char *account_sid; /* "AC" + 32 hex; may be NULL: generated */
+    const char *base_url;    /* may be NULL: "https://chat.twilio.com" */
     cs_limits limits;
-    const cs_allocator *allocator; /* NULL: C library; copied */
-    cs_clock_fn clock;             /* NULL: real time */
-    void *clock_ctx;
-    cs_random_fn random; /* NULL: OS random source, read once per store */
-    void *random_ctx;
+    const cs_allocator *allocator; /* may be NULL: C library; copied */
+    cs_clock_fn clock;             /* may be NULL: real time */
+    void *clock_ctx;               /* passed to clock; may be NULL */
+    cs_random_fn random; /* may be NULL: OS random source, read once */
+    void *random_ctx;    /* passed to random; may be NULL */
     /* When use_seed is true, seed alone determines every SID, key and token
      * the store produces: same calls, same outputs (golden-file fixtures). */
     bool use_seed;
@@ -212,43 +230,76 @@ typedef struct cs_options {
     {CS_OPTIONS_VERSION, NULL, NULL, CS_LIMITS_DEFAULT, NULL, NULL, NULL,     \
      NULL, NULL, false, 0}
 
-/* Creates a store. opts may be NULL (all defaults). Errors: NOMEM,
- * INVALID_ARGUMENT (bad version, malformed account_sid, empty base_url,
- * zero limit, failing random hook). */
+/* Creates a store into *out (out must not be NULL; *out is NULL on error).
+ * opts may be NULL: all defaults. INVALID_ARGUMENT: bad version, malformed
+ * account_sid, empty base_url, a zero limit, an allocator without malloc or
+ * free, a failing random hook.
+ * Errors: NOMEM, INVALID_ARGUMENT. */
 CS_API cs_err cs_store_new(const cs_options *opts, cs_store **out);
-/* Frees the store and everything in it; NULL is a no-op. */
+/* Frees the store and everything in it; NULL is a no-op. No thread may hold
+ * the store's lock, except the calling thread, whose hold is released. Not
+ * from inside an observer. */
 CS_API void cs_store_free(cs_store *s);
 /* Deletes every service (and so everything) and resets the SID generator
- * and counters to their initial state: a cleared store behaves as a new one
- * created with the same options. Observers stay registered and are not
- * notified. Cannot fail. */
-CS_API void cs_store_clear(cs_store *s);
+ * and counters to their initial state: a cleared store produces the same
+ * SIDs as a new one created with the same options. Observers stay
+ * registered and receive one STORE_CLEARED event. The commit sequence
+ * number (cs_event.seq) is not reset. Inside an observer: REENTRANT and
+ * nothing changes.
+ * Errors: REENTRANT. */
+CS_API cs_err cs_store_clear(cs_store *s);
 
+/* The store's account SID, base URL and limits; s must not be NULL. The
+ * strings live as long as the store. */
 CS_API const char *cs_store_account_sid(const cs_store *s);
 CS_API const char *cs_store_base_url(const cs_store *s);
 CS_API const cs_limits *cs_store_limits(const cs_store *s);
-/* Replaces the limits (all fields must be non-zero). Existing data is not
- * re-checked. */
+/* Replaces the limits (lim must not be NULL; every field non-zero). Existing
+ * data is not re-checked.
+ * Errors: REENTRANT, INVALID_ARGUMENT. */
 CS_API cs_err cs_store_set_limits(cs_store *s, const cs_limits *lim);
 
-/* Reader/writer lock for sharing one store among threads (see the top of
- * this file). Not recursive for the exclusive side. */
-CS_API void cs_store_lock_shared(cs_store *s);
-CS_API void cs_store_lock_exclusive(cs_store *s);
-CS_API void cs_store_unlock(cs_store *s);
+/* The store's shared/exclusive lock, for sharing one store among threads
+ * (see the top of this file). It prefers writers: once a writer waits, new
+ * shared holders wait behind it. The rules, each enforced with an error
+ * that leaves the lock as it was:
+ * - A thread holds at most one side of a store's lock at a time. Taking
+ *   either side again (recursion, or shared then exclusive) is LOCK_HELD:
+ *   a second shared hold would deadlock behind a waiting writer, and an
+ *   exclusive one behind the thread's own hold.
+ * - Only a thread that holds the lock releases it: cs_store_unlock by any
+ *   other thread is LOCK_NOT_HELD.
+ * - Observers run while the mutating thread holds the store; every lock
+ *   call from inside an observer is REENTRANT.
+ * - One thread may hold the locks of up to CS_LOCKS_PER_THREAD stores at a
+ *   time; one more is LOCK_FAILED, as is a failure of the system's lock.
+ * Calls made without the lock while other threads use it are not detected:
+ * bracket every call once a store is shared.
+ * Errors: REENTRANT, LOCK_HELD, LOCK_FAILED. */
+#define CS_LOCKS_PER_THREAD 16
+CS_API cs_err cs_store_lock_shared(cs_store *s);
+/* Errors: REENTRANT, LOCK_HELD, LOCK_FAILED. */
+CS_API cs_err cs_store_lock_exclusive(cs_store *s);
+/* Releases the side this thread holds.
+ * Errors: REENTRANT, LOCK_NOT_HELD, LOCK_FAILED. */
+CS_API cs_err cs_store_unlock(cs_store *s);
 
 /* Counts of live objects, for tests and monitoring. identities: distinct
  * interned strings (a channel's CreatedBy, a message's LastUpdatedBy); a
- * message's From is stored with the message. */
+ * message's From is stored with the message. commits: changes committed so
+ * far (the seq of the latest event). */
 typedef struct cs_store_stats {
     size_t services, channels, messages, media, identities;
     size_t bytes_allocated; /* live bytes through the allocator */
+    uint64_t commits;
 } cs_store_stats;
+/* Fills *out (must not be NULL). */
 CS_API void cs_store_stats_get(const cs_store *s, cs_store_stats *out);
 
 /* Debug invariant checker: walks every structure and cross-checks counts,
- * orders, hash tables, back-pointers and reference counts. Returns CS_OK or
- * CS_E_CORRUPT. O(size of the store). */
+ * orders, hash tables, back-pointers and reference counts. O(size of the
+ * store).
+ * Errors: CORRUPT. */
 CS_API cs_err cs_store_check(const cs_store *s);
 
 /* ------------------------------------------------------------------------ */
@@ -258,11 +309,22 @@ CS_API cs_err cs_store_check(const cs_store *s);
 #define CS_SID_BUFSZ 35  /* 34 characters + NUL */
 #define CS_DATE_BUFSZ 21 /* YYYY-MM-DDTHH:MM:SSZ + NUL */
 
-/* Formats t (seconds since the epoch, UTC) as YYYY-MM-DDTHH:MM:SSZ. */
+/* Formats t (seconds since the epoch, UTC) as YYYY-MM-DDTHH:MM:SSZ; out
+ * must not be NULL. */
 CS_API void cs_format_date(int64_t t, char out[CS_DATE_BUFSZ]);
-/* Parses an ISO 8601 date-time (the store's input rule). */
+/* Parses an ISO 8601 date-time (the store's input rule) into *out (must not
+ * be NULL). An absent or malformed string is INVALID_ARGUMENT.
+ * Errors: INVALID_ARGUMENT. */
 CS_API cs_err cs_parse_date(cs_str s, int64_t *out);
 
+/* Views are filled by the store. What stays valid after a later call:
+ * - Fields held in the view itself (numbers, bools, the char arrays such as
+ *   cs_message_view.sid) stay valid for as long as the view exists.
+ * - Pointers and cs_str fields borrow the store's memory: valid until the
+ *   next committed change of the store (a mutating call that returns
+ *   CS_OK, cs_store_clear, cs_store_free). A call that fails changes
+ *   nothing and invalidates nothing. Under the shared lock no change can
+ *   happen, so views stay valid while the lock is held. */
 typedef struct cs_service_view {
     const char *sid, *account_sid;
     cs_str friendly_name;
@@ -325,31 +387,53 @@ typedef struct cs_message_view {
 /* Services                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* In every call below s must not be NULL, and an out view may be NULL (then
+ * it is not filled). */
+
 /* Creates a service. friendly_name is required (FRIENDLY_NAME_MISSING when
- * absent or empty). Errors: NOMEM, BAD_UTF8, FRIENDLY_NAME_TOO_LONG. */
+ * absent or empty). Notifies SERVICE_CREATED.
+ * Errors: REENTRANT, NOMEM, FRIENDLY_NAME_MISSING, BAD_UTF8,
+ * FRIENDLY_NAME_TOO_LONG. */
 CS_API cs_err cs_service_create(cs_store *s, cs_str friendly_name,
                                 cs_service_view *out);
+/* Errors: NOT_FOUND. */
 CS_API cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
                                cs_service_view *out);
-/* Updates the friendly name when given (absent: unchanged; empty:
- * FRIENDLY_NAME_MISSING); date_updated becomes now when anything was given. */
+/* Updates the friendly name when given (absent: unchanged, nobody notified;
+ * empty: FRIENDLY_NAME_MISSING); date_updated becomes now when it was
+ * given. Notifies SERVICE_UPDATED.
+ * Errors: REENTRANT, NOT_FOUND, NOMEM, FRIENDLY_NAME_MISSING, BAD_UTF8,
+ * FRIENDLY_NAME_TOO_LONG. */
 CS_API cs_err cs_service_update(cs_store *s, cs_str service_sid,
                                 cs_str friendly_name, cs_service_view *out);
-/* Deletes the service with all its channels, messages and media. */
+/* Deletes the service with all its channels, messages and media. Notifies
+ * SERVICE_DELETED once (with the counts of what went with it), not each
+ * channel or message.
+ * Errors: REENTRANT, NOT_FOUND. */
 CS_API cs_err cs_service_delete(cs_store *s, cs_str service_sid);
 
 /* ------------------------------------------------------------------------ */
 /* Channels                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* The webhook header value as the caller received it (absent or the raw
- * string; true/false in any letter case, else BAD_WEBHOOK_HEADER). */
+/* The X-Twilio-Webhook-Enabled value a change carried: absent, true or
+ * false. As a string (what a server forwards verbatim), true/false in any
+ * letter case, else BAD_WEBHOOK_HEADER. */
 typedef enum cs_webhook {
     CS_WEBHOOK_ABSENT = 0,
     CS_WEBHOOK_TRUE = 1,
     CS_WEBHOOK_FALSE = 2
 } cs_webhook;
 
+/* The string form of a webhook value ("true", "false", or the absent
+ * string), for the delete calls: cs_message_delete(..., cs_webhook_str(
+ * CS_WEBHOOK_TRUE)). An out-of-range value gives the absent string. */
+CS_API cs_str cs_webhook_str(cs_webhook w);
+
+/* Channel parameters. Zero-initialise ({0}) and set what is given: an
+ * absent cs_str and a zero typed field mean "not given". Typed fields are
+ * for embedders; the strings are for servers that forward what they
+ * received. Giving both forms of one parameter is INVALID_ARGUMENT. */
 typedef struct cs_channel_params {
     cs_str friendly_name; /* empty: null */
     cs_str unique_name;   /* empty: null */
@@ -359,22 +443,38 @@ typedef struct cs_channel_params {
     cs_str date_updated;
     cs_str created_by;    /* absent: "system" on create */
     cs_str webhook;       /* X-Twilio-Webhook-Enabled */
+    cs_channel_type type_value; /* typed Type; 0: not given */
+    cs_webhook webhook_value;   /* typed webhook; ABSENT: not given */
 } cs_channel_params;
 
-/* Addressing: a channel argument is the channel SID or its unique_name.
- * Errors of all channel calls: NOT_FOUND for a missing service or channel
- * (a malformed SID is simply not found), NOMEM. */
+/* Addressing: a channel argument is the channel SID or its unique_name; a
+ * malformed SID is simply not found. p may be NULL: no parameter given. */
+
+/* Creates a channel. Notifies CHANNEL_CREATED.
+ * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
+ * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, UNIQUE_NAME_TOO_LONG, UNIQUE_NAME_IS_SID,
+ * ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID, IDENTITY_TOO_LONG,
+ * BAD_CHANNEL_TYPE, BAD_DATE_CREATED, BAD_DATE_UPDATED, UNIQUE_NAME_EXISTS. */
 CS_API cs_err cs_channel_create(cs_store *s, cs_str service_sid,
                                 const cs_channel_params *p,
                                 cs_channel_view *out);
+/* Errors: NOT_FOUND. */
 CS_API cs_err cs_channel_fetch(const cs_store *s, cs_str service_sid,
                                cs_str channel, cs_channel_view *out);
 /* A parameter given (not absent) counts as a change; type is ignored. With
- * at least one change date_updated becomes DateUpdated or now. */
+ * at least one change date_updated becomes DateUpdated or now and
+ * CHANNEL_UPDATED is notified; with none the channel is returned unchanged
+ * and nobody is notified.
+ * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
+ * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, UNIQUE_NAME_TOO_LONG, UNIQUE_NAME_IS_SID,
+ * ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID, IDENTITY_TOO_LONG,
+ * BAD_DATE_CREATED, BAD_DATE_UPDATED, UNIQUE_NAME_EXISTS. */
 CS_API cs_err cs_channel_update(cs_store *s, cs_str service_sid,
                                 cs_str channel, const cs_channel_params *p,
                                 cs_channel_view *out);
-/* Deletes the channel and all its messages. */
+/* Deletes the channel and all its messages. Notifies CHANNEL_DELETED once
+ * (with the count of messages that went with it), not each message.
+ * Errors: REENTRANT, NOT_FOUND, BAD_WEBHOOK_HEADER. */
 CS_API cs_err cs_channel_delete(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str webhook);
 
@@ -383,11 +483,15 @@ CS_API cs_err cs_channel_delete(cs_store *s, cs_str service_sid,
 /* ------------------------------------------------------------------------ */
 
 /* Registers a media item in the service. content_type must look like
- * "type/subtype" (BAD_MEDIA_CONTENT_TYPE); filename may be absent; size over
- * limits.media_bytes: MEDIA_TOO_LARGE. */
+ * "type/subtype[;params]" (BAD_MEDIA_CONTENT_TYPE, also when absent);
+ * filename may be absent, over limits.filename_bytes is INVALID_ARGUMENT;
+ * size over limits.media_bytes is MEDIA_TOO_LARGE. Notifies MEDIA_CREATED.
+ * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_UTF8,
+ * BAD_MEDIA_CONTENT_TYPE, MEDIA_TOO_LARGE. */
 CS_API cs_err cs_media_create(cs_store *s, cs_str service_sid,
                               cs_str content_type, cs_str filename,
                               uint64_t size, cs_media_view *out);
+/* Errors: NOT_FOUND. */
 CS_API cs_err cs_media_fetch(const cs_store *s, cs_str service_sid,
                              cs_str media_sid, cs_media_view *out);
 
@@ -395,6 +499,8 @@ CS_API cs_err cs_media_fetch(const cs_store *s, cs_str service_sid,
 /* Messages                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* Message parameters: zero-initialise and set what is given, as for
+ * channels. p may be NULL in every call: no parameter given. */
 typedef struct cs_message_params {
     cs_str from;            /* absent: "system" on create */
     cs_str attributes;      /* JSON text; absent: "{}" on create */
@@ -404,26 +510,36 @@ typedef struct cs_message_params {
     cs_str body;            /* absent or empty: "" */
     cs_str media_sid;       /* create only */
     cs_str webhook;         /* X-Twilio-Webhook-Enabled */
+    cs_webhook webhook_value; /* typed webhook; ABSENT: not given */
 } cs_message_params;
 
-/* Appends a message to the channel with the next index.
- * Errors: NOT_FOUND, NOMEM, BAD_UTF8, BODY_TOO_LONG, ATTRIBUTES_TOO_LONG,
- * ATTRIBUTES_INVALID, FROM_TOO_LONG, LAST_UPDATED_BY_TOO_LONG,
- * BAD_DATE_CREATED, BAD_DATE_UPDATED, BAD_MEDIA_SID, MEDIA_NOT_FOUND,
- * MEDIA_IN_USE, BAD_WEBHOOK_HEADER. */
+/* Appends a message to the channel with the next index. Notifies
+ * MESSAGE_CREATED.
+ * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
+ * BAD_UTF8, BODY_TOO_LONG, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
+ * FROM_TOO_LONG, LAST_UPDATED_BY_TOO_LONG, BAD_DATE_CREATED,
+ * BAD_DATE_UPDATED, BAD_MEDIA_SID, MEDIA_NOT_FOUND, MEDIA_IN_USE. */
 CS_API cs_err cs_message_create(cs_store *s, cs_str service_sid,
                                 cs_str channel, const cs_message_params *p,
                                 cs_message_view *out);
+/* Errors: NOT_FOUND. */
 CS_API cs_err cs_message_fetch(const cs_store *s, cs_str service_sid,
                                cs_str channel, cs_str message_sid,
                                cs_message_view *out);
-/* No parameter given: the message is returned unchanged. Otherwise
- * was_edited becomes true and date_updated DateUpdated or now. media_sid is
- * ignored. Changing the body of a media message: MEDIA_BODY_IMMUTABLE. */
+/* No parameter given: the message is returned unchanged and nobody is
+ * notified. Otherwise was_edited becomes true, date_updated DateUpdated or
+ * now, and MESSAGE_UPDATED is notified. media_sid is ignored. Changing the
+ * body of a media message: MEDIA_BODY_IMMUTABLE.
+ * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
+ * BAD_UTF8, BODY_TOO_LONG, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
+ * FROM_TOO_LONG, LAST_UPDATED_BY_TOO_LONG, BAD_DATE_CREATED,
+ * BAD_DATE_UPDATED, MEDIA_BODY_IMMUTABLE. */
 CS_API cs_err cs_message_update(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str message_sid,
                                 const cs_message_params *p,
                                 cs_message_view *out);
+/* Notifies MESSAGE_DELETED.
+ * Errors: REENTRANT, NOT_FOUND, BAD_WEBHOOK_HEADER. */
 CS_API cs_err cs_message_delete(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str message_sid,
                                 cs_str webhook);
@@ -432,7 +548,16 @@ CS_API cs_err cs_message_delete(cs_store *s, cs_str service_sid,
 /* Pages                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* Query parameters exactly as received (absent when not given). */
+typedef enum cs_order {
+    CS_ORDER_UNSET = 0, /* not given: ascending */
+    CS_ORDER_ASC = 1,
+    CS_ORDER_DESC = 2
+} cs_order;
+
+/* List parameters. Zero-initialise and set what is given; q may be NULL
+ * (every parameter absent). Each parameter has a string form, exactly as a
+ * server received it, and a typed form; giving both forms of one parameter
+ * is INVALID_ARGUMENT. */
 typedef struct cs_page_params {
     cs_str order;      /* messages only: "asc" (default) or "desc" */
     cs_str page_size;  /* decimal; default 50, 1..; above the max: clamped */
@@ -440,6 +565,10 @@ typedef struct cs_page_params {
     cs_str page_token; /* opaque, issued by this store */
     const cs_str *types; /* channels only: repeated Type values */
     size_t n_types;      /* 0: public channels only */
+    cs_order order_value;     /* typed Order (messages only) */
+    uint32_t page_size_value; /* typed PageSize; 0: not given */
+    uint64_t page_value;      /* typed Page, <= CS_PAGE_MAX; 0: default */
+    unsigned types_mask;      /* typed Types: CS_CHANNEL_* bits; 0: not given */
 } cs_page_params;
 
 #define CS_TOKEN_BUFSZ 48
@@ -453,8 +582,17 @@ typedef enum cs_page_kind {
 } cs_page_kind;
 
 /* A page of results: filled by a list call, then read item by item with the
- * cs_page_next_* call of its kind. Needs no allocation and no freeing; valid
- * until the next mutation of the store. Fields below are read-only. */
+ * cs_page_next_* call of its kind. Needs no allocation and no freeing.
+ * Fields below are read-only.
+ *
+ * Validity: a page reads the store lazily, so its items can be read only
+ * until the next committed change of the store. Any change after the list
+ * call stops iteration: cs_page_next_* returns false and sets error to
+ * PAGE_STALE, and cs_render_page returns PAGE_STALE, instead of reading
+ * memory the change may have freed. The tokens (token, next_token,
+ * prev_token) stay valid across changes: to continue after releasing the
+ * lock, list again with the token (keyset tokens stay exact while items
+ * come and go). */
 typedef struct cs_page {
     cs_page_kind kind;
     uint32_t page_size;   /* after clamping */
@@ -465,6 +603,7 @@ typedef struct cs_page {
     char token[CS_TOKEN_BUFSZ];      /* the request's token, "" if none */
     char next_token[CS_TOKEN_BUFSZ]; /* "" when there is no next page */
     char prev_token[CS_TOKEN_BUFSZ]; /* "" when there is no previous page */
+    cs_err error;         /* CS_OK, or PAGE_STALE once iteration stopped */
     /* private iteration state */
     const void *priv_seq;
     int64_t priv_first_key;
@@ -473,35 +612,46 @@ typedef struct cs_page {
     uint32_t priv_i;
     unsigned priv_types;
     bool priv_types_given;
+    uint64_t priv_commit;
     char priv_service_sid[CS_SID_BUFSZ];
     char priv_channel_sid[CS_SID_BUFSZ];
 } cs_page;
 
+/* Lists a page into *out (must not be NULL; on error *out holds no items).
+ * Errors: INVALID_ARGUMENT, BAD_PAGE_SIZE, BAD_PAGE, BAD_PAGE_TOKEN. */
 CS_API cs_err cs_service_list(const cs_store *s, const cs_page_params *q,
                               cs_page *out);
+/* Types (strings or mask) filter by channel type; default public only.
+ * Errors: NOT_FOUND, INVALID_ARGUMENT, BAD_CHANNEL_TYPE, BAD_PAGE_SIZE,
+ * BAD_PAGE, BAD_PAGE_TOKEN. */
 CS_API cs_err cs_channel_list(const cs_store *s, cs_str service_sid,
                               const cs_page_params *q, cs_page *out);
+/* Errors: NOT_FOUND, INVALID_ARGUMENT, BAD_ORDER, BAD_PAGE_SIZE, BAD_PAGE,
+ * BAD_PAGE_TOKEN. */
 CS_API cs_err cs_message_list(const cs_store *s, cs_str service_sid,
                               cs_str channel, const cs_page_params *q,
                               cs_page *out);
 
-/* Fills the next item's view; returns false after the last item. */
+/* Fills the next item's view (s, pg and out must not be NULL); returns
+ * false after the last item, for a page of another kind, or when the store
+ * changed since the list call (pg->error is then PAGE_STALE). */
 CS_API bool cs_page_next_service(const cs_store *s, cs_page *pg,
                                  cs_service_view *out);
 CS_API bool cs_page_next_channel(const cs_store *s, cs_page *pg,
                                  cs_channel_view *out);
 CS_API bool cs_page_next_message(const cs_store *s, cs_page *pg,
                                  cs_message_view *out);
-/* Restarts iteration at the page's first item. */
+/* Restarts iteration at the page's first item (pg must not be NULL). */
 CS_API void cs_page_rewind(cs_page *pg);
 
 /* ------------------------------------------------------------------------ */
 /* JSON rendering                                                            */
 /* ------------------------------------------------------------------------ */
 
-/* Each appends one JSON object to b, with the key orders of DECISIONS.md and
- * URLs built on the store's base URL. Errors: NOMEM, BUFFER_TOO_SMALL (b
- * unchanged on error). */
+/* Each appends one JSON object to b, with the documented key orders and
+ * URLs built on the store's base URL; s, the view and b must not be NULL.
+ * b is unchanged on error.
+ * Errors: NOMEM, BUFFER_TOO_SMALL. */
 CS_API cs_err cs_render_service(const cs_store *s, const cs_service_view *v,
                                 cs_buf *b);
 CS_API cs_err cs_render_channel(const cs_store *s, const cs_channel_view *v,
@@ -511,41 +661,66 @@ CS_API cs_err cs_render_message(const cs_store *s, const cs_message_view *v,
 CS_API cs_err cs_render_media(const cs_store *s, const cs_media_view *v,
                               cs_buf *b);
 /* Renders a whole page: {"<key>": [...], "meta": {...}}, iterating the page
- * from its first item (the page's iteration state is rewound). */
+ * from its first item (the page's iteration state is rewound). A page that
+ * outlived a change of the store: PAGE_STALE, b unchanged.
+ * Errors: NOMEM, BUFFER_TOO_SMALL, PAGE_STALE. */
 CS_API cs_err cs_render_page(const cs_store *s, cs_page *pg, cs_buf *b);
 
 /* ------------------------------------------------------------------------ */
 /* Change observers                                                          */
 /* ------------------------------------------------------------------------ */
 
+/* Every committed change of the store's data produces exactly one event;
+ * a failed call produces none. */
 typedef enum cs_event_type {
     CS_EVENT_MESSAGE_CREATED = 1,
-    CS_EVENT_MESSAGE_UPDATED,
-    CS_EVENT_MESSAGE_DELETED,
-    CS_EVENT_CHANNEL_CREATED,
-    CS_EVENT_CHANNEL_UPDATED,
-    CS_EVENT_CHANNEL_DELETED
+    CS_EVENT_MESSAGE_UPDATED = 2,
+    CS_EVENT_MESSAGE_DELETED = 3,
+    CS_EVENT_CHANNEL_CREATED = 4,
+    CS_EVENT_CHANNEL_UPDATED = 5,
+    CS_EVENT_CHANNEL_DELETED = 6, /* with its messages */
+    CS_EVENT_SERVICE_CREATED = 7,
+    CS_EVENT_SERVICE_UPDATED = 8,
+    CS_EVENT_SERVICE_DELETED = 9, /* with its channels, messages, media */
+    CS_EVENT_MEDIA_CREATED = 10,
+    CS_EVENT_STORE_CLEARED = 11   /* cs_store_clear: everything */
 } cs_event_type;
 
 typedef struct cs_event {
     cs_event_type type;
-    cs_webhook webhook; /* the header value the call carried */
+    cs_webhook webhook; /* the header value the call carried (ABSENT for
+                           service, media and clear events) */
+    /* Commit sequence number: 1 for the store's first committed change, one
+     * more for each later one, never reset (not by clear either). */
+    uint64_t seq;
     /* The resource after the change; for deletes, as it was just before.
-     * Exactly one is non-NULL, matching the event type. Valid during the
-     * callback only. */
+     * Exactly the one matching the type is non-NULL (none for
+     * STORE_CLEARED): message events carry the message (with its service
+     * and channel SIDs), channel events the channel, and so on. Valid
+     * during the callback only. */
     const cs_message_view *message;
     const cs_channel_view *channel;
+    const cs_service_view *service;
+    const cs_media_view *media;
+    /* What a delete or clear took with it (0 for other events): the
+     * services, channels, messages and media items removed, the deleted
+     * container itself included. */
+    uint64_t removed_services, removed_channels, removed_messages,
+        removed_media;
 } cs_event;
 
-/* Runs after a committed change, on the calling thread. It must not call a
- * mutating function of the same store (such calls return CS_E_REENTRANT). */
+/* Runs after a committed change, on the calling thread, with the change
+ * fully visible (fetch and list see it). It must not call a mutating
+ * function or a lock function of the same store (they return REENTRANT). */
 typedef void (*cs_observer_fn)(void *ctx, const cs_event *ev);
 
-/* Registers an observer; *id (optional) receives a handle for removal.
- * Observers run in registration order. Deleting a channel notifies
- * CHANNEL_DELETED only (not each of its messages). */
+/* Registers an observer (fn must not be NULL: INVALID_ARGUMENT; ctx is
+ * passed through and may be NULL); *id (id may be NULL) receives a handle
+ * for removal. Observers run in registration order.
+ * Errors: INVALID_ARGUMENT, REENTRANT, NOMEM. */
 CS_API cs_err cs_observer_add(cs_store *s, cs_observer_fn fn, void *ctx,
                               uint64_t *id);
+/* Errors: REENTRANT, NOT_FOUND. */
 CS_API cs_err cs_observer_remove(cs_store *s, uint64_t id);
 
 #ifdef __cplusplus

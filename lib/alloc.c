@@ -37,6 +37,7 @@ static void buf_release(const cs_allocator *a, void *p, size_t n) {
 }
 
 void cs_buf_init(cs_buf *b, const cs_allocator *alc) {
+    CS__REQUIRE(b);
     b->data = NULL;
     b->len = b->cap = 0;
     b->fixed = false;
@@ -44,6 +45,8 @@ void cs_buf_init(cs_buf *b, const cs_allocator *alc) {
 }
 
 void cs_buf_init_fixed(cs_buf *b, char *mem, size_t cap) {
+    CS__REQUIRE(b);
+    CS__REQUIRE(mem);
     b->data = mem;
     b->len = 0;
     b->cap = cap;
@@ -60,6 +63,7 @@ void cs_buf_free(cs_buf *b) {
 }
 
 void cs_buf_reset(cs_buf *b) {
+    CS__REQUIRE(b);
     b->len = 0;
     if (b->cap) b->data[0] = '\0';
 }

@@ -84,7 +84,8 @@ static cs_err validate(const cs_store *s, const cs_channel_params *p,
                        bool create, chan_input *in) {
     const cs_limits *l = &s->lim;
     cs_err e;
-    if ((e = cs__parse_webhook(p->webhook, &in->wh))) return e;
+    if ((e = cs__webhook_of(p->webhook, p->webhook_value, &in->wh)))
+        return e;
     if ((e = cs__check_text(p->friendly_name, l->name_chars,
                             CS_E_FRIENDLY_NAME_TOO_LONG)))
         return e;
@@ -99,7 +100,15 @@ static cs_err validate(const cs_store *s, const cs_channel_params *p,
                             CS_E_IDENTITY_TOO_LONG)))
         return e;
     in->type = CS_CHANNEL_PUBLIC;
-    if (create && (e = parse_type(p->type, &in->type))) return e;
+    if (create && p->type_value) {
+        if (p->type.ptr) return CS_E_INVALID_ARGUMENT;
+        if (p->type_value != CS_CHANNEL_PUBLIC &&
+            p->type_value != CS_CHANNEL_PRIVATE)
+            return CS_E_BAD_CHANNEL_TYPE;
+        in->type = p->type_value;
+    } else if (create && (e = parse_type(p->type, &in->type))) {
+        return e;
+    }
     if ((e = cs__check_date(p->date_created, CS_E_BAD_DATE_CREATED, &in->dc)))
         return e;
     if ((e = cs__check_date(p->date_updated, CS_E_BAD_DATE_UPDATED, &in->du)))
@@ -215,6 +224,8 @@ static void init_channel(cs_store *s, cs_service *svc, cs_channel *c,
 
 cs_err cs_channel_create(cs_store *s, cs_str service_sid,
                          const cs_channel_params *p, cs_channel_view *out) {
+    CS__REQUIRE(s);
+    if (!p) p = &cs__no_channel_params;
     if (s->in_observer) return CS_E_REENTRANT;
     cs_service *svc = cs__service_find(s, service_sid);
     if (!svc) return CS_E_NOT_FOUND;
@@ -249,13 +260,16 @@ cs_err cs_channel_create(cs_store *s, cs_str service_sid,
     cs__seq_append(&svc->channel_seq, c->serial, c);
     cs_channel_view v;
     cs__channel_view(s, c, &v);
-    cs__notify(s, CS_EVENT_CHANNEL_CREATED, in.wh, NULL, &v);
-    if (out) cs__channel_view(s, c, out);
+    cs_event ev = {.type = CS_EVENT_CHANNEL_CREATED, .webhook = in.wh,
+                   .channel = &v};
+    cs__commit(s, &ev);
+    if (out) *out = v;
     return CS_OK;
 }
 
 cs_err cs_channel_fetch(const cs_store *s, cs_str service_sid, cs_str channel,
                         cs_channel_view *out) {
+    CS__REQUIRE(s);
     cs_channel *c;
     cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
     if (e) return e;
@@ -301,6 +315,8 @@ static void apply_update(cs_store *s, cs_channel *c,
 
 cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
                          const cs_channel_params *p, cs_channel_view *out) {
+    CS__REQUIRE(s);
+    if (!p) p = &cs__no_channel_params;
     if (s->in_observer) return CS_E_REENTRANT;
     cs_channel *c;
     cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
@@ -324,7 +340,9 @@ cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
         apply_update(s, c, p, &in, &f);
         cs_channel_view v;
         cs__channel_view(s, c, &v);
-        cs__notify(s, CS_EVENT_CHANNEL_UPDATED, in.wh, NULL, &v);
+        cs_event ev = {.type = CS_EVENT_CHANNEL_UPDATED, .webhook = in.wh,
+                       .channel = &v};
+        cs__commit(s, &ev);
     }
     if (out) cs__channel_view(s, c, out);
     return CS_OK;
@@ -362,6 +380,7 @@ void cs__channel_destroy(cs_store *s, cs_channel *c) {
 
 cs_err cs_channel_delete(cs_store *s, cs_str service_sid, cs_str channel,
                          cs_str webhook) {
+    CS__REQUIRE(s);
     if (s->in_observer) return CS_E_REENTRANT;
     cs_channel *c;
     cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
@@ -378,9 +397,13 @@ cs_err cs_channel_delete(cs_store *s, cs_str service_sid, cs_str channel,
      * and its reference to the creator's identity are out of the store by
      * then. Only memory the view borrows (c's fields, the identity string)
      * is freed afterwards. */
+    cs_event ev = {.type = CS_EVENT_CHANNEL_DELETED, .webhook = wh,
+                   .channel = &v};
+    ev.removed_channels = 1;
+    ev.removed_messages = c->msgs.count;
     channel_unlink(s, c);
     bool free_by = cs__ident_release(s, c->created_by);
-    cs__notify(s, CS_EVENT_CHANNEL_DELETED, wh, NULL, &v);
+    cs__commit(s, &ev);
     if (free_by) cs__ident_free(s, c->created_by);
     channel_free(s, c);
     return CS_OK;

@@ -88,6 +88,7 @@ static cs_err check_service(const cs_store *s, const cs_service *v, tally *t) {
 }
 
 cs_err cs_store_check(const cs_store *s) {
+    CS__REQUIRE(s);
     tally t = {0, 0, 0, 0};
     ENSURE(cs__seq_check(&s->service_seq) == CS_OK);
     ENSURE(s->service_seq.count == HASH_COUNT(s->services));

@@ -54,7 +54,11 @@ static cs_err parse_sizes(const cs_store *s, const cs_page_params *q,
                           cs_page *pg) {
     uint64_t v;
     bool big;
+    if ((q->page_size.ptr && q->page_size_value) ||
+        (q->page.ptr && q->page_value))
+        return CS_E_INVALID_ARGUMENT;
     pg->page_size = 50;
+    if (q->page_size_value) pg->page_size = q->page_size_value;
     if (q->page_size.ptr) {
         if (!parse_decimal(q->page_size, UINT32_MAX, &v, &big) || v == 0)
             return CS_E_BAD_PAGE_SIZE;
@@ -63,6 +67,8 @@ static cs_err parse_sizes(const cs_store *s, const cs_page_params *q,
     if (pg->page_size > s->lim.page_size_max)
         pg->page_size = s->lim.page_size_max;
     pg->page = 0;
+    if (q->page_value > PAGE_MAX) return CS_E_BAD_PAGE;
+    pg->page = q->page_value;
     if (q->page.ptr) {
         if (!parse_decimal(q->page, PAGE_MAX, &v, &big) || big)
             return CS_E_BAD_PAGE;
@@ -71,9 +77,16 @@ static cs_err parse_sizes(const cs_store *s, const cs_page_params *q,
     return CS_OK;
 }
 
-static cs_err parse_order(cs_str o, cs_page *pg) {
-    pg->order_given = o.ptr != NULL;
+static cs_err parse_order(cs_str o, cs_order typed, cs_page *pg) {
+    pg->order_given = o.ptr != NULL || typed != CS_ORDER_UNSET;
     pg->descending = false;
+    if (typed != CS_ORDER_UNSET) {
+        if (o.ptr) return CS_E_INVALID_ARGUMENT;
+        if (typed != CS_ORDER_ASC && typed != CS_ORDER_DESC)
+            return CS_E_BAD_ORDER;
+        pg->descending = typed == CS_ORDER_DESC;
+        return CS_OK;
+    }
     if (!o.ptr) return CS_OK;
     if (o.len == 3 && memcmp(o.ptr, "asc", 3) == 0) return CS_OK;
     if (o.len == 4 && memcmp(o.ptr, "desc", 4) == 0) {
@@ -304,21 +317,36 @@ static cs_err list(const cs_store *s, const void *q, int64_t list_id,
     return CS_OK;
 }
 
-static void page_init(cs_page *pg, cs_page_kind kind) {
+/* A page remembers the commit it was listed at: a later commit may have
+ * freed what it points to, so iteration stops there (PAGE_STALE). */
+static const cs_page_params no_params;
+
+static void page_init(const cs_store *s, cs_page *pg, cs_page_kind kind) {
     memset(pg, 0, sizeof *pg);
     pg->kind = kind;
     pg->priv_types = CS_CHANNEL_PUBLIC | CS_CHANNEL_PRIVATE;
+    pg->priv_commit = s->commits;
 }
 
 cs_err cs_service_list(const cs_store *s, const cs_page_params *q,
                        cs_page *out) {
-    page_init(out, CS_PAGE_SERVICES);
+    CS__REQUIRE(s);
+    CS__REQUIRE(out);
+    if (!q) q = &no_params;
+    page_init(s, out, CS_PAGE_SERVICES);
     return list(s, &s->service_seq, 0, CS_PAGE_SERVICES, q, out);
 }
 
 static cs_err parse_types(const cs_page_params *q, cs_page *pg) {
     pg->priv_types = CS_CHANNEL_PUBLIC;
-    pg->priv_types_given = q->n_types > 0;
+    pg->priv_types_given = q->n_types > 0 || q->types_mask;
+    if (q->types_mask) {
+        if (q->n_types) return CS_E_INVALID_ARGUMENT;
+        if (q->types_mask & ~(unsigned)(CS_CHANNEL_PUBLIC | CS_CHANNEL_PRIVATE))
+            return CS_E_BAD_CHANNEL_TYPE;
+        pg->priv_types = q->types_mask;
+        return CS_OK;
+    }
     if (!q->n_types) return CS_OK;
     pg->priv_types = 0;
     for (size_t i = 0; i < q->n_types; i++) {
@@ -335,7 +363,10 @@ static cs_err parse_types(const cs_page_params *q, cs_page *pg) {
 
 cs_err cs_channel_list(const cs_store *s, cs_str service_sid,
                        const cs_page_params *q, cs_page *out) {
-    page_init(out, CS_PAGE_CHANNELS);
+    CS__REQUIRE(s);
+    CS__REQUIRE(out);
+    if (!q) q = &no_params;
+    page_init(s, out, CS_PAGE_CHANNELS);
     const cs_service *svc = cs__service_find(s, service_sid);
     if (!svc) return CS_E_NOT_FOUND;
     cs_err e = parse_types(q, out);
@@ -346,11 +377,14 @@ cs_err cs_channel_list(const cs_store *s, cs_str service_sid,
 
 cs_err cs_message_list(const cs_store *s, cs_str service_sid, cs_str channel,
                        const cs_page_params *q, cs_page *out) {
-    page_init(out, CS_PAGE_MESSAGES);
+    CS__REQUIRE(s);
+    CS__REQUIRE(out);
+    if (!q) q = &no_params;
+    page_init(s, out, CS_PAGE_MESSAGES);
     cs_channel *c;
     cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
     if (e) return e;
-    if ((e = parse_order(q->order, out))) return e;
+    if ((e = parse_order(q->order, q->order_value, out))) return e;
     memcpy(out->priv_service_sid, c->svc->sid, CS_SID_BUFSZ);
     memcpy(out->priv_channel_sid, c->sid, CS_SID_BUFSZ);
     return list(s, &c->msgs, c->serial, CS_PAGE_MESSAGES, q, out);
@@ -358,7 +392,10 @@ cs_err cs_message_list(const cs_store *s, cs_str service_sid, cs_str channel,
 
 /* ---- iteration ---------------------------------------------------------- */
 
-void cs_page_rewind(cs_page *pg) { pg->priv_yielded = 0; }
+void cs_page_rewind(cs_page *pg) {
+    CS__REQUIRE(pg);
+    pg->priv_yielded = 0;
+}
 
 /* The item PREFETCH_DISTANCE ahead (compute() asked for the first ones);
  * only within the current block: cheap and enough. */
@@ -389,10 +426,14 @@ static bool o_holds(const void *q, const cs_page *pg, cs_seq_pos p,
            cs__seq_at(sq, p)->key == k;
 }
 
-/* The next item's value, or NULL after the last. */
-static const void *page_next(cs_page *pg) {
+/* The next item's value, or NULL after the last or on a stale page. */
+static const void *page_next(const cs_store *s, cs_page *pg) {
     const void *q = pg->priv_seq;
     if (pg->priv_yielded >= pg->count) return NULL;
+    if (pg->priv_commit != s->commits) {
+        pg->error = CS_E_PAGE_STALE;
+        return NULL;
+    }
     cs_seq_pos p;
     if (pg->priv_yielded == 0) {
         /* The position compute() or the last iteration left, if it still
@@ -419,24 +460,33 @@ static const void *page_next(cs_page *pg) {
 
 bool cs_page_next_service(const cs_store *s, cs_page *pg,
                           cs_service_view *out) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(pg);
+    CS__REQUIRE(out);
     if (pg->kind != CS_PAGE_SERVICES) return false;
-    const cs_service *v = page_next(pg);
+    const cs_service *v = page_next(s, pg);
     if (v) cs__service_view(s, v, out);
     return v != NULL;
 }
 
 bool cs_page_next_channel(const cs_store *s, cs_page *pg,
                           cs_channel_view *out) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(pg);
+    CS__REQUIRE(out);
     if (pg->kind != CS_PAGE_CHANNELS) return false;
-    const cs_channel *c = page_next(pg);
+    const cs_channel *c = page_next(s, pg);
     if (c) cs__channel_view(s, c, out);
     return c != NULL;
 }
 
 bool cs_page_next_message(const cs_store *s, cs_page *pg,
                           cs_message_view *out) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(pg);
+    CS__REQUIRE(out);
     if (pg->kind != CS_PAGE_MESSAGES) return false;
-    const cs_msg *m = page_next(pg);
+    const cs_msg *m = page_next(s, pg);
     if (m) {
         const cs_channel *c = (const cs_channel *)(const void *)(
             (const char *)pg->priv_seq - offsetof(cs_channel, msgs));

@@ -6,14 +6,16 @@ typedef struct err_row {
     int status, code;
 } err_row;
 
+/* Indexed by the error's number; a number no error has stays all zero. */
 static const err_row err_table[CS_E__COUNT] = {
-#define CS__ERR_ROW(name, status, code, msg) {#name, msg, status, code},
+#define CS__ERR_ROW(name, num, status, code, msg) [num] = {#name, msg, status, code},
     CS_ERROR_MAP(CS__ERR_ROW)
 #undef CS__ERR_ROW
 };
 
 static const err_row *row(cs_err e) {
-    return ((unsigned)e < CS_E__COUNT) ? &err_table[e] : NULL;
+    return ((unsigned)e < CS_E__COUNT && err_table[e].name) ? &err_table[e]
+                                                             : NULL;
 }
 
 const char *cs_err_name(cs_err e) { return row(e) ? row(e)->name : "UNKNOWN"; }

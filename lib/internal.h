@@ -28,6 +28,15 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Pointer arguments the header says must not be NULL: asserted in a checked
+ * build (CMake option CHATSTORE_CHECKED), trusted otherwise. */
+#ifdef CHATSTORE_CHECKED
+#include <assert.h>
+#define CS__REQUIRE(p) assert((p) != NULL && "argument must not be NULL")
+#else
+#define CS__REQUIRE(p) ((void)0)
+#endif
+
 #include "isotime.h"
 #include "sid.h"
 #include "siphash.h"
@@ -357,6 +366,7 @@ struct cs_store {
     cs_observer *obs;
     size_t n_obs, cap_obs;
     uint64_t next_obs_id;
+    uint64_t commits; /* committed changes so far: the last event's seq */
     bool in_observer;
     const cs_msg *dying; /* see cs__arena_check */
     pthread_rwlock_t lock;
@@ -423,8 +433,19 @@ void cs__channel_destroy(cs_store *s, cs_channel *c);
 void cs__service_destroy(cs_store *s, cs_service *v);
 void cs__media_destroy(cs_store *s, cs_media *m);
 
-/* Observers. */
-void cs__notify(cs_store *s, cs_event_type type, cs_webhook wh,
-                const cs_message_view *mv, const cs_channel_view *cv);
+/* Every committed change of the store's data ends with exactly one call:
+ * it numbers the change (ev->seq), which ends the life of every page
+ * listed before it, and hands ev to the observers. A caller may leave the
+ * views out of ev when cs__observed is false. */
+void cs__commit(cs_store *s, cs_event *ev);
+static inline bool cs__observed(const cs_store *s) { return s->n_obs != 0; }
+
+/* A webhook value from the string form or the typed one (giving both is
+ * INVALID_ARGUMENT). */
+cs_err cs__webhook_of(cs_str v, cs_webhook typed, cs_webhook *out);
+
+/* Params that may be NULL: an all-absent set. */
+extern const cs_channel_params cs__no_channel_params;
+extern const cs_message_params cs__no_message_params;
 
 #endif

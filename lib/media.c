@@ -59,6 +59,7 @@ static cs_err validate(const cs_store *s, cs_str ct, cs_str fn, uint64_t size) {
 
 cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
                        cs_str filename, uint64_t size, cs_media_view *out) {
+    CS__REQUIRE(s);
     if (s->in_observer) return CS_E_REENTRANT;
     cs_service *svc = cs__service_find(s, service_sid);
     if (!svc) return CS_E_NOT_FOUND;
@@ -94,12 +95,17 @@ cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
         return CS_E_NOMEM;
     }
     s->n_media++;
-    if (out) cs__media_view(s, m, out);
+    cs_media_view mv;
+    cs__media_view(s, m, &mv);
+    cs_event ev = {.type = CS_EVENT_MEDIA_CREATED, .media = &mv};
+    cs__commit(s, &ev);
+    if (out) *out = mv;
     return CS_OK;
 }
 
 cs_err cs_media_fetch(const cs_store *s, cs_str service_sid, cs_str media_sid,
                       cs_media_view *out) {
+    CS__REQUIRE(s);
     const cs_service *svc = cs__service_find(s, service_sid);
     uint8_t b[CS__SID_BYTES];
     if (!svc || !media_sid.ptr ||

@@ -132,7 +132,8 @@ static cs_err validate(const cs_store *s, const cs_channel *c,
                        msg_input *in) {
     const cs_limits *l = &s->lim;
     cs_err e;
-    if ((e = cs__parse_webhook(p->webhook, &in->wh))) return e;
+    if ((e = cs__webhook_of(p->webhook, p->webhook_value, &in->wh)))
+        return e;
     if ((e = check_body(s, p->body))) return e;
     if ((e = cs__check_attributes(s, p->attributes))) return e;
     if ((e = cs__check_text(p->from, l->identity_chars, CS_E_FROM_TOO_LONG)))
@@ -179,6 +180,8 @@ static cs_msg *record_new(cs_store *s, cs_channel *c, const shape *h) {
 
 cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
                          const cs_message_params *p, cs_message_view *out) {
+    CS__REQUIRE(s);
+    if (!p) p = &cs__no_message_params;
     if (s->in_observer) return CS_E_REENTRANT;
     cs_channel *c;
     cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
@@ -212,7 +215,9 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     s->n_messages++;
     cs_message_view v;
     cs__message_view(s, c, m, &v);
-    cs__notify(s, CS_EVENT_MESSAGE_CREATED, in.wh, &v, NULL);
+    cs_event ev = {.type = CS_EVENT_MESSAGE_CREATED, .webhook = in.wh,
+                   .message = &v};
+    cs__commit(s, &ev);
     if (out) *out = v;
     return CS_OK;
 }
@@ -241,6 +246,7 @@ static cs_err resolve(const cs_store *s, cs_str service_sid, cs_str channel,
 
 cs_err cs_message_fetch(const cs_store *s, cs_str service_sid, cs_str channel,
                         cs_str message_sid, cs_message_view *out) {
+    CS__REQUIRE(s);
     cs_channel *c;
     cs_msg *m;
     cs_err e = resolve(s, service_sid, channel, message_sid, &c, &m);
@@ -291,6 +297,8 @@ static void swap_record(cs_store *s, cs_channel *c, cs_msg *m, cs_msg *n) {
 cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
                          cs_str message_sid, const cs_message_params *p,
                          cs_message_view *out) {
+    CS__REQUIRE(s);
+    if (!p) p = &cs__no_message_params;
     if (s->in_observer) return CS_E_REENTRANT;
     cs_channel *c;
     cs_msg *m;
@@ -340,7 +348,9 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
     m->flags |= CS__M_EDITED;
     cs_message_view v;
     cs__message_view(s, c, m, &v);
-    cs__notify(s, CS_EVENT_MESSAGE_UPDATED, in.wh, &v, NULL);
+    cs_event ev = {.type = CS_EVENT_MESSAGE_UPDATED, .webhook = in.wh,
+                   .message = &v};
+    cs__commit(s, &ev);
     if (out) *out = v;
     /* A rebuilt record is at the tail, which a tidy never moves; an edit in
      * place releases nothing, so there is nothing to tidy. */
@@ -352,6 +362,7 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
 
 cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
                          cs_str message_sid, cs_str webhook) {
+    CS__REQUIRE(s);
     if (s->in_observer) return CS_E_REENTRANT;
     cs_channel *c;
     cs_msg *m;
@@ -362,20 +373,24 @@ cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
     cs__dix_remove(s, &c->msgs, m->index);
     s->n_messages--;
     cs_ident *lub = cs__msg_lub(m);
-    if (s->n_obs) {
+    cs_event ev = {.type = CS_EVENT_MESSAGE_DELETED, .webhook = wh};
+    ev.removed_messages = 1;
+    if (cs__observed(s)) {
         /* Observers run after the commit: the message's reference to its
          * identity is dropped first, and the record (whose text the view
          * borrows) is released afterwards. */
         cs_message_view v;
         cs__message_view(s, c, m, &v);
         bool free_lub = cs__ident_release(s, lub);
+        ev.message = &v;
         s->dying = m;
-        cs__notify(s, CS_EVENT_MESSAGE_DELETED, wh, &v, NULL);
+        cs__commit(s, &ev);
         s->dying = NULL;
         if (free_lub) cs__ident_free(s, lub);
         cs__arena_release(s, &c->arena, m);
     } else {
         msg_free(s, c, m);
+        cs__commit(s, &ev); /* numbers the change; nobody to notify */
     }
     cs__arena_tidy(s, c);
     return CS_OK;

@@ -182,6 +182,9 @@ static void w_message(w *o, const cs_store *s, const cs_message_view *v) {
 
 cs_err cs_render_message(const cs_store *s, const cs_message_view *v,
                          cs_buf *b) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(v);
+    CS__REQUIRE(b);
     w o = {b, CS_OK};
     size_t start = b->len;
     w_message(&o, s, v);
@@ -242,6 +245,9 @@ static void w_service(w *o, const cs_store *s, const cs_service_view *v) {
 
 cs_err cs_render_service(const cs_store *s, const cs_service_view *v,
                          cs_buf *b) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(v);
+    CS__REQUIRE(b);
     w o = {b, CS_OK};
     size_t start = b->len;
     w_service(&o, s, v);
@@ -305,6 +311,9 @@ static void w_channel(w *o, const cs_store *s, const cs_channel_view *v) {
 
 cs_err cs_render_channel(const cs_store *s, const cs_channel_view *v,
                          cs_buf *b) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(v);
+    CS__REQUIRE(b);
     w o = {b, CS_OK};
     size_t start = b->len;
     w_channel(&o, s, v);
@@ -329,6 +338,9 @@ static void w_opt_sid(w *o, const char *sid) {
 }
 
 cs_err cs_render_media(const cs_store *s, const cs_media_view *v, cs_buf *b) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(v);
+    CS__REQUIRE(b);
     w o = {b, CS_OK};
     size_t start = b->len;
     W_LIT(&o, "{\"sid\": ");
@@ -460,8 +472,16 @@ static void w_items(w *o, const cs_store *s, cs_page *pg) {
 }
 
 cs_err cs_render_page(const cs_store *s, cs_page *pg, cs_buf *b) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(pg);
+    CS__REQUIRE(b);
     w o = {b, CS_OK};
     size_t start = b->len;
+    /* A page that outlived a change: nothing is read, nothing written. */
+    if (pg->priv_commit != s->commits) {
+        pg->error = CS_E_PAGE_STALE;
+        return CS_E_PAGE_STALE;
+    }
     W_LIT(&o, "{");
     if (pg->kind == CS_PAGE_MESSAGES) { /* as in the Messages examples */
         w_meta(&o, s, pg);

@@ -38,6 +38,7 @@ static void new_service_sid(cs_store *s, uint8_t b[CS__SID_BYTES]) {
 
 cs_err cs_service_create(cs_store *s, cs_str friendly_name,
                          cs_service_view *out) {
+    CS__REQUIRE(s);
     if (s->in_observer) return CS_E_REENTRANT;
     cs_err e = check_name(s, friendly_name);
     if (e) return e;
@@ -74,12 +75,17 @@ cs_err cs_service_create(cs_store *s, cs_str friendly_name,
     }
     s->serial++;
     cs__seq_append(&s->service_seq, v->serial, v);
-    if (out) cs__service_view(s, v, out);
+    cs_service_view sv;
+    cs__service_view(s, v, &sv);
+    cs_event ev = {.type = CS_EVENT_SERVICE_CREATED, .service = &sv};
+    cs__commit(s, &ev);
+    if (out) *out = sv;
     return CS_OK;
 }
 
 cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
                         cs_service_view *out) {
+    CS__REQUIRE(s);
     const cs_service *v = cs__service_find(s, service_sid);
     if (!v) return CS_E_NOT_FOUND;
     if (out) cs__service_view(s, v, out);
@@ -88,6 +94,7 @@ cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
 
 cs_err cs_service_update(cs_store *s, cs_str service_sid, cs_str friendly_name,
                          cs_service_view *out) {
+    CS__REQUIRE(s);
     if (s->in_observer) return CS_E_REENTRANT;
     cs_service *v = cs__service_find(s, service_sid);
     if (!v) return CS_E_NOT_FOUND;
@@ -100,12 +107,18 @@ cs_err cs_service_update(cs_store *s, cs_str service_sid, cs_str friendly_name,
         v->friendly_name = fn;
         v->fn_len = friendly_name.len;
         v->date_updated = cs__now(s);
+        cs_service_view sv;
+        cs__service_view(s, v, &sv);
+        cs_event ev = {.type = CS_EVENT_SERVICE_UPDATED, .service = &sv};
+        cs__commit(s, &ev);
     }
     if (out) cs__service_view(s, v, out);
     return CS_OK;
 }
 
-void cs__service_destroy(cs_store *s, cs_service *v) {
+/* Frees v's channels (with their messages) and media and takes their
+ * counts out of the store; v's own fields, which a view of v borrows, stay. */
+static void service_empty(cs_store *s, cs_service *v) {
     cs_channel *c, *tmp;
     HASH_ITER(hh, v->channels, c, tmp) {
         CS__UT(s);
@@ -120,17 +133,40 @@ void cs__service_destroy(cs_store *s, cs_service *v) {
         cs__media_destroy(s, m);
         s->n_media--;
     }
+}
+
+static void service_free(cs_store *s, cs_service *v) {
     cs__free(s, v->friendly_name, v->fn_len + 1);
     cs__free(s, v, sizeof *v);
 }
 
+void cs__service_destroy(cs_store *s, cs_service *v) {
+    service_empty(s, v);
+    service_free(s, v);
+}
+
 cs_err cs_service_delete(cs_store *s, cs_str service_sid) {
+    CS__REQUIRE(s);
     if (s->in_observer) return CS_E_REENTRANT;
     cs_service *v = cs__service_find(s, service_sid);
     if (!v) return CS_E_NOT_FOUND;
     CS__UT(s);
     HASH_DEL(s->services, v);
     cs__seq_remove(s, &s->service_seq, v->serial);
-    cs__service_destroy(s, v);
+    /* Observers run after the commit: everything of the service is out of
+     * the store by then, and only v itself (which the view borrows) is
+     * freed afterwards. */
+    size_t channels = s->n_channels, messages = s->n_messages,
+           media = s->n_media;
+    service_empty(s, v);
+    cs_service_view sv;
+    cs__service_view(s, v, &sv);
+    cs_event ev = {.type = CS_EVENT_SERVICE_DELETED, .service = &sv};
+    ev.removed_services = 1;
+    ev.removed_channels = channels - s->n_channels;
+    ev.removed_messages = messages - s->n_messages;
+    ev.removed_media = media - s->n_media;
+    cs__commit(s, &ev);
+    service_free(s, v);
     return CS_OK;
 }

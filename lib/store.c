@@ -1,8 +1,14 @@
 /* The store: options, hooks, SID generation, identities, observers, locks
- * and the input checks every resource shares. */
+ * and the input checks every resource shares.
+ *
+ * Invariants: every committed change of the data calls cs__commit exactly
+ * once, after the change is complete, so observers see the new state and
+ * the commit number orders changes; a thread's lock bookkeeping (tl_held)
+ * lists exactly the stores whose lock it holds. */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np: writer preference */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
@@ -185,6 +191,7 @@ static cs_err init_lock(pthread_rwlock_t *lock) {
 cs_err cs_store_new(const cs_options *opts, cs_store **out) {
     static const cs_options defaults = CS_OPTIONS_INIT;
     const cs_options *o = opts ? opts : &defaults;
+    CS__REQUIRE(out);
     *out = NULL;
     if (o->version != CS_OPTIONS_VERSION || !limits_valid(&o->limits))
         return CS_E_INVALID_ARGUMENT;
@@ -224,14 +231,26 @@ static void drop_content(cs_store *s) {
     cs__seq_free(s, &s->service_seq);
 }
 
-void cs_store_clear(cs_store *s) {
+cs_err cs_store_clear(cs_store *s) {
+    CS__REQUIRE(s);
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_event ev = {.type = CS_EVENT_STORE_CLEARED};
+    ev.removed_services = HASH_COUNT(s->services);
+    ev.removed_channels = s->n_channels;
+    ev.removed_messages = s->n_messages;
+    ev.removed_media = s->n_media;
     drop_content(s);
     s->sid_counter = 0;
     s->serial = 0;
+    cs__commit(s, &ev);
+    return CS_OK;
 }
+
+static void held_drop(cs_store *s);
 
 void cs_store_free(cs_store *s) {
     if (!s) return;
+    held_drop(s);
     drop_content(s);
     cs__free(s, s->obs, s->cap_obs * sizeof(*s->obs));
     cs__free(s, s->base_url, s->base_len + 1);
@@ -240,28 +259,95 @@ void cs_store_free(cs_store *s) {
     alc.free(alc.ctx, s, sizeof *s);
 }
 
-const char *cs_store_account_sid(const cs_store *s) { return s->account_sid; }
-const char *cs_store_base_url(const cs_store *s) { return s->base_url; }
-const cs_limits *cs_store_limits(const cs_store *s) { return &s->lim; }
+const char *cs_store_account_sid(const cs_store *s) {
+    CS__REQUIRE(s);
+    return s->account_sid;
+}
+const char *cs_store_base_url(const cs_store *s) {
+    CS__REQUIRE(s);
+    return s->base_url;
+}
+const cs_limits *cs_store_limits(const cs_store *s) {
+    CS__REQUIRE(s);
+    return &s->lim;
+}
 
 cs_err cs_store_set_limits(cs_store *s, const cs_limits *lim) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(lim);
     if (s->in_observer) return CS_E_REENTRANT;
     if (!limits_valid(lim)) return CS_E_INVALID_ARGUMENT;
     s->lim = *lim;
     return CS_OK;
 }
 
-void cs_store_lock_shared(cs_store *s) { pthread_rwlock_rdlock(&s->lock); }
-void cs_store_lock_exclusive(cs_store *s) { pthread_rwlock_wrlock(&s->lock); }
-void cs_store_unlock(cs_store *s) { pthread_rwlock_unlock(&s->lock); }
+/* ---- the lock ------------------------------------------------------------
+ * Each thread keeps the stores whose lock it holds, so every misuse the
+ * header names is caught before it reaches pthreads (where a second shared
+ * hold behind a waiting writer deadlocks and an unlock by a non-holder is
+ * undefined). The observing store is thread-local too: another thread that
+ * reads it never races with the writer that sets it. */
+
+typedef struct held_lock {
+    const cs_store *s;
+    bool exclusive;
+} held_lock;
+
+static _Thread_local held_lock tl_held[CS_LOCKS_PER_THREAD];
+static _Thread_local unsigned tl_nheld;
+static _Thread_local const cs_store *tl_observing;
+
+static int held_find(const cs_store *s) {
+    for (unsigned i = 0; i < tl_nheld; i++)
+        if (tl_held[i].s == s) return (int)i;
+    return -1;
+}
+
+static void held_forget(int i) { tl_held[i] = tl_held[--tl_nheld]; }
+
+/* cs_store_free by a holder: release its hold first. */
+static void held_drop(cs_store *s) {
+    int i = held_find(s);
+    if (i < 0) return;
+    pthread_rwlock_unlock(&s->lock);
+    held_forget(i);
+}
+
+static cs_err lock_take(cs_store *s, bool exclusive) {
+    CS__REQUIRE(s);
+    if (tl_observing == s) return CS_E_REENTRANT;
+    if (held_find(s) >= 0) return CS_E_LOCK_HELD;
+    if (tl_nheld == CS_LOCKS_PER_THREAD) return CS_E_LOCK_FAILED;
+    int rc = exclusive ? pthread_rwlock_wrlock(&s->lock)
+                       : pthread_rwlock_rdlock(&s->lock);
+    if (rc) return rc == EDEADLK ? CS_E_LOCK_HELD : CS_E_LOCK_FAILED;
+    tl_held[tl_nheld++] = (held_lock){s, exclusive};
+    return CS_OK;
+}
+
+cs_err cs_store_lock_shared(cs_store *s) { return lock_take(s, false); }
+cs_err cs_store_lock_exclusive(cs_store *s) { return lock_take(s, true); }
+
+cs_err cs_store_unlock(cs_store *s) {
+    CS__REQUIRE(s);
+    if (tl_observing == s) return CS_E_REENTRANT;
+    int i = held_find(s);
+    if (i < 0) return CS_E_LOCK_NOT_HELD;
+    if (pthread_rwlock_unlock(&s->lock) != 0) return CS_E_LOCK_FAILED;
+    held_forget(i);
+    return CS_OK;
+}
 
 void cs_store_stats_get(const cs_store *s, cs_store_stats *out) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(out);
     out->services = HASH_COUNT(s->services);
     out->channels = s->n_channels;
     out->messages = s->n_messages;
     out->media = s->n_media;
     out->identities = HASH_COUNT(s->idents);
     out->bytes_allocated = s->bytes;
+    out->commits = s->commits;
 }
 
 /* ---- identities --------------------------------------------------------- */
@@ -310,6 +396,7 @@ void cs__ident_free(cs_store *s, cs_ident *id) {
 
 cs_err cs_observer_add(cs_store *s, cs_observer_fn fn, void *ctx,
                        uint64_t *id) {
+    CS__REQUIRE(s);
     if (!fn) return CS_E_INVALID_ARGUMENT;
     if (s->in_observer) return CS_E_REENTRANT;
     if (s->n_obs == s->cap_obs) {
@@ -328,6 +415,7 @@ cs_err cs_observer_add(cs_store *s, cs_observer_fn fn, void *ctx,
 }
 
 cs_err cs_observer_remove(cs_store *s, uint64_t id) {
+    CS__REQUIRE(s);
     if (s->in_observer) return CS_E_REENTRANT;
     for (size_t i = 0; i < s->n_obs; i++) {
         if (s->obs[i].id != id) continue;
@@ -338,12 +426,14 @@ cs_err cs_observer_remove(cs_store *s, uint64_t id) {
     return CS_E_NOT_FOUND;
 }
 
-void cs__notify(cs_store *s, cs_event_type type, cs_webhook wh,
-                const cs_message_view *mv, const cs_channel_view *cv) {
+void cs__commit(cs_store *s, cs_event *ev) {
+    ev->seq = ++s->commits;
     if (!s->n_obs) return;
-    cs_event ev = {type, wh, mv, cv};
+    const cs_store *outer = tl_observing;
     s->in_observer = true;
-    for (size_t i = 0; i < s->n_obs; i++) s->obs[i].fn(s->obs[i].ctx, &ev);
+    tl_observing = s;
+    for (size_t i = 0; i < s->n_obs; i++) s->obs[i].fn(s->obs[i].ctx, ev);
+    tl_observing = outer;
     s->in_observer = false;
 }
 
@@ -396,13 +486,33 @@ cs_err cs__parse_webhook(cs_str v, cs_webhook *out) {
     return CS_OK;
 }
 
+cs_err cs__webhook_of(cs_str v, cs_webhook typed, cs_webhook *out) {
+    if (typed == CS_WEBHOOK_ABSENT) return cs__parse_webhook(v, out);
+    if (v.ptr) return CS_E_INVALID_ARGUMENT;
+    if (typed != CS_WEBHOOK_TRUE && typed != CS_WEBHOOK_FALSE)
+        return CS_E_BAD_WEBHOOK_HEADER;
+    *out = typed;
+    return CS_OK;
+}
+
+cs_str cs_webhook_str(cs_webhook w) {
+    if (w == CS_WEBHOOK_TRUE) return (cs_str){"true", 4};
+    if (w == CS_WEBHOOK_FALSE) return (cs_str){"false", 5};
+    return (cs_str){NULL, 0};
+}
+
+const cs_channel_params cs__no_channel_params;
+const cs_message_params cs__no_message_params;
+
 void cs_format_date(int64_t t, char out[CS_DATE_BUFSZ]) {
+    CS__REQUIRE(out);
     if (t < CS__TIME_MIN) t = CS__TIME_MIN;
     if (t > CS__TIME_MAX) t = CS__TIME_MAX;
     cs__time_format(t, out);
 }
 
 cs_err cs_parse_date(cs_str v, int64_t *out) {
+    CS__REQUIRE(out);
     if (!v.ptr) return CS_E_INVALID_ARGUMENT;
     return cs__time_parse(v.ptr, v.len, out) == 0 ? CS_OK
                                                   : CS_E_INVALID_ARGUMENT;

@@ -3882,9 +3882,10 @@ TEST(decision_store_clear_reproduces_seed_sids) {
     char *dump_first = tu_dump(&f);
     int n_events = ev.n;
     CHECK(n_events > 0);
-    cs_store_clear(f.s);
+    MUT_OK(f.s, cs_store_clear(f.s));
     CHECK_STORE(f.s);
-    CHECK_INT(ev.n, n_events); /* clearing notifies nobody */
+    CHECK_INT(ev.n, n_events + 1); /* one event for the whole clear */
+    CHECK_INT(ev.type[n_events], CS_EVENT_STORE_CLEARED);
     cs_store_stats st;
     cs_store_stats_get(f.s, &st);
     CHECK_INT(st.services, 0);

@@ -622,6 +622,10 @@ static inline void tu_record(void *ctx, const cs_event *ev) {
                  ev->message->body.ptr);
     } else if (ev->channel) {
         snprintf(r->sid[i], CS_SID_BUFSZ, "%s", ev->channel->sid);
+    } else if (ev->service) {
+        snprintf(r->sid[i], CS_SID_BUFSZ, "%s", ev->service->sid);
+    } else if (ev->media) {
+        snprintf(r->sid[i], CS_SID_BUFSZ, "%s", ev->media->sid);
     }
 }
 
