@@ -637,6 +637,13 @@ static int m_media(int svc, cs_str ref) {
     return -1;
 }
 
+/* Live messages of model channel c. */
+static int m_live_msgs(int c) {
+    int n = 0;
+    for (int k = 0; k < M.nmsg; k++) n += M.msg[k].alive && M.msg[k].chan == c;
+    return n;
+}
+
 static bool unique_taken(int svc, const pv *un, int except) {
     for (int i = 0; i < M.nchan; i++) {
         const mchan *c = &M.chan[i];
@@ -824,6 +831,8 @@ typedef struct evrec {
     cs_event_type type;
     cs_webhook wh;
     char sid[CS_SID_BUFSZ];
+    uint64_t seq;
+    uint64_t rm[4]; /* removed services, channels, messages, media */
 } evrec;
 
 static evrec g_ev[4];
@@ -834,35 +843,82 @@ static size_t g_nwant;
 static bool g_obs_on;  /* the observer is registered */
 static uint64_t g_obs_id;
 
+/* Commits the store has made (cs_store_stats.commits), and those the
+ * current call should make: every expected event is one commit, whether or
+ * not the observer is registered to see it. */
+static uint64_t g_commits, g_pending;
+
 static void want_event(cs_event_type t, int64_t wh, const char *sid) {
+    g_pending++;
     if (!g_obs_on) return;
     FZ_CHECK(g_nwant < 4, "events");
+    memset(&g_want[g_nwant], 0, sizeof g_want[g_nwant]);
     g_want[g_nwant].type = t;
     g_want[g_nwant].wh = (cs_webhook)wh;
     snprintf(g_want[g_nwant].sid, CS_SID_BUFSZ, "%s", sid);
+    if (t == CS_EVENT_MESSAGE_DELETED) g_want[g_nwant].rm[2] = 1;
     g_nwant++;
 }
 
-/* Runs inside the store's notification: mutations must be refused, reads
- * must see the committed change. */
+/* What the last expected event's delete or clear takes with it. */
+static void want_removed(uint64_t svcs, uint64_t chans, uint64_t msgs,
+                         uint64_t media) {
+    if (!g_obs_on || !g_nwant) return;
+    uint64_t *rm = g_want[g_nwant - 1].rm;
+    rm[0] = svcs;
+    rm[1] = chans;
+    rm[2] = msgs;
+    rm[3] = media;
+}
+
+static int m_live_msgs(int c);
+
+/* Runs inside the store's notification: mutations and lock calls must be
+ * refused, reads must see the committed change. */
 static void observer(void *ctx, const cs_event *ev) {
     cs_store *s = ctx;
     FZ_CHECK(g_nev < 4, "too many events");
     evrec *r = &g_ev[g_nev++];
     r->type = ev->type;
     r->wh = ev->webhook;
-    FZ_CHECK((ev->message != NULL) != (ev->channel != NULL),
-             "event carries one view");
+    r->seq = ev->seq;
+    r->rm[0] = ev->removed_services;
+    r->rm[1] = ev->removed_channels;
+    r->rm[2] = ev->removed_messages;
+    r->rm[3] = ev->removed_media;
+    r->sid[0] = '\0';
+    int views = (ev->message != NULL) + (ev->channel != NULL) +
+                (ev->service != NULL) + (ev->media != NULL);
+    FZ_CHECK(views == (ev->type == CS_EVENT_STORE_CLEARED ? 0 : 1),
+             "event %d carries %d views", ev->type, views);
     bool is_msg = ev->type == CS_EVENT_MESSAGE_CREATED ||
                   ev->type == CS_EVENT_MESSAGE_UPDATED ||
                   ev->type == CS_EVENT_MESSAGE_DELETED;
-    FZ_CHECK(is_msg == (ev->message != NULL), "view kind matches event");
-    memcpy(r->sid, is_msg ? ev->message->sid : ev->channel->sid, CS_SID_BUFSZ);
+    bool is_chan = ev->type == CS_EVENT_CHANNEL_CREATED ||
+                   ev->type == CS_EVENT_CHANNEL_UPDATED ||
+                   ev->type == CS_EVENT_CHANNEL_DELETED;
+    bool is_svc = ev->type == CS_EVENT_SERVICE_CREATED ||
+                  ev->type == CS_EVENT_SERVICE_UPDATED ||
+                  ev->type == CS_EVENT_SERVICE_DELETED;
+    bool is_media = ev->type == CS_EVENT_MEDIA_CREATED;
+    FZ_CHECK(is_msg == (ev->message != NULL) && is_chan == (ev->channel != NULL) &&
+                 is_svc == (ev->service != NULL) &&
+                 is_media == (ev->media != NULL),
+             "view kind matches event %d", ev->type);
+    if (is_msg) memcpy(r->sid, ev->message->sid, CS_SID_BUFSZ);
+    if (is_chan) memcpy(r->sid, ev->channel->sid, CS_SID_BUFSZ);
+    if (is_svc) memcpy(r->sid, ev->service->sid, CS_SID_BUFSZ);
+    if (is_media) memcpy(r->sid, ev->media->sid, CS_SID_BUFSZ);
     note("observer event", -1);
 
     cs_service_view sv;
     FZ_CHECK(cs_service_create(s, cs_str_c("x"), &sv) == CS_E_REENTRANT,
              "service_create inside an observer");
+    FZ_CHECK(cs_store_clear(s) == CS_E_REENTRANT, "clear inside an observer");
+    FZ_CHECK(cs_store_lock_shared(s) == CS_E_REENTRANT &&
+                 cs_store_lock_exclusive(s) == CS_E_REENTRANT &&
+                 cs_store_unlock(s) == CS_E_REENTRANT,
+             "lock call inside an observer");
     cs_message_params mp = {0};
     if (is_msg) {
         FZ_CHECK(cs_message_create(s, cs_str_c(ev->message->service_sid),
@@ -874,11 +930,15 @@ static void observer(void *ctx, const cs_event *ev) {
                                    cs_str_c(ev->message->sid),
                                    CS_STR_ABSENT) == CS_E_REENTRANT,
                  "message_delete inside an observer");
-    } else {
+    } else if (is_chan) {
         FZ_CHECK(cs_channel_delete(s, cs_str_c(ev->channel->service_sid),
                                    cs_str_c(ev->channel->sid),
                                    CS_STR_ABSENT) == CS_E_REENTRANT,
                  "channel_delete inside an observer");
+    } else if (is_svc) {
+        FZ_CHECK(cs_service_delete(s, cs_str_c(ev->service->sid)) ==
+                     CS_E_REENTRANT,
+                 "service_delete inside an observer");
     }
     FZ_CHECK(cs_store_set_limits(s, &LIMITS[0]) == CS_E_REENTRANT,
              "set_limits inside an observer");
@@ -892,8 +952,9 @@ static void observer(void *ctx, const cs_event *ev) {
                  ev->type);
 
     bool deleted = ev->type == CS_EVENT_MESSAGE_DELETED ||
-                   ev->type == CS_EVENT_CHANNEL_DELETED;
-    cs_err e;
+                   ev->type == CS_EVENT_CHANNEL_DELETED ||
+                   ev->type == CS_EVENT_SERVICE_DELETED;
+    cs_err e = CS_OK;
     if (is_msg) {
         cs_message_view mv;
         e = cs_message_fetch(s, cs_str_c(ev->message->service_sid),
@@ -904,7 +965,7 @@ static void observer(void *ctx, const cs_event *ev) {
                          mv.was_edited == ev->message->was_edited &&
                          mv.date_updated == ev->message->date_updated,
                      "fetch inside the observer differs from the event");
-    } else {
+    } else if (is_chan) {
         cs_channel_view cv;
         e = cs_channel_fetch(s, cs_str_c(ev->channel->service_sid),
                              cs_str_c(ev->channel->sid), &cv);
@@ -912,20 +973,72 @@ static void observer(void *ctx, const cs_event *ev) {
             FZ_CHECK(cv.messages_count == ev->channel->messages_count &&
                          cv.date_updated == ev->channel->date_updated,
                      "fetch inside the observer differs from the event");
+    } else if (is_svc) {
+        cs_service_view v;
+        e = cs_service_fetch(s, cs_str_c(ev->service->sid), &v);
+        if (!e)
+            FZ_CHECK(v.date_updated == ev->service->date_updated &&
+                         v.friendly_name.len == ev->service->friendly_name.len,
+                     "fetch inside the observer differs from the event");
+    } else if (is_media) {
+        cs_media_view v;
+        e = cs_media_fetch(s, cs_str_c(ev->media->service_sid),
+                           cs_str_c(ev->media->sid), &v);
+        if (!e)
+            FZ_CHECK(v.size == ev->media->size,
+                     "fetch inside the observer differs from the event");
+    } else {
+        cs_store_stats st;
+        cs_store_stats_get(s, &st);
+        FZ_CHECK(st.services == 0 && st.messages == 0,
+                 "store not empty inside the observer of a clear");
     }
     FZ_CHECK(e == (deleted ? CS_E_NOT_FOUND : CS_OK),
              "fetch inside the observer of event %d: %s", ev->type,
              cs_err_name(e));
 }
 
+/* Compares the events seen with those expected, and the store's commit
+ * count with the model's; pending commits count when ok (the call
+ * succeeded) and are dropped otherwise. */
+static void check_commits(bool ok) {
+    /* Events of the committed call are numbered right after the commits
+     * made before it. */
+    if (ok && g_nev)
+        ENSURE(g_ev[0].seq == g_commits + 1, "event seq %llu, model %llu",
+               (unsigned long long)g_ev[0].seq,
+               (unsigned long long)(g_commits + 1));
+    if (ok) g_commits += g_pending;
+    g_pending = 0;
+    cs_store_stats st;
+    cs_store_stats_get(S, &st);
+    ENSURE(st.commits == g_commits, "%llu commits, model %llu",
+           (unsigned long long)st.commits, (unsigned long long)g_commits);
+}
+
 static void check_events(void) {
     ENSURE(g_nev == g_nwant, "%zu events, expected %zu", g_nev, g_nwant);
-    for (size_t i = 0; i < g_nev; i++)
+    for (size_t i = 0; i < g_nev; i++) {
         ENSURE(g_ev[i].type == g_want[i].type && g_ev[i].wh == g_want[i].wh &&
                    str_cmp(g_ev[i].sid, g_want[i].sid) == 0,
                "event %zu: type %d wh %d sid %s, expected %d %d %s", i,
                g_ev[i].type, g_ev[i].wh, g_ev[i].sid, g_want[i].type,
                g_want[i].wh, g_want[i].sid);
+        ENSURE(memcmp(g_ev[i].rm, g_want[i].rm, sizeof g_ev[i].rm) == 0,
+               "event %zu (type %d) removed %llu/%llu/%llu/%llu, model "
+               "%llu/%llu/%llu/%llu",
+               i, g_ev[i].type, (unsigned long long)g_ev[i].rm[0],
+               (unsigned long long)g_ev[i].rm[1],
+               (unsigned long long)g_ev[i].rm[2],
+               (unsigned long long)g_ev[i].rm[3],
+               (unsigned long long)g_want[i].rm[0],
+               (unsigned long long)g_want[i].rm[1],
+               (unsigned long long)g_want[i].rm[2],
+               (unsigned long long)g_want[i].rm[3]);
+        ENSURE(i == 0 || g_ev[i].seq == g_ev[i - 1].seq + 1,
+               "event seq %llu after %llu", (unsigned long long)g_ev[i].seq,
+               (unsigned long long)g_ev[i - 1].seq);
+    }
 }
 
 /* ======================================================================== */
@@ -983,6 +1096,7 @@ static bool outcome(const char *what, cs_err got, cs_err want) {
     if (got == CS_E_NOMEM && want == CS_OK && g_armed) {
         g_nwant = 0;
         check_events();
+        check_commits(false);
         cs_err ce = cs_store_check(S);
         ENSURE(ce == CS_OK, "cs_store_check after %s: %s", what,
                cs_err_name(ce));
@@ -992,6 +1106,7 @@ static bool outcome(const char *what, cs_err got, cs_err want) {
            cs_err_name(want));
     if (got != CS_OK) g_nwant = 0;
     check_events();
+    check_commits(got == CS_OK);
     if (!g_bulk || M.nmsg < 64 || ++g_bulk_n % 16 == 0) {
         cs_err ce = cs_store_check(S);
         ENSURE(ce == CS_OK, "cs_store_check after %s: %s", what,
@@ -1168,8 +1283,10 @@ static void op_service_create(rd *r) {
     else
         want = m_text(str_of(fn), M.lim.name_chars, CS_E_FRIENDLY_NAME_TOO_LONG);
     if (want == CS_OK && M.nsvc == MAX_SVC) return;
+    if (want == CS_OK) want_event(CS_EVENT_SERVICE_CREATED, 0, "");
     cs_service_view v;
     cs_err got = cs_service_create(S, str_of(fn), &v);
+    if (got == CS_OK && g_nwant) memcpy(g_want[0].sid, v.sid, CS_SID_BUFSZ);
     if (!outcome("service_create", got, want)) return;
     msvc *m = &M.svc[M.nsvc];
     memset(m, 0, sizeof *m);
@@ -1217,6 +1334,8 @@ static void op_service_update(rd *r) {
         want = CS_E_FRIENDLY_NAME_MISSING;
     else if (fn->p)
         want = m_text(str_of(fn), M.lim.name_chars, CS_E_FRIENDLY_NAME_TOO_LONG);
+    if (want == CS_OK && fn->p)
+        want_event(CS_EVENT_SERVICE_UPDATED, 0, M.svc[i].sid);
     cs_service_view v;
     cs_err got = cs_service_update(S, ref, str_of(fn), &v);
     if (!outcome("service_update", got, want)) return;
@@ -1238,6 +1357,17 @@ static void op_service_delete(rd *r) {
     refbuf rb;
     cs_str ref = pick_service(r, &rb);
     int i = m_service(ref);
+    if (i >= 0) {
+        want_event(CS_EVENT_SERVICE_DELETED, 0, M.svc[i].sid);
+        uint64_t chans = 0, msgs = 0, media = 0;
+        for (int c = 0; c < M.nchan; c++)
+            if (M.chan[c].svc == i && M.chan[c].alive) {
+                chans++;
+                msgs += (uint64_t)m_live_msgs(c);
+            }
+        for (int k = 0; k < M.nmedia; k++) media += M.media[k].svc == i;
+        want_removed(1, chans, msgs, media);
+    }
     cs_err got = cs_service_delete(S, ref);
     if (!outcome("service_delete", got, i < 0 ? CS_E_NOT_FOUND : CS_OK)) return;
     M.svc[i].alive = false;
@@ -1400,7 +1530,10 @@ static void op_channel_delete(rd *r) {
     int ci = -1;
     cs_err want = m_resolve(svc, ch, &ci);
     if (!want && !wh->ok) want = CS_E_BAD_WEBHOOK_HEADER;
-    if (!want) want_event(CS_EVENT_CHANNEL_DELETED, wh->v, M.chan[ci].sid);
+    if (!want) {
+        want_event(CS_EVENT_CHANNEL_DELETED, wh->v, M.chan[ci].sid);
+        want_removed(0, 1, (uint64_t)m_live_msgs(ci), 0);
+    }
     cs_err got = cs_channel_delete(S, svc, ch, str_of(wh));
     if (!outcome("channel_delete", got, want)) return;
     m_delete_channel(ci);
@@ -1767,8 +1900,10 @@ static void op_media_create(rd *r) {
     else if (size > M.lim.media_bytes)
         want = CS_E_MEDIA_TOO_LARGE;
     if (want == CS_OK && M.nmedia == MAX_MEDIA) return;
+    if (want == CS_OK) want_event(CS_EVENT_MEDIA_CREATED, 0, "");
     cs_media_view v;
     cs_err got = cs_media_create(S, svc, str_of(ct), str_of(fn), size, &v);
+    if (got == CS_OK && g_nwant) memcpy(g_want[0].sid, v.sid, CS_SID_BUFSZ);
     if (!outcome("media_create", got, want)) return;
     mmedia *m = &M.media[M.nmedia];
     memset(m, 0, sizeof *m);
@@ -2287,8 +2422,21 @@ static void model_reset(void) {
 }
 
 static void op_clear(void) {
-    cs_store_clear(S);
-    cs_store_clear(SH);
+    uint64_t svcs = 0, chans = 0, msgs = 0, media = 0;
+    for (int i = 0; i < M.nsvc; i++) svcs += M.svc[i].alive;
+    for (int c = 0; c < M.nchan; c++)
+        if (M.chan[c].alive) {
+            chans++;
+            msgs += (uint64_t)m_live_msgs(c);
+        }
+    for (int k = 0; k < M.nmedia; k++) media += M.svc[M.media[k].svc].alive;
+    want_event(CS_EVENT_STORE_CLEARED, 0, "");
+    want_removed(svcs, chans, msgs, media);
+    ENSURE(cs_store_clear(S) == CS_OK, "clear");
+    check_events();
+    check_commits(true);
+    g_nev = g_nwant = 0;
+    ENSURE(cs_store_clear(SH) == CS_OK, "clear (shadow)");
     model_reset();
     ENSURE(cs_store_check(S) == CS_OK, "check after clear");
 }
@@ -2442,6 +2590,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     g_fail_at = -1;
     memset(&M, 0, sizeof M);
     M.lim = LIMITS[0];
+    g_commits = g_pending = 0;
     new_store(&S, &FAILING);
     new_store(&SH, &CHECKING);
     memcpy(ACCOUNT, cs_store_account_sid(S), CS_SID_BUFSZ);
@@ -2523,7 +2672,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* A cleared store holds what a new one holds: nothing leaked in the
      * store's own byte count either. */
     cs_store_stats st;
-    cs_store_clear(S);
+    g_nev = 0;
+    ENSURE(cs_store_clear(S) == CS_OK, "final clear");
     cs_store_stats_get(S, &st);
     ENSURE(st.bytes_allocated == g_base_bytes,
            "%zu bytes after clear, %zu in a new store", st.bytes_allocated,

@@ -27,8 +27,8 @@ if [ ! -d "$root/tests/e2e/node_modules" ] || [ -n "${CI:-}" ]; then
 fi
 
 run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON
-run tsan "-R threads" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
+run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON -DCHATSTORE_CHECKED=ON
+run tsan "-R threads|test_api" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
 
 # Every libFuzzer harness for a short, bounded time (clang, ASan+UBSan).
 FUZZ_BUILD=$out/fuzz "$root/fuzz/run.sh" "${FUZZ_SECONDS:-20}"
