@@ -11,7 +11,8 @@
  *   cs_err_twilio_code) maps each error to its REST form, so a server needs no
  *   switch of its own.
  * - Each such function's comment ends with a line "Errors: A, B." naming
- *   EVERY error it can return besides CS_OK (a test records the errors the
+ *   EVERY error it can return besides CS_OK; a comment right above several
+ *   prototypes gives each of them its list (a test records the errors the
  *   test suites see each function return and fails on one not listed).
  * - A failed call leaves the store exactly as it was, allocation failure
  *   included, and notifies no observer.
@@ -274,9 +275,9 @@ CS_API cs_err cs_store_set_limits(cs_store *s, const cs_limits *lim);
  * - One thread may hold the locks of up to CS_LOCKS_PER_THREAD stores at a
  *   time; one more is LOCK_FAILED, as is a failure of the system's lock.
  * Calls made without the lock while other threads use it are not detected:
- * bracket every call once a store is shared.
- * Errors: REENTRANT, LOCK_HELD, LOCK_FAILED. */
+ * bracket every call once a store is shared. */
 #define CS_LOCKS_PER_THREAD 16
+/* Errors: REENTRANT, LOCK_HELD, LOCK_FAILED. */
 CS_API cs_err cs_store_lock_shared(cs_store *s);
 /* Errors: REENTRANT, LOCK_HELD, LOCK_FAILED. */
 CS_API cs_err cs_store_lock_exclusive(cs_store *s);
