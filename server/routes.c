@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define MAX_SEGS 8
+/* Type values a channel list reads; a request with more is refused. */
 #define MAX_TYPES 8
 
 typedef struct path {
@@ -149,9 +150,9 @@ static cs_page_params page_params(const request *rq, cs_str *types) {
     q.page_size = params_get(&rq->query, "PageSize");
     q.page = params_get(&rq->query, "Page");
     q.page_token = params_get(&rq->query, "PageToken");
-    if (types) {
+    if (types) { /* room for MAX_TYPES + 1: one more shows there are more */
         q.types = types;
-        q.n_types = params_all(&rq->query, "Type", types, MAX_TYPES);
+        q.n_types = params_all(&rq->query, "Type", types, MAX_TYPES + 1);
     }
     return q;
 }
@@ -240,10 +241,26 @@ static void channels(server *sv, const request *rq, reply *rp, cs_str is_sid) {
         cs_store_unlock(s);
         done(rp, rq, e, r, 201);
     } else {
-        cs_str types[MAX_TYPES];
+        cs_str types[MAX_TYPES + 1];
         cs_page_params q = page_params(rq, types);
         cs_page pg;
         cs_store_lock_shared(s);
+        if (q.n_types > MAX_TYPES) {
+            /* Values past the ones read would be dropped silently, so the
+             * request is refused; after the service lookup (404), as every
+             * list parameter is checked after the addressed resource. */
+            e = cs_service_fetch(s, is_sid, NULL);
+            cs_store_unlock(s);
+            if (e) {
+                done(rp, rq, e, CS_OK, 200);
+            } else {
+                char msg[64];
+                snprintf(msg, sizeof msg, "Type may be given at most %d times",
+                         MAX_TYPES);
+                reply_error(rp, 400, 20001, msg);
+            }
+            return;
+        }
         e = cs_channel_list(s, is_sid, &q, &pg);
         if (!e) r = cs_render_page(s, &pg, &rp->body);
         cs_store_unlock(s);

@@ -9,6 +9,10 @@
 #include "test_util.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
 #include <utf8proc.h>
 
 /* ---- local assertion helpers -------------------------------------------- */
@@ -3970,6 +3974,1027 @@ TEST(decision_media_metadata_only) {
     tu_close(&f);
 }
 
+/* ======================================================================== */
+/* Rules that had no test (docs/behaviour.md, formerly U1-U21)              */
+/* ======================================================================== */
+
+/* CV5: \b and \f take short escapes, other controls \u00xx with lowercase
+ * hex; DEL (U+007F) and U+2028 / U+2029 go out raw. Exact bytes. */
+TEST(decision_json_escapes_short_b_f_lowercase_hex_raw_del_u2028) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    static const char body[] = "\b|\f|\x01|\x0b|\x1a|\x1f|\x7f|"
+                               "\xe2\x80\xa8|\xe2\x80\xa9|\xc2\x85";
+    static const char want_body[] =
+        "\"\\b|\\f|\\u0001|\\u000b|\\u001a|\\u001f|\x7f|"
+        "\xe2\x80\xa8|\xe2\x80\xa9|\xc2\x85\"";
+    cs_message_params p = tu_mp();
+    p.body = bytes(body, sizeof body - 1);
+    p.from = S("\x1b\x7f\xe2\x80\xa8");
+    cs_message_view v;
+    MUT_REQ(f.s, msg_create(&f, &p, &v));
+    tu_msg_exp x = {v.sid, cs_store_account_sid(f.s), f.svc, f.ch, "\"{}\"",
+                    TU_T0_STR, TU_T0_STR, "null", false,
+                    "\"\\u001b\x7f\xe2\x80\xa8\"", want_body, 0, NULL, NULL};
+    char *want = tu_expect_msg(&x);
+    cs_buf b;
+    cs_buf_init(&b, NULL);
+    CHECK_STR(tu_render_msg(f.s, &v, &b), want);
+    free(want);
+    /* The same writer serves every object: a channel's friendly name. */
+    cs_channel_params cp = tu_cp();
+    cp.friendly_name = S("\x1e\b\x7f\xe2\x80\xa8");
+    cs_channel_view cv;
+    MUT_REQ(f.s, cs_channel_create(f.s, S(f.svc), &cp, &cv));
+    const char *cj = tu_render_channel(f.s, &cv, &b);
+    if (!strstr(cj, "\"friendly_name\": \"\\u001e\\b\x7f\xe2\x80\xa8\", "))
+        CHECK_FAIL_("friendly_name escapes wrong: %s", cj);
+    cs_buf_free(&b);
+    tu_close(&f);
+}
+
+/* ---- error precedence (section 1, "Errors") ------------------------------ */
+
+/* A fault is one wrong parameter; faults[] lists them in the documented
+ * order. Every pair of faults on different fields must give the earlier
+ * one's error, and change nothing. */
+typedef struct msg_fault {
+    const char *what;
+    int field; /* faults on one field cannot be combined */
+    void (*set)(cs_message_params *p);
+    cs_err e;
+    int status, code;
+} msg_fault;
+
+static char *prec_long_body, *prec_long_attr, *prec_long_ident;
+
+static void mf_header(cs_message_params *p) { p->webhook = S("yes"); }
+static void mf_body_long(cs_message_params *p) { p->body = S(prec_long_body); }
+static void mf_attr_bad(cs_message_params *p) { p->attributes = S("{"); }
+static void mf_from_long(cs_message_params *p) { p->from = S(prec_long_ident); }
+static void mf_lub_long(cs_message_params *p) {
+    p->last_updated_by = S(prec_long_ident);
+}
+static void mf_dc_bad(cs_message_params *p) { p->date_created = S("nope"); }
+static void mf_du_bad(cs_message_params *p) { p->date_updated = S("nope"); }
+static void mf_media_bad(cs_message_params *p) { p->media_sid = S("ME12"); }
+
+static const msg_fault msg_faults[] = {
+    {"header", 0, mf_header, CS_E_BAD_WEBHOOK_HEADER, 400, 20001},
+    {"Body", 1, mf_body_long, CS_E_BODY_TOO_LONG, 400, 50504},
+    {"Attributes", 2, mf_attr_bad, CS_E_ATTRIBUTES_INVALID, 400, 50304},
+    {"From", 3, mf_from_long, CS_E_FROM_TOO_LONG, 400, 50310},
+    {"LastUpdatedBy", 4, mf_lub_long, CS_E_LAST_UPDATED_BY_TOO_LONG, 400,
+     50505},
+    {"DateCreated", 5, mf_dc_bad, CS_E_BAD_DATE_CREATED, 400, 50308},
+    {"DateUpdated", 6, mf_du_bad, CS_E_BAD_DATE_UPDATED, 400, 50309},
+    {"MediaSid", 7, mf_media_bad, CS_E_BAD_MEDIA_SID, 400, 50510},
+};
+#define N_MSG_FAULTS (sizeof msg_faults / sizeof msg_faults[0])
+
+static void prec_strings(void) {
+    prec_long_body = tu_repeat(NULL, "a", 32769, NULL);
+    prec_long_attr = tu_repeat("\"", "a", 16383, "\""); /* 16385 bytes */
+    prec_long_ident = tu_repeat(NULL, "x", 257, NULL);
+}
+
+static void prec_strings_free(void) {
+    free(prec_long_body);
+    free(prec_long_attr);
+    free(prec_long_ident);
+}
+
+#define CHECK_PREC_(fx, expr, en, st, cd, a, b)                               \
+    do {                                                                      \
+        char *before_ = tu_dump(fx);                                          \
+        cs_err er_ = (expr);                                                  \
+        CHECK_STORE((fx)->s);                                                 \
+        if (er_ != (en) || cs_err_http_status(er_) != (st) ||                 \
+            cs_err_twilio_code(er_) != (cd))                                  \
+            CHECK_FAIL_("%s + %s -> %s (%d/%d), expected %s (%d/%d)", (a),    \
+                        (b), cs_err_name(er_), cs_err_http_status(er_),       \
+                        cs_err_twilio_code(er_), cs_err_name(en), (int)(st),  \
+                        (int)(cd));                                           \
+        char *after_ = tu_dump(fx);                                           \
+        dec_same_dump(#expr, before_, after_, __LINE__);                      \
+        free(before_);                                                        \
+        free(after_);                                                         \
+    } while (0)
+
+TEST(decision_error_precedence_messages) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    prec_strings();
+    char sid[CS_SID_BUFSZ], media_msg[CS_SID_BUFSZ], me[CS_SID_BUFSZ];
+    REQUIRE(tu_msg(&f, "text", sid) == CS_OK);
+    REQUIRE(tu_media(&f, "a.pdf", me) == CS_OK);
+    cs_message_params mp = tu_mp();
+    mp.media_sid = S(me);
+    cs_message_view v;
+    MUT_REQ(f.s, msg_create(&f, &mp, &v));
+    snprintf(media_msg, sizeof media_msg, "%s", v.sid);
+    /* Every pair on create, and (without MediaSid) on update. */
+    for (size_t i = 0; i < N_MSG_FAULTS; i++) {
+        for (size_t j = i + 1; j < N_MSG_FAULTS; j++) {
+            const msg_fault *a = &msg_faults[i], *b = &msg_faults[j];
+            cs_message_params p = tu_mp();
+            b->set(&p);
+            a->set(&p);
+            CHECK_PREC_(&f, msg_create(&f, &p, NULL), a->e, a->status,
+                        a->code, a->what, b->what);
+            if (b->field == 7) continue; /* MediaSid is not for updates */
+            CHECK_PREC_(&f, msg_update(&f, sid, &p, NULL), a->e, a->status,
+                        a->code, a->what, b->what);
+            /* 50509 comes after every other check. */
+            if (a->field != 1 && b->field != 1) p.body = S("changed");
+            CHECK_PREC_(&f, msg_update(&f, media_msg, &p, NULL), a->e,
+                        a->status, a->code, a->what, "changed media body");
+        }
+    }
+    /* Within a field: Body size before UTF-8, Attributes size before JSON,
+     * MediaSid shape, then existence, then in use. */
+    char *long_bad = tu_repeat("\xff", "a", 32768, NULL);
+    cs_message_params p = tu_mp();
+    p.body = S(long_bad);
+    CHECK_PREC_(&f, msg_create(&f, &p, NULL), CS_E_BODY_TOO_LONG, 400, 50504,
+                "Body too long", "Body not UTF-8");
+    free(long_bad);
+    p = tu_mp();
+    p.attributes = S(prec_long_attr);
+    prec_long_attr[1] = '\xff'; /* and not even UTF-8 */
+    CHECK_PREC_(&f, msg_create(&f, &p, NULL), CS_E_ATTRIBUTES_TOO_LONG, 400,
+                50303, "Attributes too long", "Attributes not JSON");
+    p = tu_mp();
+    p.media_sid = S(me); /* in use */
+    p.date_updated = S("nope");
+    CHECK_PREC_(&f, msg_create(&f, &p, NULL), CS_E_BAD_DATE_UPDATED, 400,
+                50309, "DateUpdated", "MediaSid in use");
+    /* The addressed resource comes before every parameter. */
+    p = tu_mp();
+    mf_header(&p);
+    mf_body_long(&p);
+    CHECK_PREC_(&f,
+                cs_message_create(f.s, S(f.svc), S("nowhere"), &p, NULL),
+                CS_E_NOT_FOUND, 404, 20404, "missing channel", "header");
+    CHECK_PREC_(&f, msg_update(&f, "IM00000000000000000000000000000000", &p,
+                               NULL),
+                CS_E_NOT_FOUND, 404, 20404, "missing message", "header");
+    CHECK_PREC_(&f,
+                cs_message_delete(f.s, S(f.svc), S(f.ch),
+                                  S("IM00000000000000000000000000000000"),
+                                  S("yes")),
+                CS_E_NOT_FOUND, 404, 20404, "missing message", "header");
+    prec_strings_free();
+    tu_close(&f);
+}
+
+typedef struct chan_fault {
+    const char *what;
+    int field;
+    void (*set)(cs_channel_params *p);
+    cs_err e;
+    int status, code;
+} chan_fault;
+
+static void cf_header(cs_channel_params *p) { p->webhook = S("yes"); }
+static void cf_fn_long(cs_channel_params *p) {
+    p->friendly_name = S(prec_long_ident);
+}
+static void cf_un_long(cs_channel_params *p) {
+    p->unique_name = S(prec_long_ident);
+}
+static void cf_attr_bad(cs_channel_params *p) { p->attributes = S("{"); }
+static void cf_by_long(cs_channel_params *p) {
+    p->created_by = S(prec_long_ident);
+}
+static void cf_type_bad(cs_channel_params *p) { p->type = S("secret"); }
+static void cf_dc_bad(cs_channel_params *p) { p->date_created = S("nope"); }
+static void cf_du_bad(cs_channel_params *p) { p->date_updated = S("nope"); }
+static void cf_un_taken(cs_channel_params *p) { p->unique_name = S("general"); }
+
+static const chan_fault chan_faults[] = {
+    {"header", 0, cf_header, CS_E_BAD_WEBHOOK_HEADER, 400, 20001},
+    {"FriendlyName", 1, cf_fn_long, CS_E_FRIENDLY_NAME_TOO_LONG, 400, 50003},
+    {"UniqueName", 2, cf_un_long, CS_E_UNIQUE_NAME_TOO_LONG, 400, 50004},
+    {"Attributes", 3, cf_attr_bad, CS_E_ATTRIBUTES_INVALID, 400, 50304},
+    {"CreatedBy", 4, cf_by_long, CS_E_IDENTITY_TOO_LONG, 400, 50207},
+    {"Type", 5, cf_type_bad, CS_E_BAD_CHANNEL_TYPE, 400, 20001},
+    {"DateCreated", 6, cf_dc_bad, CS_E_BAD_DATE_CREATED, 400, 50308},
+    {"DateUpdated", 7, cf_du_bad, CS_E_BAD_DATE_UPDATED, 400, 50309},
+    {"UniqueName taken", 2, cf_un_taken, CS_E_UNIQUE_NAME_EXISTS, 409, 50307},
+};
+#define N_CHAN_FAULTS (sizeof chan_faults / sizeof chan_faults[0])
+
+TEST(decision_error_precedence_channels) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    prec_strings();
+    char other[CS_SID_BUFSZ];
+    MUT_REQ(f.s, chan_create(&f, "other", NULL, other));
+    for (size_t i = 0; i < N_CHAN_FAULTS; i++) {
+        for (size_t j = i + 1; j < N_CHAN_FAULTS; j++) {
+            const chan_fault *a = &chan_faults[i], *b = &chan_faults[j];
+            if (a->field == b->field) continue;
+            cs_channel_params p = tu_cp();
+            b->set(&p);
+            a->set(&p);
+            CHECK_PREC_(&f, cs_channel_create(f.s, S(f.svc), &p, NULL), a->e,
+                        a->status, a->code, a->what, b->what);
+            if (a->field == 5 || b->field == 5) continue; /* update: no Type */
+            CHECK_PREC_(&f, cs_channel_update(f.s, S(f.svc), S(other), &p,
+                                              NULL),
+                        a->e, a->status, a->code, a->what, b->what);
+        }
+    }
+    /* UniqueName: length before the SID shape (a short limit makes a
+     * SID-shaped name too long). */
+    cs_limits lim = *cs_store_limits(f.s);
+    lim.name_chars = 10;
+    MUT_OK(f.s, cs_store_set_limits(f.s, &lim));
+    cs_channel_params p = tu_cp();
+    p.unique_name = S("CH0123456789abcdef0123456789abcdef");
+    CHECK_PREC_(&f, cs_channel_create(f.s, S(f.svc), &p, NULL),
+                CS_E_UNIQUE_NAME_TOO_LONG, 400, 50004, "UniqueName length",
+                "UniqueName SID shape");
+    lim.name_chars = 256;
+    MUT_OK(f.s, cs_store_set_limits(f.s, &lim));
+    CHECK_PREC_(&f, cs_channel_create(f.s, S(f.svc), &p, NULL),
+                CS_E_UNIQUE_NAME_IS_SID, 400, 50306, "UniqueName SID shape",
+                "-");
+    /* The addressed service or channel comes first. */
+    p = tu_cp();
+    cf_header(&p);
+    cf_type_bad(&p);
+    CHECK_PREC_(&f,
+                cs_channel_create(f.s, S("IS00000000000000000000000000000000"),
+                                  &p, NULL),
+                CS_E_NOT_FOUND, 404, 20404, "missing service", "header");
+    CHECK_PREC_(&f, cs_channel_update(f.s, S(f.svc), S("nowhere"), &p, NULL),
+                CS_E_NOT_FOUND, 404, 20404, "missing channel", "header");
+    CHECK_PREC_(&f,
+                cs_channel_delete(f.s, S(f.svc), S("nowhere"), S("yes")),
+                CS_E_NOT_FOUND, 404, 20404, "missing channel", "header");
+    prec_strings_free();
+    tu_close(&f);
+}
+
+TEST(decision_error_precedence_lists_and_media) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    REQUIRE(tu_msgs(&f, 3));
+    /* Lists: Type (channels) or Order (messages), then PageSize, Page,
+     * PageToken. */
+    enum { L_FIRST, L_SIZE, L_PAGE, L_TOKEN, L_N };
+    static const cs_err errs[L_N] = {CS_E_BAD_ORDER, CS_E_BAD_PAGE_SIZE,
+                                     CS_E_BAD_PAGE, CS_E_BAD_PAGE_TOKEN};
+    cs_str bad_type = S("secret");
+    for (unsigned mask = 1; mask < (1u << L_N); mask++) {
+        cs_page_params q = tu_qp();
+        if (mask & 1u << L_FIRST) {
+            q.order = S("up");
+            q.types = &bad_type;
+            q.n_types = 1;
+        }
+        if (mask & 1u << L_SIZE) q.page_size = S("0");
+        if (mask & 1u << L_PAGE) q.page = S("-1");
+        if (mask & 1u << L_TOKEN) q.page_token = S("PTnope");
+        unsigned first = 0, rest = 1;
+        while (!(mask & 1u << first)) first++;
+        while (rest < L_N && !(mask & 1u << rest)) rest++;
+        char what[32];
+        snprintf(what, sizeof what, "faults 0x%x", mask);
+        cs_page pg;
+        CHECK_PREC_(&f, cs_message_list(f.s, S(f.svc), S(f.ch), &q, &pg),
+                    errs[first], 400, 20001, "messages", what);
+        CHECK_PREC_(&f, cs_channel_list(f.s, S(f.svc), &q, &pg),
+                    first == L_FIRST ? CS_E_BAD_CHANNEL_TYPE : errs[first],
+                    400, 20001, "channels", what);
+        /* Services take neither Order nor Type (section 6). */
+        if (rest < L_N)
+            CHECK_PREC_(&f, cs_service_list(f.s, &q, &pg), errs[rest], 400,
+                        20001, "services", what);
+        else
+            CHECK_OK(cs_service_list(f.s, &q, &pg));
+        /* A missing channel or service comes before all of them. */
+        CHECK_PREC_(&f, cs_message_list(f.s, S(f.svc), S("nowhere"), &q, &pg),
+                    CS_E_NOT_FOUND, 404, 20404, "missing channel", what);
+        CHECK_PREC_(&f,
+                    cs_channel_list(f.s,
+                                    S("IS00000000000000000000000000000000"),
+                                    &q, &pg),
+                    CS_E_NOT_FOUND, 404, 20404, "missing service", what);
+    }
+    /* Media: the service, then content type, filename (UTF-8, then
+     * length), size. */
+    char *long_fn = tu_repeat(NULL, "f", 256, NULL);
+    char *long_bad_fn = tu_repeat("\xff", "f", 256, NULL);
+    uint64_t big = UINT64_C(157286401);
+    CHECK_PREC_(&f,
+                cs_media_create(f.s, S("IS00000000000000000000000000000000"),
+                                S("bad"), S(long_bad_fn), big, NULL),
+                CS_E_NOT_FOUND, 404, 20404, "missing service", "all");
+    CHECK_PREC_(&f,
+                cs_media_create(f.s, S(f.svc), S("bad"), S(long_bad_fn), big,
+                                NULL),
+                CS_E_BAD_MEDIA_CONTENT_TYPE, 400, 50511, "content type",
+                "filename, size");
+    CHECK_PREC_(&f,
+                cs_media_create(f.s, S(f.svc), S("image/png"), S(long_bad_fn),
+                                big, NULL),
+                CS_E_BAD_UTF8, 400, 20001, "filename UTF-8",
+                "filename length, size");
+    CHECK_PREC_(&f,
+                cs_media_create(f.s, S(f.svc), S("image/png"), S(long_fn), big,
+                                NULL),
+                CS_E_INVALID_ARGUMENT, 400, 20001, "filename length", "size");
+    CHECK_PREC_(&f,
+                cs_media_create(f.s, S(f.svc), S("image/png"), S("a.png"), big,
+                                NULL),
+                CS_E_MEDIA_TOO_LARGE, 400, 50512, "size", "-");
+    free(long_fn);
+    free(long_bad_fn);
+    tu_close(&f);
+}
+
+/* ---- library-only errors ------------------------------------------------- */
+
+TEST(decision_library_only_errors_status_and_codes) {
+    static const struct {
+        cs_err e;
+        const char *name;
+        int status, code;
+    } rows[] = {
+        {CS_E_BUFFER_TOO_SMALL, "BUFFER_TOO_SMALL", 500, 20500},
+        {CS_E_REENTRANT, "REENTRANT", 500, 20500},
+        {CS_E_CORRUPT, "CORRUPT", 500, 20500},
+        {CS_E_LOCK_HELD, "LOCK_HELD", 500, 20500},
+        {CS_E_LOCK_NOT_HELD, "LOCK_NOT_HELD", 500, 20500},
+        {CS_E_LOCK_FAILED, "LOCK_FAILED", 500, 20500},
+        {CS_E_PAGE_STALE, "PAGE_STALE", 500, 20500},
+        {CS_E_LIMIT_EXCEEDED, "LIMIT_EXCEEDED", 400, 20001},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        CHECK_STR(cs_err_name(rows[i].e), rows[i].name);
+        if (cs_err_http_status(rows[i].e) != rows[i].status ||
+            cs_err_twilio_code(rows[i].e) != rows[i].code)
+            CHECK_FAIL_("%s: %d/%d, expected %d/%d", rows[i].name,
+                        cs_err_http_status(rows[i].e),
+                        cs_err_twilio_code(rows[i].e), rows[i].status,
+                        rows[i].code);
+    }
+    /* The ones a call can be made to return carry that pair too. */
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    cs_service_view sv;
+    CHECK_OK(cs_service_fetch(f.s, S(f.svc), &sv));
+    char small[16];
+    cs_buf b;
+    cs_buf_init_fixed(&b, small, sizeof small);
+    FAILS_E(cs_render_service(f.s, &sv, &b), CS_E_BUFFER_TOO_SMALL, 500,
+            20500);
+    CHECK_INT(b.len, 0);
+    FAILS_E(cs_store_unlock(f.s), CS_E_LOCK_NOT_HELD, 500, 20500);
+    REQUIRE_OK(cs_store_lock_shared(f.s));
+    FAILS_E(cs_store_lock_exclusive(f.s), CS_E_LOCK_HELD, 500, 20500);
+    CHECK_OK(cs_store_unlock(f.s));
+    cs_page pg;
+    CHECK_OK(tu_list(&f, NULL, NULL, NULL, NULL, &pg));
+    CHECK_OK(tu_msg(&f, "x", NULL));
+    cs_buf g;
+    cs_buf_init(&g, NULL);
+    FAILS_E(cs_render_page(f.s, &pg, &g), CS_E_PAGE_STALE, 500, 20500);
+    cs_buf_free(&g);
+    tu_close(&f);
+}
+
+/* ---- services ------------------------------------------------------------ */
+
+static void svc_json(const tu_fx *f, cs_buf *b) {
+    cs_service_view sv;
+    cs_buf_reset(b);
+    CHECK_OK(cs_service_fetch(f->s, S(f->svc), &sv));
+    CHECK_OK(cs_render_service(f->s, &sv, b));
+}
+
+TEST(decision_service_consumption_interval_10_media_limit_in_mib) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    cs_buf b;
+    cs_buf_init(&b, NULL);
+    static const struct {
+        uint64_t bytes;
+        const char *want;
+    } cases[] = {
+        {UINT64_C(157286400), "\"size_limit_mb\": 150}"},
+        {UINT64_C(200) << 20, "\"size_limit_mb\": 200}"},
+        {(UINT64_C(5) << 20) + 1048575, "\"size_limit_mb\": 5}"}, /* whole */
+        {UINT64_C(1) << 20, "\"size_limit_mb\": 1}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cs_limits lim = *cs_store_limits(f.s);
+        lim.media_bytes = cases[i].bytes;
+        MUT_OK(f.s, cs_store_set_limits(f.s, &lim));
+        svc_json(&f, &b);
+        if (!strstr(b.data, cases[i].want))
+            CHECK_FAIL_("media limit %llu: %s not in %s",
+                        (unsigned long long)cases[i].bytes, cases[i].want,
+                        b.data);
+        if (!strstr(b.data, ", \"consumption_report_interval\": 10, "))
+            CHECK_FAIL_("consumption_report_interval not 10: %s", b.data);
+    }
+    cs_buf_free(&b);
+    tu_close(&f);
+}
+
+/* ---- channels ------------------------------------------------------------ */
+
+TEST(decision_channel_empty_friendly_name_stores_null) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    cs_channel_params p = tu_cp();
+    p.friendly_name = S("");
+    cs_channel_view v;
+    MUT_REQ(f.s, cs_channel_create(f.s, S(f.svc), &p, &v));
+    CHECK(v.friendly_name.ptr == NULL);
+    cs_buf b;
+    cs_buf_init(&b, NULL);
+    CHECK(strstr(tu_render_channel(f.s, &v, &b), "\"friendly_name\": null, ") !=
+          NULL);
+    /* On update: "" clears a name that was set. */
+    CHECK_OK(cs_channel_fetch(f.s, S(f.svc), S("general"), &v));
+    CHECK_CSTR(v.friendly_name, "General");
+    MUT_OK(f.s, cs_channel_update(f.s, S(f.svc), S("general"), &p, &v));
+    CHECK(v.friendly_name.ptr == NULL);
+    CHECK_OK(cs_channel_fetch(f.s, S(f.svc), S("general"), &v));
+    CHECK(v.friendly_name.ptr == NULL);
+    CHECK(strstr(tu_render_channel(f.s, &v, &b), "\"friendly_name\": null, ") !=
+          NULL);
+    cs_buf_free(&b);
+    tu_close(&f);
+}
+
+TEST(decision_channel_date_params_on_create_and_update) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    tu_now = TU_T0 + 100;
+    int64_t d2010 = 0, d2012 = 0, d2020 = 0;
+    REQUIRE_OK(cs_parse_date(S("2010-01-01T00:00:00Z"), &d2010));
+    REQUIRE_OK(cs_parse_date(S("2012-06-01T12:00:00Z"), &d2012));
+    REQUIRE_OK(cs_parse_date(S("2020-02-29T23:59:59Z"), &d2020));
+    /* Create with DateUpdated alone: date_created now, date_updated given. */
+    cs_channel_params p = tu_cp();
+    p.date_updated = S("2020-02-29T23:59:59Z");
+    cs_channel_view v;
+    MUT_REQ(f.s, cs_channel_create(f.s, S(f.svc), &p, &v));
+    CHECK_INT(v.date_created, TU_T0 + 100);
+    CHECK_INT(v.date_updated, d2020);
+    char sid[CS_SID_BUFSZ];
+    snprintf(sid, sizeof sid, "%s", v.sid);
+    /* With both. */
+    p.date_created = S("2010-01-01T00:00:00Z");
+    MUT_OK(f.s, cs_channel_create(f.s, S(f.svc), &p, &v));
+    CHECK_INT(v.date_created, d2010);
+    CHECK_INT(v.date_updated, d2020);
+    /* Update with DateCreated alone: it replaces date_created, and
+     * date_updated becomes now. */
+    tu_now = TU_T0 + 200;
+    p = tu_cp();
+    p.date_created = S("2012-06-01T12:00:00Z");
+    MUT_OK(f.s, cs_channel_update(f.s, S(f.svc), S(sid), &p, &v));
+    CHECK_INT(v.date_created, d2012);
+    CHECK_INT(v.date_updated, TU_T0 + 200);
+    CHECK_OK(cs_channel_fetch(f.s, S(f.svc), S(sid), &v));
+    CHECK_INT(v.date_created, d2012);
+    CHECK_INT(v.date_updated, TU_T0 + 200);
+    tu_close(&f);
+}
+
+TEST(decision_channel_empty_created_by_stays_empty) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    cs_channel_params p = tu_cp();
+    p.created_by = S("");
+    cs_channel_view v;
+    MUT_REQ(f.s, cs_channel_create(f.s, S(f.svc), &p, &v));
+    CHECK(v.created_by.ptr != NULL);
+    CHECK_INT(v.created_by.len, 0);
+    cs_buf b;
+    cs_buf_init(&b, NULL);
+    CHECK(strstr(tu_render_channel(f.s, &v, &b), "\"created_by\": \"\", ") !=
+          NULL);
+    /* On update too, after a real name. */
+    p.created_by = S("alice");
+    MUT_OK(f.s, cs_channel_update(f.s, S(f.svc), S("general"), &p, &v));
+    CHECK_CSTR(v.created_by, "alice");
+    p.created_by = S("");
+    MUT_OK(f.s, cs_channel_update(f.s, S(f.svc), S("general"), &p, &v));
+    CHECK_OK(cs_channel_fetch(f.s, S(f.svc), S("general"), &v));
+    CHECK(v.created_by.ptr != NULL);
+    CHECK_INT(v.created_by.len, 0);
+    CHECK(strstr(tu_render_channel(f.s, &v, &b), "\"created_by\": \"\", ") !=
+          NULL);
+    cs_buf_free(&b);
+    tu_close(&f);
+}
+
+TEST(decision_channel_date_updated_unchanged_by_messages) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    cs_channel_view v;
+    CHECK_OK(cs_channel_fetch(f.s, S(f.svc), S(f.ch), &v));
+    CHECK_INT(v.date_updated, TU_T0);
+    char sid[CS_SID_BUFSZ];
+    tu_now = TU_T0 + 10;
+    CHECK_OK(tu_msg(&f, "one", sid));
+    CHECK_OK(tu_msg(&f, "two", NULL));
+    tu_now = TU_T0 + 20;
+    cs_message_params u = tu_mp();
+    u.body = S("edited");
+    MUT_OK(f.s, msg_update(&f, sid, &u, NULL));
+    CHECK_OK(cs_channel_fetch(f.s, S(f.svc), S(f.ch), &v));
+    CHECK_INT(v.messages_count, 2);
+    CHECK_INT(v.date_updated, TU_T0);
+    tu_now = TU_T0 + 30;
+    MUT_OK(f.s, msg_delete(&f, sid));
+    CHECK_OK(cs_channel_fetch(f.s, S(f.svc), S(f.ch), &v));
+    CHECK_INT(v.messages_count, 1);
+    CHECK_INT(v.date_updated, TU_T0);
+    CHECK_INT(v.date_created, TU_T0);
+    tu_close(&f);
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+TEST(decision_from_empty_stores_system) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    cs_message_params p = tu_mp();
+    p.from = S("");
+    cs_message_view v;
+    MUT_REQ(f.s, msg_create(&f, &p, &v));
+    CHECK_CSTR(v.from, "system");
+    /* On update: a real author, then "" again. */
+    cs_message_params u = tu_mp();
+    u.from = S("alice");
+    MUT_OK(f.s, msg_update(&f, v.sid, &u, &v));
+    CHECK_CSTR(v.from, "alice");
+    u.from = S("");
+    MUT_OK(f.s, msg_update(&f, v.sid, &u, &v));
+    CHECK_CSTR(v.from, "system");
+    char *json = msg_json(&f, v.sid);
+    CHECK(strstr(json, "\"from\": \"system\", ") != NULL);
+    free(json);
+    tu_close(&f);
+}
+
+TEST(decision_last_updated_by_empty_is_null_and_counts) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    cs_message_params p = tu_mp();
+    p.last_updated_by = S("");
+    cs_message_view v;
+    MUT_REQ(f.s, msg_create(&f, &p, &v));
+    CHECK(v.last_updated_by.ptr == NULL);
+    CHECK(!v.was_edited);
+    char sid[CS_SID_BUFSZ];
+    snprintf(sid, sizeof sid, "%s", v.sid);
+    /* An update giving only "" is still an edit. */
+    tu_now = TU_T0 + 5;
+    MUT_OK(f.s, msg_update(&f, sid, &p, &v));
+    CHECK(v.last_updated_by.ptr == NULL);
+    CHECK(v.was_edited);
+    CHECK_INT(v.date_updated, TU_T0 + 5);
+    /* And it clears a name that was set. */
+    cs_message_params u = tu_mp();
+    u.last_updated_by = S("bob");
+    MUT_OK(f.s, msg_update(&f, sid, &u, &v));
+    CHECK_CSTR(v.last_updated_by, "bob");
+    tu_now = TU_T0 + 9;
+    MUT_OK(f.s, msg_update(&f, sid, &p, &v));
+    CHECK(v.last_updated_by.ptr == NULL);
+    CHECK_INT(v.date_updated, TU_T0 + 9);
+    char *json = msg_json(&f, sid);
+    CHECK(strstr(json, "\"last_updated_by\": null, \"was_edited\": true") !=
+          NULL);
+    free(json);
+    tu_close(&f);
+}
+
+TEST(decision_update_media_same_body_accepted) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    char me1[CS_SID_BUFSZ], me2[CS_SID_BUFSZ];
+    REQUIRE(tu_media(&f, "a.pdf", me1) == CS_OK);
+    REQUIRE(tu_media(&f, "b.pdf", me2) == CS_OK);
+    /* Without a body ("") and with a caption. */
+    cs_message_params p = tu_mp();
+    p.media_sid = S(me1);
+    cs_message_view a, c;
+    MUT_REQ(f.s, msg_create(&f, &p, &a));
+    p.media_sid = S(me2);
+    p.body = S("caption");
+    MUT_REQ(f.s, msg_create(&f, &p, &c));
+    tu_now = TU_T0 + 3;
+    cs_message_params u = tu_mp();
+    u.body = S("");
+    MUT_OK(f.s, msg_update(&f, a.sid, &u, &a));
+    CHECK_CSTR(a.body, "");
+    CHECK(a.was_edited);
+    CHECK_INT(a.type, CS_MESSAGE_MEDIA);
+    CHECK_INT(a.date_updated, TU_T0 + 3);
+    u.body = S("caption");
+    u.attributes = S("{\"k\": 1}");
+    MUT_OK(f.s, msg_update(&f, c.sid, &u, &c));
+    CHECK_CSTR(c.body, "caption");
+    CHECK_CSTR(c.attributes, "{\"k\": 1}");
+    CHECK(c.was_edited);
+    /* A body that differs, even by one byte, is still refused. */
+    u = tu_mp();
+    u.body = S("caption ");
+    MUT_FAILS_E(&f, msg_update(&f, c.sid, &u, NULL),
+                CS_E_MEDIA_BODY_IMMUTABLE, 400, 50509);
+    u.body = S("x");
+    MUT_FAILS_E(&f, msg_update(&f, a.sid, &u, NULL),
+                CS_E_MEDIA_BODY_IMMUTABLE, 400, 50509);
+    tu_close(&f);
+}
+
+/* ---- pages --------------------------------------------------------------- */
+
+TEST(decision_order_ignored_on_service_and_channel_lists) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    char a[CS_SID_BUFSZ], b2[CS_SID_BUFSZ];
+    MUT_REQ(f.s, chan_create(&f, "a", NULL, a));
+    MUT_REQ(f.s, chan_create(&f, "b", NULL, b2));
+    cs_service_view sv;
+    MUT_REQ(f.s, cs_service_create(f.s, S("second"), &sv));
+    cs_buf b;
+    cs_buf_init(&b, NULL);
+    static const char *const orders[] = {"desc", "bogus", ""};
+    for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++) {
+        cs_page_params q = tu_qp();
+        q.order = S(orders[i]);
+        q.page_size = S("1");
+        cs_page pg;
+        /* Services: creation order, no Order in the URLs. */
+        CHECK_OK(cs_service_list(f.s, &q, &pg));
+        CHECK(!pg.order_given && !pg.descending);
+        cs_service_view first;
+        CHECK(cs_page_next_service(f.s, &pg, &first));
+        CHECK_STR(first.sid, f.svc);
+        const char *json = tu_render_page(f.s, &pg, &b);
+        if (strstr(json, "Order=")) CHECK_FAIL_("Order in %s", json);
+        /* Channels likewise. */
+        CHECK_OK(cs_channel_list(f.s, S(f.svc), &q, &pg));
+        CHECK(!pg.order_given && !pg.descending);
+        cs_channel_view cv;
+        CHECK(cs_page_next_channel(f.s, &pg, &cv));
+        CHECK_STR(cv.sid, f.ch);
+        json = tu_render_page(f.s, &pg, &b);
+        if (strstr(json, "Order=")) CHECK_FAIL_("Order in %s", json);
+        /* Following the next link (no Order) continues in creation order. */
+        char tok[CS_TOKEN_BUFSZ];
+        snprintf(tok, sizeof tok, "%s", pg.next_token);
+        q.page_token = S(tok);
+        q.page = S("1");
+        CHECK_OK(cs_channel_list(f.s, S(f.svc), &q, &pg));
+        CHECK(cs_page_next_channel(f.s, &pg, &cv));
+        CHECK_STR(cv.sid, a);
+    }
+    /* Messages do validate it. */
+    cs_page pg;
+    FAILS_E(tu_list(&f, "bogus", NULL, NULL, NULL, &pg),
+            E_20001(CS_E_BAD_ORDER));
+    cs_buf_free(&b);
+    tu_close(&f);
+}
+
+/* Checks a token's layout: PT, the letter, 16 + 16 lowercase hex digits;
+ * returns the bound. */
+static uint64_t token_bound(const char *t, char letter) {
+    CHECK_INT(strlen(t), 35);
+    if (strlen(t) != 35) return UINT64_MAX;
+    CHECK(t[0] == 'P' && t[1] == 'T');
+    if (t[2] != letter) CHECK_FAIL_("token %s: letter %c, expected %c", t, t[2],
+                                    letter);
+    uint64_t v = 0;
+    for (int i = 3; i < 35; i++) {
+        char c = t[i];
+        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        if (!hex) CHECK_FAIL_("token %s: byte %d is '%c'", t, i, c);
+        if (i < 19) v = v << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    return v;
+}
+
+TEST(decision_page_token_layout) {
+    tu_fx f, g, h;
+    REQUIRE(tu_open(&f));
+    REQUIRE(tu_msgs(&f, 40));
+    cs_page pg;
+    /* Ascending: next 'A' bound = the page's last index; previous 'B' bound
+     * = the page's first index. */
+    CHECK_OK(tu_list(&f, NULL, "10", NULL, NULL, &pg));
+    CHECK_INT(token_bound(pg.next_token, 'A'), 9);
+    char tok[CS_TOKEN_BUFSZ];
+    snprintf(tok, sizeof tok, "%s", pg.next_token);
+    CHECK_OK(tu_list(&f, NULL, "10", "1", tok, &pg));
+    CHECK_INT(token_bound(pg.next_token, 'A'), 19);
+    CHECK_INT(token_bound(pg.prev_token, 'B'), 10);
+    /* Index 26 = 0x1a: lower-case hex. */
+    CHECK_OK(tu_list(&f, NULL, "27", NULL, NULL, &pg));
+    CHECK_INT(token_bound(pg.next_token, 'A'), 26);
+    CHECK(strncmp(pg.next_token + 3, "000000000000001a", 16) == 0);
+    /* Descending: 'D' and 'E'. */
+    CHECK_OK(tu_list(&f, "desc", "10", NULL, NULL, &pg));
+    CHECK_INT(token_bound(pg.next_token, 'D'), 30);
+    snprintf(tok, sizeof tok, "%s", pg.next_token);
+    CHECK_OK(tu_list(&f, "desc", "10", "1", tok, &pg));
+    CHECK_INT(token_bound(pg.next_token, 'D'), 20);
+    CHECK_INT(token_bound(pg.prev_token, 'E'), 29);
+    /* The MAC is keyed with the store's secret: the same seed gives the
+     * same token, another seed the same bound with another MAC. */
+    CHECK_OK(tu_list(&f, NULL, "10", NULL, NULL, &pg));
+    char mine[CS_TOKEN_BUFSZ];
+    snprintf(mine, sizeof mine, "%s", pg.next_token);
+    REQUIRE(tu_open_seed(&g, TU_SEED));
+    REQUIRE(tu_msgs(&g, 40));
+    REQUIRE(tu_open_seed(&h, TU_SEED + 1));
+    REQUIRE(tu_msgs(&h, 40));
+    CHECK_OK(tu_list(&g, NULL, "10", NULL, NULL, &pg));
+    CHECK_STR(pg.next_token, mine);
+    CHECK_OK(tu_list(&h, NULL, "10", NULL, NULL, &pg));
+    CHECK_INT(token_bound(pg.next_token, 'A'), 9);
+    CHECK(strncmp(pg.next_token, mine, 19) == 0);
+    CHECK(strcmp(pg.next_token + 19, mine + 19) != 0);
+    tu_close(&h);
+    tu_close(&g);
+    tu_close(&f);
+}
+
+TEST(decision_channel_token_bound_to_service_not_type) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    /* Creation order: general (public), p1, q1 (public), p2, q2 (public). */
+    char p1[CS_SID_BUFSZ], q1[CS_SID_BUFSZ], p2[CS_SID_BUFSZ], q2[CS_SID_BUFSZ];
+    MUT_REQ(f.s, chan_create(&f, "p1", "private", p1));
+    MUT_REQ(f.s, chan_create(&f, "q1", "public", q1));
+    MUT_REQ(f.s, chan_create(&f, "p2", "private", p2));
+    MUT_REQ(f.s, chan_create(&f, "q2", "public", q2));
+    static const char *const priv[] = {"private"};
+    static const char *const pub[] = {"public"};
+    static const char *const both[] = {"public", "private"};
+    cs_page pg;
+    char got[512], want[512];
+    CHECK_OK(chan_list(&f, priv, 1, "1", &pg));
+    chan_page_sids(f.s, &pg, got, sizeof got);
+    CHECK_STR(got, p1);
+    char tok[CS_TOKEN_BUFSZ];
+    snprintf(tok, sizeof tok, "%s", pg.next_token);
+    REQUIRE(tok[0]);
+    /* The private list's token works under another filter: the public
+     * channels after p1, and all channels after p1. */
+    cs_page_params q = tu_qp();
+    q.page_token = S(tok);
+    cs_str t[2];
+    for (int k = 0; k < 3; k++) {
+        const char *const *ty = k == 0 ? NULL : k == 1 ? pub : both;
+        size_t n = k == 0 ? 0 : k == 1 ? 1 : 2;
+        for (size_t i = 0; i < n; i++) t[i] = S(ty[i]);
+        q.types = n ? t : NULL;
+        q.n_types = n;
+        CHECK_OK(cs_channel_list(f.s, S(f.svc), &q, &pg));
+        chan_page_sids(f.s, &pg, got, sizeof got);
+        if (k < 2)
+            snprintf(want, sizeof want, "%s,%s", q1, q2);
+        else
+            snprintf(want, sizeof want, "%s,%s,%s", q1, p2, q2);
+        CHECK_STR(got, want);
+    }
+    /* But not in another service, nor on a message list. */
+    cs_service_view sv;
+    MUT_REQ(f.s, cs_service_create(f.s, S("other"), &sv));
+    cs_channel_params cp = tu_cp();
+    for (int i = 0; i < 6; i++)
+        MUT_OK(f.s, cs_channel_create(f.s, S(sv.sid), &cp, NULL));
+    q = tu_qp();
+    q.page_token = S(tok);
+    FAILS_E(cs_channel_list(f.s, S(sv.sid), &q, &pg),
+            E_20001(CS_E_BAD_PAGE_TOKEN));
+    FAILS_E(cs_service_list(f.s, &q, &pg), E_20001(CS_E_BAD_PAGE_TOKEN));
+    tu_close(&f);
+}
+
+/* ---- observers and threads ----------------------------------------------- */
+
+typedef struct obs_log {
+    int order[16];
+    pthread_t thread[16];
+    int n;
+} obs_log;
+
+typedef struct obs_ctx {
+    obs_log *log;
+    int id;
+} obs_ctx;
+
+static void obs_note(void *ctx, const cs_event *ev) {
+    (void)ev;
+    obs_ctx *c = ctx;
+    if (c->log->n < 16) {
+        c->log->order[c->log->n] = c->id;
+        c->log->thread[c->log->n] = pthread_self();
+        c->log->n++;
+    }
+}
+
+typedef struct obs_job {
+    tu_fx *f;
+    cs_err e;
+} obs_job;
+
+static void *obs_mutate(void *arg) {
+    obs_job *j = arg;
+    cs_message_params p = tu_mp();
+    p.body = S("from a thread");
+    j->e = cs_store_lock_exclusive(j->f->s);
+    if (!j->e) {
+        j->e = cs_message_create(j->f->s, S(j->f->svc), S(j->f->ch), &p, NULL);
+        cs_err u = cs_store_unlock(j->f->s);
+        if (!j->e) j->e = u;
+    }
+    return NULL;
+}
+
+TEST(decision_observers_registration_order_on_mutating_thread) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    obs_log log;
+    memset(&log, 0, sizeof log);
+    obs_ctx c[5];
+    uint64_t id[5];
+    /* Registered 3, 1, 4, 2: they must run in that order, not by id or
+     * address. */
+    static const int ids[4] = {3, 1, 4, 2};
+    for (int i = 0; i < 4; i++) {
+        c[i].log = &log;
+        c[i].id = ids[i];
+        MUT_REQ(f.s, cs_observer_add(f.s, obs_note, &c[i], &id[i]));
+    }
+    for (int round = 0; round < 2; round++) {
+        memset(&log, 0, sizeof log);
+        obs_job job = {&f, CS_OK};
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, obs_mutate, &job) == 0);
+        REQUIRE(pthread_join(t, NULL) == 0);
+        CHECK_STORE(f.s);
+        CHECK_OK(job.e);
+        const int *want = round == 0 ? (const int[]){3, 1, 4, 2}
+                                     : (const int[]){3, 4, 2, 5};
+        CHECK_INT(log.n, 4);
+        for (int i = 0; i < 4 && i < log.n; i++) {
+            CHECK_INT(log.order[i], want[i]);
+            /* On the thread that made the change, not the registering one. */
+            CHECK(pthread_equal(log.thread[i], t));
+            CHECK(!pthread_equal(log.thread[i], pthread_self()));
+        }
+        /* Removing one and adding another: the newcomer runs last. */
+        if (round == 0) {
+            MUT_OK(f.s, cs_observer_remove(f.s, id[1]));
+            c[4].log = &log;
+            c[4].id = 5;
+            MUT_OK(f.s, cs_observer_add(f.s, obs_note, &c[4], &id[4]));
+        }
+    }
+    /* The main thread's own changes are observed on the main thread. */
+    memset(&log, 0, sizeof log);
+    CHECK_OK(tu_msg(&f, "main", NULL));
+    CHECK_INT(log.n, 4);
+    for (int i = 0; i < log.n; i++)
+        CHECK(pthread_equal(log.thread[i], pthread_self()));
+    tu_close(&f);
+}
+
+/* TH: writer preference. A thread holds the shared lock; a writer then
+ * waits for the exclusive lock; a reader that comes after the writer must
+ * not get in before it. Whether a thread is blocked is read from
+ * /proc/<pid>/task/<tid>/stat (state S after it announced the lock call):
+ * no timing assumptions, only a bound on the waits. */
+#if defined(__linux__) && defined(__GLIBC__)
+#define WP_LINUX 1
+#endif
+
+typedef struct wp_thread {
+    cs_store *s;
+    bool exclusive;
+    char stat_path[96];
+    atomic_int started; /* set just before the lock call */
+    atomic_int got;     /* the order in which it got the lock, 0: not yet */
+    cs_err err;
+} wp_thread;
+
+static atomic_int wp_order;
+
+static void *wp_run(void *arg) {
+    wp_thread *t = arg;
+#ifdef WP_LINUX
+    char link[64];
+    ssize_t n = readlink("/proc/thread-self", link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = '\0';
+        snprintf(t->stat_path, sizeof t->stat_path, "/proc/%s/stat", link);
+    }
+#endif
+    /* Touch the lock's thread-local state first, so nothing between the
+     * announcement and the lock call can sleep. */
+    (void)cs_store_unlock(t->s);
+    atomic_store(&t->started, 1);
+    t->err = t->exclusive ? cs_store_lock_exclusive(t->s)
+                          : cs_store_lock_shared(t->s);
+    if (t->err) return NULL;
+    atomic_store(&t->got, atomic_fetch_add(&wp_order, 1) + 1);
+    t->err = cs_store_unlock(t->s);
+    return NULL;
+}
+
+#ifdef WP_LINUX
+/* The scheduler state letter of a thread ('R', 'S', ...), or 0. */
+static char wp_state(const wp_thread *t) {
+    FILE *fp = fopen(t->stat_path, "r");
+    if (!fp) return 0;
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* after "tid (comm)" */
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Waits until t announced its lock call and sleeps in it (true: seen
+ * asleep on two polls in a row, so not in some passing wait), or got the
+ * lock (false). Gives up after about 20 s (false, reported). */
+static bool wp_wait_blocked(const wp_thread *t, const char *who) {
+    const struct timespec ms = {0, 1000000};
+    int asleep = 0;
+    for (int i = 0; i < 20000; i++) {
+        if (atomic_load(&t->got)) return false;
+        if (atomic_load(&t->started) && t->stat_path[0] && wp_state(t) == 'S')
+            asleep++;
+        else
+            asleep = 0;
+        if (asleep == 2) return true;
+        nanosleep(&ms, NULL);
+    }
+    CHECK_FAIL_("%s never blocked on the lock", who);
+    return false;
+}
+#endif
+
+TEST(decision_lock_prefers_writers) {
+#ifdef WP_LINUX
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    atomic_store(&wp_order, 0);
+    wp_thread w, r;
+    memset(&w, 0, sizeof w);
+    memset(&r, 0, sizeof r);
+    w.s = r.s = f.s;
+    w.exclusive = true;
+    /* A: this thread holds the shared lock. */
+    REQUIRE_OK(cs_store_lock_shared(f.s));
+    pthread_t tw, tr;
+    REQUIRE(pthread_create(&tw, NULL, wp_run, &w) == 0);
+    bool w_waits = wp_wait_blocked(&w, "the writer");
+    CHECK(w_waits);
+    CHECK_INT(atomic_load(&w.got), 0); /* not while a reader holds it */
+    if (pthread_create(&tr, NULL, wp_run, &r) != 0) {
+        CHECK_FAIL_("pthread_create");
+        cs_store_unlock(f.s);
+        pthread_join(tw, NULL);
+        tu_close(&f);
+        return;
+    }
+    /* C: the reader arrives after the writer; it must wait too, although
+     * only readers hold the lock. */
+    bool r_waits = wp_wait_blocked(&r, "the second reader");
+    CHECK(r_waits);
+    if (atomic_load(&r.got))
+        CHECK_FAIL_("a new reader got the shared lock ahead of a waiting "
+                    "writer");
+    CHECK_OK(cs_store_unlock(f.s));
+    pthread_join(tw, NULL);
+    pthread_join(tr, NULL);
+    CHECK_OK(w.err);
+    CHECK_OK(r.err);
+    CHECK_INT(atomic_load(&w.got), 1);
+    CHECK_INT(atomic_load(&r.got), 2);
+    tu_close(&f);
+#else
+    printf("     (decision_lock_prefers_writers: needs Linux and glibc)\n");
+#endif
+}
+
 static const check_test tests[] = {
     T(decision_index_first_is_zero),
     T(decision_index_never_reused_after_delete),
@@ -4052,6 +5077,24 @@ static const check_test tests[] = {
     T(decision_channel_delete_cascades),
     T(decision_store_clear_reproduces_seed_sids),
     T(decision_media_metadata_only),
+    T(decision_json_escapes_short_b_f_lowercase_hex_raw_del_u2028),
+    T(decision_error_precedence_messages),
+    T(decision_error_precedence_channels),
+    T(decision_error_precedence_lists_and_media),
+    T(decision_library_only_errors_status_and_codes),
+    T(decision_service_consumption_interval_10_media_limit_in_mib),
+    T(decision_channel_empty_friendly_name_stores_null),
+    T(decision_channel_date_params_on_create_and_update),
+    T(decision_channel_empty_created_by_stays_empty),
+    T(decision_channel_date_updated_unchanged_by_messages),
+    T(decision_from_empty_stores_system),
+    T(decision_last_updated_by_empty_is_null_and_counts),
+    T(decision_update_media_same_body_accepted),
+    T(decision_order_ignored_on_service_and_channel_lists),
+    T(decision_page_token_layout),
+    T(decision_channel_token_bound_to_service_not_type),
+    T(decision_observers_registration_order_on_mutating_thread),
+    T(decision_lock_prefers_writers),
 };
 
 CHECK_MAIN(tests)

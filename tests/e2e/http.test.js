@@ -847,6 +847,279 @@ describe('concurrency', () => {
   });
 });
 
+describe('error precedence', () => {
+  const IS0 = `IS${'0'.repeat(32)}`;
+  const over = 'Body=' + 'a'.repeat((1 << 20) - 4); // 1 MiB + 1
+  let s;
+  let c;
+  before(async () => {
+    s = await mkService('precedence');
+    c = await mkChannel(s.sid, { UniqueName: 'prec' });
+  });
+  const msgs = () => `/v2/Services/${s.sid}/Channels/prec/Messages`;
+  const QUERY = 'Malformed query string';
+  const FORM = 'Malformed form-encoded body';
+
+  it('server: 401, then 413, then query, then form, then route, then resource, then parameters', async () => {
+    // Body size before the query, the form, the route and the method.
+    for (const [method, p] of [['POST', '/v2/Nowhere'], ['PUT', '/v2/Services'],
+      ['POST', '/v2/Services?PageSize=%zz'], ['POST', `/v2/Services/${IS0}/Channels`],
+      ['DELETE', `/v2/Services/${IS0}`]]) {
+      assertError(assert, await request(srv, p, { method, form: over }), 413, 20001, `${method} ${p}`);
+    }
+    // Authentication before the body size.
+    assertError(assert, await request(srv, '/v2/Nowhere', { method: 'POST', form: over, auth: false }), 401, 20003, 'no auth');
+    // Query encoding before form encoding.
+    let r = await post('/v2/Services?PageSize=%zz', 'FriendlyName=%zz');
+    assertError(assert, r, 400, 20001, 'query and form');
+    assert.equal(r.json.message, QUERY);
+    // Both before the route, the method and the resource.
+    for (const [method, p, body, message] of [
+      ['GET', '/v2/Nowhere?x=%zz', undefined, QUERY],
+      ['POST', '/v2/Nowhere', 'a=%zz', FORM],
+      ['PUT', '/v2/Services', 'a=%zz', FORM],
+      ['DELETE', '/v2/Services?x=%4', undefined, QUERY],
+      ['GET', `/v2/Services/${IS0}/Channels?PageSize=%zz`, undefined, QUERY],
+      ['POST', `/v2/Services/${IS0}/Channels`, 'FriendlyName=%zz', FORM],
+      ['POST', `/v2/Services/${s.sid}/Channels/nowhere/Messages/IM${'0'.repeat(32)}`, 'Body=%', FORM],
+    ]) {
+      r = await request(srv, p, { method, form: body });
+      assertError(assert, r, 400, 20001, `${method} ${p}`);
+      assert.equal(r.json.message, message, `${method} ${p}`);
+    }
+    // The route (405) before the resource (404).
+    for (const [method, p] of [['DELETE', `/v2/Services/${IS0}/Channels`], ['PUT', `/v2/Services/${IS0}`],
+      ['DELETE', `/v2/Services/${IS0}/Channels/x/Messages`], ['GET', `/v1/Services/${IS0}/Media`]]) {
+      assertError(assert, await request(srv, p, { method }), 405, 20004, `${method} ${p}`);
+    }
+    // The resource (404) before the parameters.
+    const bad = { Body: 'x'.repeat(32769), Attributes: '{', DateCreated: 'no' };
+    const hdr = { headers: { 'X-Twilio-Webhook-Enabled': 'maybe' } };
+    for (const [method, p, form] of [
+      ['POST', `/v2/Services/${s.sid}/Channels/nowhere/Messages`, bad],
+      ['POST', `${msgs()}/IM${'0'.repeat(32)}`, bad],
+      ['DELETE', `${msgs()}/IM${'0'.repeat(32)}`, undefined],
+      ['POST', `/v2/Services/${IS0}/Channels`, { Type: 'secret', FriendlyName: 'x'.repeat(257) }],
+      ['POST', `/v2/Services/${s.sid}/Channels/nowhere`, { Attributes: '{' }],
+      ['DELETE', `/v2/Services/${s.sid}/Channels/nowhere`, undefined],
+      ['GET', `/v2/Services/${s.sid}/Channels/nowhere/Messages?Order=up&PageSize=0`, undefined],
+      ['GET', `/v2/Services/${IS0}/Channels?Type=secret&PageSize=0`, undefined],
+      ['POST', `/v2/Services/${IS0}`, { FriendlyName: '' }],
+    ]) {
+      assertError(assert, await request(srv, p, Object.assign({ method, form }, hdr)), 404, 20404, `${method} ${p}`);
+    }
+    r = await request(srv, `/v1/Services/${IS0}/Media?Filename=%FF`, { method: 'POST', body: 'abc', headers: { 'Content-Type': 'bad' } });
+    assertError(assert, r, 404, 20404, 'media: missing service');
+    assert.equal(await count(s.sid, c.sid), 0);
+  });
+
+  it('message, channel and list parameters: the documented first error wins', async () => {
+    const hdr = { headers: { 'X-Twilio-Webhook-Enabled': 'maybe' } };
+    const cases = [
+      // Messages: header, Body, Attributes, From, LastUpdatedBy, DateCreated, DateUpdated, MediaSid.
+      [msgs(), { Body: 'x'.repeat(32769), Attributes: '{' }, hdr, 400, 20001, 'X-Twilio-Webhook-Enabled must be true or false'],
+      [msgs(), { Body: 'x'.repeat(32769), Attributes: '{' }, {}, 400, 50504],
+      [msgs(), { Body: '%FF', Attributes: '{' }, {}, 400, 20001, 'Parameter is not valid UTF-8', 'Body=%FF&Attributes=%7B'],
+      [msgs(), { Attributes: '{', From: 'f'.repeat(257) }, {}, 400, 50304],
+      [msgs(), { From: 'f'.repeat(257), LastUpdatedBy: 'l'.repeat(257) }, {}, 400, 50310],
+      [msgs(), { LastUpdatedBy: 'l'.repeat(257), DateCreated: 'no' }, {}, 400, 50505],
+      [msgs(), { DateCreated: 'no', DateUpdated: 'no' }, {}, 400, 50308],
+      [msgs(), { DateUpdated: 'no', MediaSid: 'ME1' }, {}, 400, 50309],
+      [msgs(), { MediaSid: `ME${'0'.repeat(32)}`, Body: 'ok' }, {}, 400, 50507],
+      // Channels: header, FriendlyName, UniqueName, Attributes, CreatedBy, Type, dates, then 409.
+      [`/v2/Services/${s.sid}/Channels`, { FriendlyName: 'n'.repeat(257), UniqueName: 'prec' }, hdr, 400, 20001, 'X-Twilio-Webhook-Enabled must be true or false'],
+      [`/v2/Services/${s.sid}/Channels`, { FriendlyName: 'n'.repeat(257), UniqueName: 'u'.repeat(257) }, {}, 400, 50003],
+      [`/v2/Services/${s.sid}/Channels`, { UniqueName: 'u'.repeat(257), Attributes: '{' }, {}, 400, 50004],
+      [`/v2/Services/${s.sid}/Channels`, { UniqueName: `CH${'a'.repeat(32)}`, Attributes: '{' }, {}, 400, 50306],
+      [`/v2/Services/${s.sid}/Channels`, { Attributes: '{', CreatedBy: 'c'.repeat(257) }, {}, 400, 50304],
+      [`/v2/Services/${s.sid}/Channels`, { CreatedBy: 'c'.repeat(257), Type: 'secret' }, {}, 400, 50207],
+      [`/v2/Services/${s.sid}/Channels`, { Type: 'secret', DateCreated: 'no', UniqueName: 'prec' }, {}, 400, 20001, 'Type must be public or private'],
+      [`/v2/Services/${s.sid}/Channels`, { DateCreated: 'no', DateUpdated: 'no' }, {}, 400, 50308],
+      [`/v2/Services/${s.sid}/Channels`, { DateUpdated: 'no', UniqueName: 'prec' }, {}, 400, 50309],
+    ];
+    for (const [p, form, opts, status, code, message, raw] of cases) {
+      const r = await post(p, raw || form, opts);
+      assertError(assert, r, status, code, `${p} ${JSON.stringify(form).slice(0, 80)}`);
+      if (message) assert.equal(r.json.message, message, JSON.stringify(form).slice(0, 80));
+    }
+    // Lists: Type or Order, then PageSize, Page, PageToken.
+    const lists = [
+      [`${msgs()}?PageToken=PTx&Page=x&PageSize=0&Order=up`, 'Order must be asc or desc'],
+      [`/v2/Services/${s.sid}/Channels?PageToken=PTx&Page=x&PageSize=0&Type=secret`, 'Type must be public or private'],
+      [`${msgs()}?PageToken=PTx&Page=x&PageSize=0`, 'PageSize must be a positive integer'],
+      ['/v2/Services?PageToken=PTx&Page=x&PageSize=0', 'PageSize must be a positive integer'],
+      [`${msgs()}?PageToken=PTx&Page=x`, 'Page must be a non-negative integer'],
+      [`${msgs()}?PageToken=PTx`, 'Invalid PageToken'],
+    ];
+    for (const [p, message] of lists) {
+      const r = await get(p);
+      assertError(assert, r, 400, 20001, p);
+      assert.equal(r.json.message, message, p);
+    }
+    assert.equal(await count(s.sid, c.sid), 0);
+    const chans = (await get(`/v2/Services/${s.sid}/Channels?Type=public&Type=private`)).json.channels;
+    assert.deepEqual(chans.map((x) => x.unique_name), ['prec']);
+  });
+});
+
+describe('services over HTTP', () => {
+  it('update ignores every parameter but FriendlyName, webhook settings included', async () => {
+    const s = await mkService('only the name');
+    const p = `/v2/Services/${s.sid}`;
+    const others = {
+      PreWebhookUrl: 'https://example.com/pre', PostWebhookUrl: 'https://example.com/post',
+      WebhookMethod: 'GET', WebhookFilters: 'onMessageSent', PreWebhookRetryCount: '3',
+      PostWebhookRetryCount: '2', ReachabilityEnabled: 'true', ReadStatusEnabled: 'false',
+      TypingIndicatorTimeout: '9', ConsumptionReportInterval: '3',
+      'Notifications.NewMessage.Enabled': 'true', 'Notifications.LogEnabled': 'true',
+      'Media.CompatibilityMessage': 'changed', 'Limits.ChannelMembers': '5', 'Limits.UserChannels': '7',
+      DefaultServiceRoleSid: `RL${'1'.repeat(32)}`, DefaultChannelRoleSid: `RL${'2'.repeat(32)}`,
+      DefaultChannelCreatorRoleSid: `RL${'3'.repeat(32)}`, AccountSid: `AC${'4'.repeat(32)}`, Sid: `IS${'5'.repeat(32)}`,
+    };
+    // Without FriendlyName: nothing changes, date_updated included.
+    const same = await post(p, others, { headers: { 'X-Twilio-Webhook-Enabled': 'true' } });
+    assert.equal(same.status, 200, same.text);
+    assert.equal(same.text, (await get(p)).text);
+    assert.deepEqual(same.json, s);
+    // With it: only friendly_name and date_updated may differ.
+    const r = await post(p, Object.assign({ FriendlyName: 'renamed' }, others));
+    assert.equal(r.status, 200, r.text);
+    const want = Object.assign({}, s, { friendly_name: 'renamed', date_updated: r.json.date_updated });
+    assert.deepEqual(r.json, want);
+    assert.equal((await get(p)).text, r.text);
+  });
+});
+
+describe('media uploads over HTTP', () => {
+  let s;
+  before(async () => {
+    s = await mkService('media fields');
+  });
+  const up = (q, body, headers) => request(srv, `/v1/Services/${s.sid}/Media${q}`, { method: 'POST', body, headers });
+
+  it('author is sender, date_updated is date_created, an empty Filename is kept, no Content-Type is 50511', async () => {
+    const a = await up('?Filename=', Buffer.from('abc'), { 'Content-Type': 'text/plain' });
+    assert.equal(a.status, 201, a.text);
+    assert.equal(a.json.filename, '');
+    assert.match(a.text, /"filename": "", "author": "sender", /);
+    assert.equal(a.json.author, 'sender');
+    assert.equal(a.json.date_updated, a.json.date_created);
+    const m = await get(`/v1/Services/${s.sid}/Media/${a.json.sid}`);
+    assert.equal(m.text, a.text);
+    const b = await up('?Filename=b.txt', Buffer.from('xyz'), { 'Content-Type': 'text/plain' });
+    assert.equal(b.json.author, 'sender');
+    assert.equal(b.json.filename, 'b.txt');
+    assert.equal(b.json.date_updated, b.json.date_created);
+    // Attaching it to a message changes neither.
+    const ch = await mkChannel(s.sid, {});
+    const msg = await post(`/v2/Services/${s.sid}/Channels/${ch.sid}/Messages`, { MediaSid: b.json.sid });
+    assert.equal(msg.status, 201, msg.text);
+    const after = (await get(`/v1/Services/${s.sid}/Media/${b.json.sid}`)).json;
+    assert.equal(after.author, 'sender');
+    assert.equal(after.date_updated, after.date_created);
+    assert.equal(after.message_sid, msg.json.sid);
+    // No Content-Type header at all.
+    const none = await up('?Filename=x', Buffer.from('abc'), {});
+    assertError(assert, none, 400, 50511, 'no Content-Type');
+  });
+});
+
+describe('the media byte cap', () => {
+  let small;
+  before(async () => {
+    small = await startServer({ extraArgs: ['--media-cap', '1000'] });
+  });
+  after(async () => {
+    await small.stop();
+  });
+  const up = (is, n, ct = 'application/octet-stream', chunked = false) => request(small, `/v1/Services/${is}/Media`,
+    { method: 'POST', body: Buffer.alloc(n, 1), headers: { 'Content-Type': ct }, chunked });
+
+  it('one upload larger than --media-cap: 413 / 20001; one that does not fit what is left: 413 / 50512 before the service lookup', async () => {
+    const sv = await request(small, '/v2/Services', { method: 'POST', form: { FriendlyName: 'cap' } });
+    assert.equal(sv.status, 201, sv.text);
+    const is = sv.json.sid;
+    const IS0 = `IS${'0'.repeat(32)}`;
+    for (const chunked of [false, true]) {
+      assertError(assert, await up(is, 1001, undefined, chunked), 413, 20001, `over the cap, chunked ${chunked}`);
+      assertError(assert, await up(IS0, 1001, undefined, chunked), 413, 20001, `over the cap, missing service, chunked ${chunked}`);
+    }
+    assert.equal((await up(is, 600)).status, 201);
+    // 600 + 600 > 1000: full, before the service and the content type are looked at.
+    assertError(assert, await up(is, 600), 413, 50512, 'full');
+    assertError(assert, await up(IS0, 600), 413, 50512, 'full, missing service');
+    assertError(assert, await up(is, 600, 'bad'), 413, 50512, 'full, bad content type');
+    // What still fits is stored.
+    assert.equal((await up(is, 400)).status, 201);
+  });
+});
+
+describe('repeated parameters', () => {
+  let s;
+  let c;
+  before(async () => {
+    s = await mkService('repeats');
+    c = await mkChannel(s.sid, { UniqueName: 'rep' });
+  });
+  const msgs = () => `/v2/Services/${s.sid}/Channels/rep/Messages`;
+
+  it('a repeated form or query parameter: the first value wins', async () => {
+    const m = await post(msgs(), 'Body=first&From=alice&Body=second&From=bob&Attributes=%7B%7D&Attributes=%7B');
+    assert.equal(m.status, 201, m.text);
+    assert.equal(m.json.body, 'first');
+    assert.equal(m.json.from, 'alice');
+    const u = await post(`${msgs()}/${m.json.sid}`, 'Body=one&Body=two&DateUpdated=2020-01-01T00:00:00Z&DateUpdated=no');
+    assert.equal(u.status, 200, u.text);
+    assert.equal(u.json.body, 'one');
+    assert.equal(u.json.date_updated, '2020-01-01T00:00:00Z');
+    const sv = await post('/v2/Services', 'FriendlyName=a&FriendlyName=');
+    assert.equal(sv.status, 201, sv.text);
+    assert.equal(sv.json.friendly_name, 'a');
+    const ch = await post(`/v2/Services/${s.sid}/Channels`, 'Type=private&Type=public&UniqueName=x1&UniqueName=x2');
+    assert.equal(ch.status, 201, ch.text);
+    assert.equal(ch.json.type, 'private');
+    assert.equal(ch.json.unique_name, 'x1');
+    await mkMessages(s.sid, c.sid, 4);
+    let r = await get(`${msgs()}?PageSize=2&PageSize=3`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.meta.page_size, 2);
+    assert.equal(r.json.messages.length, 2);
+    r = await get(`${msgs()}?Order=desc&Order=bogus`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.messages.map((x) => x.index), [4, 3, 2, 1, 0]);
+    r = await get(`${msgs()}?Page=x&Page=1&PageSize=1`);
+    assertError(assert, r, 400, 20001, 'first Page is bad');
+    const me = await request(srv, `/v1/Services/${s.sid}/Media?Filename=a.txt&Filename=b.txt`,
+      { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(me.status, 201, me.text);
+    assert.equal(me.json.filename, 'a.txt');
+  });
+
+  it('Type: up to 8 values are read; more is 400 / 20001', async () => {
+    const chans = `/v2/Services/${s.sid}/Channels`;
+    const types = (list) => list.map((t) => `Type=${t}`).join('&');
+    // The 8th value counts.
+    let r = await get(`${chans}?${types([...Array(7).fill('public'), 'private'])}`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.channels.map((x) => x.unique_name), ['rep', 'x1']);
+    assert.match(r.json.meta.url, /\?Type=public&Type=private&PageSize=50&Page=0$/);
+    // A 9th is refused, whatever the values, rather than dropped.
+    for (const list of [Array(9).fill('public'), [...Array(8).fill('public'), 'private'], Array(20).fill('private')]) {
+      r = await get(`${chans}?${types(list)}`);
+      assertError(assert, r, 400, 20001, `${list.length} Type values`);
+      assert.equal(r.json.message, 'Type may be given at most 8 times');
+    }
+    // A missing service is still 404 first; 9 values on a message list are ignored like any unknown field.
+    assertError(assert, await get(`/v2/Services/IS${'0'.repeat(32)}/Channels?${types(Array(9).fill('public'))}`), 404, 20404, 'missing service');
+    r = await get(`${msgs()}?${types(Array(9).fill('public'))}`);
+    assert.equal(r.status, 200, r.text);
+    // Create reads only the first Type.
+    const ch = await post(chans, `${types(['public', ...Array(9).fill('private')])}&UniqueName=many`);
+    assert.equal(ch.status, 201, ch.text);
+    assert.equal(ch.json.type, 'public');
+  });
+});
+
 describe('garbage on the socket', () => {
   const okReq = () => `POST /v2/Services HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${srv.auth}\r\n` +
     'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 14\r\n\r\nFriendlyName=g';
