@@ -29,8 +29,12 @@
 #include <string.h>
 
 /* Pointer arguments the header says must not be NULL: asserted in a checked
- * build (CMake option CHATSTORE_CHECKED), trusted otherwise. */
+ * build (CMake option CHATSTORE_CHECKED), trusted otherwise. CMake's Release
+ * and RelWithDebInfo (the default) define NDEBUG, which would compile the
+ * assert out: a checked build asserts whatever the build type (assert.h
+ * redefines assert on every inclusion; the library has no other assert). */
 #ifdef CHATSTORE_CHECKED
+#undef NDEBUG
 #include <assert.h>
 #define CS__REQUIRE(p) assert((p) != NULL && "argument must not be NULL")
 #else
