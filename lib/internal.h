@@ -443,6 +443,13 @@ void cs__media_destroy(cs_store *s, cs_media *m);
  * views out of ev when cs__observed is false. */
 void cs__commit(cs_store *s, cs_event *ev);
 static inline bool cs__observed(const cs_store *s) { return s->n_obs != 0; }
+/* Whether this thread is running s's observers. */
+bool cs__observing(const cs_store *s);
+
+/* The lock (lock.c): init with writer preference; drop this thread's hold
+ * of s, if any (cs_store_free). */
+cs_err cs__lock_init(pthread_rwlock_t *lock);
+void cs__lock_drop(cs_store *s);
 
 /* A webhook value from the string form or the typed one (giving both is
  * INVALID_ARGUMENT). */
