@@ -122,7 +122,16 @@ CS_API int cs_version_number(void);
     XX(LOCK_FAILED, 36, 500, 20500, "The store's lock could not be taken")    \
     XX(PAGE_STALE, 37, 500, 20500,                                            \
        "The store changed after the page was listed; list again with its "    \
-       "token")
+       "token")                                                               \
+    XX(JOURNAL_REFUSED, 38, 503, 20503,                                       \
+       "The change could not be journaled; nothing was changed")              \
+    XX(BAD_RECORD, 39, 500, 20500, "Damaged journal record")                  \
+    XX(RECORD_GAP, 40, 500, 20500,                                            \
+       "Journal record does not follow the store's last change")              \
+    XX(RECORD_MISMATCH, 41, 500, 20500,                                       \
+       "Journal record does not fit the store's state")                       \
+    XX(BAD_SNAPSHOT, 42, 500, 20500, "Damaged snapshot")                      \
+    XX(IO, 43, 500, 20500, "A read or write callback failed")
 
 typedef enum cs_err {
 #define CS__ERR_ENUM(name, num, status, code, msg) CS_E_##name = num,
@@ -247,7 +256,7 @@ CS_API void cs_store_free(cs_store *s);
  * registered and receive one STORE_CLEARED event. The commit sequence
  * number (cs_event.seq) is not reset. Inside an observer: REENTRANT and
  * nothing changes.
- * Errors: REENTRANT. */
+ * Errors: REENTRANT, NOMEM, JOURNAL_REFUSED. */
 CS_API cs_err cs_store_clear(cs_store *s);
 
 /* The store's account SID, base URL and limits; s must not be NULL. The
@@ -394,7 +403,7 @@ typedef struct cs_message_view {
 /* Creates a service. friendly_name is required (FRIENDLY_NAME_MISSING when
  * absent or empty). Notifies SERVICE_CREATED.
  * Errors: REENTRANT, NOMEM, FRIENDLY_NAME_MISSING, BAD_UTF8,
- * FRIENDLY_NAME_TOO_LONG. */
+ * FRIENDLY_NAME_TOO_LONG, JOURNAL_REFUSED. */
 CS_API cs_err cs_service_create(cs_store *s, cs_str friendly_name,
                                 cs_service_view *out);
 /* Errors: NOT_FOUND. */
@@ -404,13 +413,13 @@ CS_API cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
  * empty: FRIENDLY_NAME_MISSING); date_updated becomes now when it was
  * given. Notifies SERVICE_UPDATED.
  * Errors: REENTRANT, NOT_FOUND, NOMEM, FRIENDLY_NAME_MISSING, BAD_UTF8,
- * FRIENDLY_NAME_TOO_LONG. */
+ * FRIENDLY_NAME_TOO_LONG, JOURNAL_REFUSED. */
 CS_API cs_err cs_service_update(cs_store *s, cs_str service_sid,
                                 cs_str friendly_name, cs_service_view *out);
 /* Deletes the service with all its channels, messages and media. Notifies
  * SERVICE_DELETED once (with the counts of what went with it), not each
  * channel or message.
- * Errors: REENTRANT, NOT_FOUND. */
+ * Errors: REENTRANT, NOT_FOUND, NOMEM, JOURNAL_REFUSED. */
 CS_API cs_err cs_service_delete(cs_store *s, cs_str service_sid);
 
 /* ------------------------------------------------------------------------ */
@@ -453,9 +462,10 @@ typedef struct cs_channel_params {
 
 /* Creates a channel. Notifies CHANNEL_CREATED.
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
- * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, UNIQUE_NAME_TOO_LONG, UNIQUE_NAME_IS_SID,
- * ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID, IDENTITY_TOO_LONG,
- * BAD_CHANNEL_TYPE, BAD_DATE_CREATED, BAD_DATE_UPDATED, UNIQUE_NAME_EXISTS. */
+ * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, UNIQUE_NAME_TOO_LONG,
+ * UNIQUE_NAME_IS_SID, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
+ * IDENTITY_TOO_LONG, BAD_CHANNEL_TYPE, BAD_DATE_CREATED, BAD_DATE_UPDATED,
+ * UNIQUE_NAME_EXISTS, JOURNAL_REFUSED. */
 CS_API cs_err cs_channel_create(cs_store *s, cs_str service_sid,
                                 const cs_channel_params *p,
                                 cs_channel_view *out);
@@ -467,15 +477,16 @@ CS_API cs_err cs_channel_fetch(const cs_store *s, cs_str service_sid,
  * CHANNEL_UPDATED is notified; with none the channel is returned unchanged
  * and nobody is notified.
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
- * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, UNIQUE_NAME_TOO_LONG, UNIQUE_NAME_IS_SID,
- * ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID, IDENTITY_TOO_LONG,
- * BAD_DATE_CREATED, BAD_DATE_UPDATED, UNIQUE_NAME_EXISTS. */
+ * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, UNIQUE_NAME_TOO_LONG,
+ * UNIQUE_NAME_IS_SID, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
+ * IDENTITY_TOO_LONG, BAD_DATE_CREATED, BAD_DATE_UPDATED, UNIQUE_NAME_EXISTS,
+ * JOURNAL_REFUSED. */
 CS_API cs_err cs_channel_update(cs_store *s, cs_str service_sid,
                                 cs_str channel, const cs_channel_params *p,
                                 cs_channel_view *out);
 /* Deletes the channel and all its messages. Notifies CHANNEL_DELETED once
  * (with the count of messages that went with it), not each message.
- * Errors: REENTRANT, NOT_FOUND, BAD_WEBHOOK_HEADER. */
+ * Errors: REENTRANT, NOT_FOUND, BAD_WEBHOOK_HEADER, NOMEM, JOURNAL_REFUSED. */
 CS_API cs_err cs_channel_delete(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str webhook);
 
@@ -488,7 +499,7 @@ CS_API cs_err cs_channel_delete(cs_store *s, cs_str service_sid,
  * filename may be absent, over limits.filename_bytes is INVALID_ARGUMENT;
  * size over limits.media_bytes is MEDIA_TOO_LARGE. Notifies MEDIA_CREATED.
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_UTF8,
- * BAD_MEDIA_CONTENT_TYPE, MEDIA_TOO_LARGE. */
+ * BAD_MEDIA_CONTENT_TYPE, MEDIA_TOO_LARGE, JOURNAL_REFUSED. */
 CS_API cs_err cs_media_create(cs_store *s, cs_str service_sid,
                               cs_str content_type, cs_str filename,
                               uint64_t size, cs_media_view *out);
@@ -519,7 +530,8 @@ typedef struct cs_message_params {
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
  * BAD_UTF8, BODY_TOO_LONG, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
  * FROM_TOO_LONG, LAST_UPDATED_BY_TOO_LONG, BAD_DATE_CREATED,
- * BAD_DATE_UPDATED, BAD_MEDIA_SID, MEDIA_NOT_FOUND, MEDIA_IN_USE. */
+ * BAD_DATE_UPDATED, BAD_MEDIA_SID, MEDIA_NOT_FOUND, MEDIA_IN_USE,
+ * JOURNAL_REFUSED. */
 CS_API cs_err cs_message_create(cs_store *s, cs_str service_sid,
                                 cs_str channel, const cs_message_params *p,
                                 cs_message_view *out);
@@ -534,13 +546,13 @@ CS_API cs_err cs_message_fetch(const cs_store *s, cs_str service_sid,
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
  * BAD_UTF8, BODY_TOO_LONG, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
  * FROM_TOO_LONG, LAST_UPDATED_BY_TOO_LONG, BAD_DATE_CREATED,
- * BAD_DATE_UPDATED, MEDIA_BODY_IMMUTABLE. */
+ * BAD_DATE_UPDATED, MEDIA_BODY_IMMUTABLE, JOURNAL_REFUSED. */
 CS_API cs_err cs_message_update(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str message_sid,
                                 const cs_message_params *p,
                                 cs_message_view *out);
 /* Notifies MESSAGE_DELETED.
- * Errors: REENTRANT, NOT_FOUND, BAD_WEBHOOK_HEADER. */
+ * Errors: REENTRANT, NOT_FOUND, BAD_WEBHOOK_HEADER, NOMEM, JOURNAL_REFUSED. */
 CS_API cs_err cs_message_delete(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str message_sid,
                                 cs_str webhook);
@@ -723,6 +735,97 @@ CS_API cs_err cs_observer_add(cs_store *s, cs_observer_fn fn, void *ctx,
                               uint64_t *id);
 /* Errors: REENTRANT, NOT_FOUND. */
 CS_API cs_err cs_observer_remove(cs_store *s, uint64_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Durability: change journal and snapshots                                  */
+/* ------------------------------------------------------------------------ */
+
+/* The library still does no I/O: records and images go through the
+ * caller's callbacks. Formats: docs/journal.md and docs/snapshot.md.
+ *
+ * The journal: every change about to commit is handed to the journal hook
+ * as one self-contained record with the change's sequence number (the seq
+ * its event will carry), before anything becomes visible. The record holds
+ * the call and its resolved effect (the clock value the call used, the
+ * SIDs it creates, the channel and message it addresses), so applying it
+ * never consults a clock or a random source. Applying, in order, the
+ * records written after a snapshot to a store loaded from that snapshot
+ * gives a store whose every rendering is byte-identical to the original's.
+ */
+
+/* Where a damaged image or record went wrong. */
+typedef struct cs_decode_error {
+    uint64_t offset;    /* byte offset in the image or record */
+    const char *reason; /* static text, e.g. "checksum mismatch" */
+} cs_decode_error;
+
+/* Journal hook: called on the mutating thread, under its lock, once per
+ * change about to commit. rec[0..len) is valid during the call only. Return
+ * 0 to accept; anything else refuses the change: the call fails with
+ * JOURNAL_REFUSED, the store is exactly as before and no observer runs. The
+ * hook must not call the store. */
+typedef int (*cs_journal_fn)(void *ctx, uint64_t seq, const void *rec,
+                             size_t len);
+
+/* Sets the journal hook (fn may be NULL: none; ctx is passed through).
+ * Errors: REENTRANT. */
+CS_API cs_err cs_store_set_journal(cs_store *s, cs_journal_fn fn, void *ctx);
+
+/* The sequence number of a record, read from its header (rec must not be
+ * NULL); the rest is checked by cs_journal_apply.
+ * Errors: BAD_RECORD. */
+CS_API cs_err cs_journal_record_seq(const void *rec, size_t len,
+                                    uint64_t *seq);
+
+/* Applies one record to s. A record whose seq is not above the store's
+ * commit count is skipped (CS_OK, *applied false): replaying a journal that
+ * overlaps a snapshot is harmless. The next seq is applied (*applied true,
+ * observers and s's own journal hook see it as any change); a later one is
+ * RECORD_GAP. A damaged record is BAD_RECORD with *err (may be NULL) naming
+ * the offset and cause; one that does not fit the store's state (counters,
+ * a service, channel, message or media item it names missing) is
+ * RECORD_MISMATCH. The call a record carries is
+ * validated as the call itself (against limits lifted to the maximum, since
+ * the store that wrote it accepted it), so a crafted record fails with that
+ * call's error and changes nothing. applied may be NULL.
+ * Errors: BAD_RECORD, RECORD_GAP, RECORD_MISMATCH, REENTRANT, NOMEM,
+ * JOURNAL_REFUSED, INVALID_ARGUMENT, FRIENDLY_NAME_MISSING,
+ * BAD_UTF8, BAD_WEBHOOK_HEADER, BAD_CHANNEL_TYPE, FRIENDLY_NAME_TOO_LONG,
+ * UNIQUE_NAME_TOO_LONG, IDENTITY_TOO_LONG, ATTRIBUTES_TOO_LONG,
+ * ATTRIBUTES_INVALID, UNIQUE_NAME_IS_SID, UNIQUE_NAME_EXISTS,
+ * BAD_DATE_CREATED, BAD_DATE_UPDATED, FROM_TOO_LONG, BODY_TOO_LONG,
+ * LAST_UPDATED_BY_TOO_LONG, MEDIA_NOT_FOUND, MEDIA_IN_USE,
+ * MEDIA_BODY_IMMUTABLE, BAD_MEDIA_SID, BAD_MEDIA_CONTENT_TYPE,
+ * MEDIA_TOO_LARGE. */
+CS_API cs_err cs_journal_apply(cs_store *s, const void *rec, size_t len,
+                               bool *applied, cs_decode_error *err);
+
+/* Snapshot callbacks. write: consume buf[0..len), return 0 (else the save
+ * stops with IO). read: fill up to len bytes of buf, return how many (0 at
+ * the end of the image, negative on failure: IO). */
+typedef int (*cs_write_fn)(void *ctx, const void *buf, size_t len);
+typedef ptrdiff_t (*cs_read_fn)(void *ctx, void *buf, size_t len);
+
+/* Streams a consistent image of the whole store through fn: every service,
+ * channel, message (with its index; gaps stay gaps), media item and
+ * identity, every counter and generator, and the keys behind SIDs and page
+ * tokens. A read-only call: under the shared lock, or in a forked child.
+ * Needs no memory.
+ * Errors: IO. */
+CS_API cs_err cs_snapshot_save(const cs_store *s, cs_write_fn fn, void *ctx);
+
+/* Builds a new store from an image into *out (NULL on error). opts as for
+ * cs_store_new, may be NULL; the keys, account SID and counters come from
+ * the image (an opts->account_sid that differs is INVALID_ARGUMENT), the
+ * base URL, limits, allocator and clock from opts. Every SID and page token
+ * the saved store issued works in the loaded one, and new SIDs never
+ * collide with old ones. A truncated, damaged or crafted image is
+ * BAD_SNAPSHOT with *err (may be NULL) naming the offset and cause; nothing
+ * leaks.
+ * Errors: NOMEM, INVALID_ARGUMENT, IO, BAD_SNAPSHOT. */
+CS_API cs_err cs_snapshot_load(const cs_options *opts, cs_read_fn fn,
+                               void *ctx, cs_store **out,
+                               cs_decode_error *err);
 
 #ifdef __cplusplus
 }

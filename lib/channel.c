@@ -182,6 +182,16 @@ static void name_unlink(cs_store *s, cs_service *svc, cs_channel *c) {
 
 /* ---- create ------------------------------------------------------------- */
 
+/* The parameters a journal record carries, as given. */
+static void journal_params(cs__jr *r, const cs_channel_params *p) {
+    r->str[0] = p->friendly_name;
+    r->str[1] = p->unique_name;
+    r->str[2] = p->attributes;
+    r->str[3] = p->date_created;
+    r->str[4] = p->date_updated;
+    r->str[5] = p->created_by;
+}
+
 static void new_channel_sid(cs_store *s, const cs_service *svc, uint8_t *b) {
     do
         cs__new_sid(s, b);
@@ -203,7 +213,7 @@ static cs_err link_channel(cs_store *s, cs_service *svc, cs_channel *c,
 
 static void init_channel(cs_store *s, cs_service *svc, cs_channel *c,
                          const cs_channel_params *p, const chan_input *in,
-                         chan_fields *f, cs_ident *system) {
+                         chan_fields *f, cs_ident *system, int64_t now) {
     memset(c, 0, sizeof *c);
     cs__arena_init(&c->arena);
     c->svc = svc;
@@ -217,7 +227,7 @@ static void init_channel(cs_store *s, cs_service *svc, cs_channel *c,
     c->attr_len = f->attr ? p->attributes.len : 0;
     c->created_by = f->by ? f->by : system;
     c->type = in->type;
-    c->date_created = in->has_dc ? in->dc : cs__now(s);
+    c->date_created = in->has_dc ? in->dc : now;
     c->date_updated = in->has_du ? in->du : c->date_created;
     c->serial = s->serial + 1;
 }
@@ -246,13 +256,26 @@ cs_err cs_channel_create(cs_store *s, cs_str service_sid,
         return CS_E_NOMEM;
     }
     uint64_t saved_counter = s->sid_counter;
-    init_channel(s, svc, c, p, &in, &f, system);
-    if (link_channel(s, svc, c, &f, p->unique_name.len)) {
+    int64_t now = cs__now(s);
+    init_channel(s, svc, c, p, &in, &f, system, now);
+    e = link_channel(s, svc, c, &f, p->unique_name.len);
+    if (!e && cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_CHANNEL_CREATE, .now = now,
+                    .counter0 = saved_counter, .svc = svc->sidb,
+                    .created = c->sidb, .wh = in.wh, .type = (uint8_t)in.type};
+        journal_params(&r, p);
+        if ((e = cs__journal(s, &r))) {
+            CS__UT(s);
+            HASH_DELETE(hh, svc->channels, c);
+            if (f.un) HASH_DEL(svc->names, f.ne);
+        }
+    }
+    if (e) {
         s->sid_counter = saved_counter;
         cs__ident_put(s, system);
         fields_release(s, p, &f);
         cs__free(s, c, sizeof *c);
-        return CS_E_NOMEM;
+        return e;
     }
     c->name_ent = f.ne;
     s->serial++;
@@ -264,6 +287,68 @@ cs_err cs_channel_create(cs_store *s, cs_str service_sid,
                    .channel = &v};
     cs__commit(s, &ev);
     if (out) *out = v;
+    return CS_OK;
+}
+
+cs_err cs__channel_restore(cs_store *s, cs_service *svc,
+                           const cs__chan_img *img, cs_channel **out,
+                           const char **why) {
+    cs_channel_params p = {0};
+    p.friendly_name = img->fn;
+    p.unique_name = img->un;
+    p.attributes = img->attr;
+    p.created_by = img->by;
+    chan_input in;
+    *why = NULL;
+    if (validate(s, &p, false, &in) || !img->by.ptr)
+        *why = "channel name, attributes or creator invalid";
+    else if (img->type != CS_CHANNEL_PUBLIC && img->type != CS_CHANNEL_PRIVATE)
+        *why = "channel type invalid";
+    else if (!cs__time_ok(img->dc) || !cs__time_ok(img->du))
+        *why = "channel date out of range";
+    else if (img->next_index < 0 || img->next_index > CS__INDEX_MAX)
+        *why = "channel next index out of range";
+    else if (find_by_sid(svc, img->sid))
+        *why = "channel SID appears twice";
+    else if (nonempty(img->un) &&
+             find_by_name(s, svc, img->un.ptr, img->un.len))
+        *why = "channel unique name appears twice";
+    if (*why) return CS_E_BAD_SNAPSHOT;
+    cs_err e = cs__seq_reserve(s, &svc->channel_seq);
+    if (e) return e;
+    chan_fields f;
+    if ((e = fields_alloc(s, &p, &f))) return e;
+    cs_channel *c = cs__malloc(s, sizeof *c);
+    if (!c) {
+        fields_release(s, &p, &f);
+        return CS_E_NOMEM;
+    }
+    memset(c, 0, sizeof *c);
+    cs__arena_init(&c->arena);
+    c->svc = svc;
+    memcpy(c->sidb, img->sid, CS__SID_BYTES);
+    cs__sid_format('C', 'H', c->sidb, c->sid);
+    c->friendly_name = f.fn;
+    c->fn_len = f.fn ? p.friendly_name.len : 0;
+    c->unique_name = f.un;
+    c->un_len = f.un ? p.unique_name.len : 0;
+    c->attributes = f.attr;
+    c->attr_len = f.attr ? p.attributes.len : 0;
+    c->created_by = f.by;
+    c->type = (cs_channel_type)img->type;
+    c->date_created = img->dc;
+    c->date_updated = img->du;
+    c->serial = img->serial;
+    c->next_index = img->next_index;
+    if (link_channel(s, svc, c, &f, p.unique_name.len)) {
+        fields_release(s, &p, &f);
+        cs__free(s, c, sizeof *c);
+        return CS_E_NOMEM;
+    }
+    c->name_ent = f.ne;
+    s->n_channels++;
+    cs__seq_append(&svc->channel_seq, c->serial, c);
+    *out = c;
     return CS_OK;
 }
 
@@ -287,7 +372,7 @@ static bool any_param(const cs_channel_params *p) {
 /* Swaps in the new values; nothing here can fail. */
 static void apply_update(cs_store *s, cs_channel *c,
                          const cs_channel_params *p, const chan_input *in,
-                         chan_fields *f) {
+                         chan_fields *f, int64_t now) {
     if (p->friendly_name.ptr) {
         cs__free(s, c->friendly_name, c->fn_len + 1);
         c->friendly_name = f->fn;
@@ -310,7 +395,7 @@ static void apply_update(cs_store *s, cs_channel *c,
         c->created_by = f->by;
     }
     if (in->has_dc) c->date_created = in->dc;
-    c->date_updated = in->has_du ? in->du : cs__now(s);
+    c->date_updated = in->has_du ? in->du : now;
 }
 
 cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
@@ -337,7 +422,20 @@ cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
             fields_release(s, p, &f);
             return CS_E_NOMEM;
         }
-        apply_update(s, c, p, &in, &f);
+        int64_t now = cs__now(s);
+        if (cs__journaled(s)) {
+            cs__jr r = {.op = CS__J_CHANNEL_UPDATE, .now = now,
+                        .counter0 = s->sid_counter, .svc = c->svc->sidb,
+                        .chan = c->sidb, .wh = in.wh};
+            journal_params(&r, p);
+            if ((e = cs__journal(s, &r))) {
+                CS__UT(s);
+                if (f.un) HASH_DEL(c->svc->names, f.ne);
+                fields_release(s, p, &f);
+                return e;
+            }
+        }
+        apply_update(s, c, p, &in, &f, now);
         cs_channel_view v;
         cs__channel_view(s, c, &v);
         cs_event ev = {.type = CS_EVENT_CHANNEL_UPDATED, .webhook = in.wh,
@@ -387,6 +485,11 @@ cs_err cs_channel_delete(cs_store *s, cs_str service_sid, cs_str channel,
     if (e) return e;
     cs_webhook wh;
     if ((e = cs__parse_webhook(webhook, &wh))) return e;
+    if (cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_CHANNEL_DELETE, .counter0 = s->sid_counter,
+                    .svc = c->svc->sidb, .chan = c->sidb, .wh = wh};
+        if ((e = cs__journal(s, &r))) return e;
+    }
     cs_channel_view v;
     cs__channel_view(s, c, &v);
     cs_service *svc = c->svc;

@@ -1,7 +1,6 @@
 /* The debug invariant checker: cross-checks every structure of the store. */
 #include "internal.h"
 
-cs_media *cs__media_find(const cs_service *svc, const uint8_t *b);
 
 #define ENSURE(c)                                                             \
     do {                                                                      \

@@ -81,9 +81,15 @@ static cs_err dir_grow(cs_store *s, cs_dix *q, size_t j) {
     size_t want = j / PAGE + 1;
     size_t grow0 = q->ntop == 1 && q->cap0 < PAGE;
     size_t add = want - q->ntop;
-    cs_dix_blk **fresh[4];
-    size_t nf = grow0 + add; /* j is at most one page past the end */
-    if (nf > 4) return CS_E_NOMEM;
+    /* Appends add at most one page past the end; a snapshot restore may
+     * jump over a gap of deleted messages, hence more. */
+    cs_dix_blk **small[4], ***fresh = small;
+    size_t nf = grow0 + add;
+    if (nf > 4) {
+        if (nf > SIZE_MAX / sizeof *fresh ||
+            !(fresh = cs__malloc(s, nf * sizeof *fresh)))
+            return CS_E_NOMEM;
+    }
     size_t k = 0;
     for (; k < nf; k++)
         if (!(fresh[k] = page_new(s, PAGE))) break;
@@ -95,6 +101,7 @@ static cs_err dir_grow(cs_store *s, cs_dix *q, size_t j) {
     }
     if (k < nf || (want > q->tcap && !ntopv)) {
         while (k--) cs__free(s, fresh[k], PAGE * sizeof **fresh);
+        if (fresh != small) cs__free(s, fresh, nf * sizeof *fresh);
         return CS_E_NOMEM;
     }
     if (ntopv) {
@@ -111,6 +118,7 @@ static cs_err dir_grow(cs_store *s, cs_dix *q, size_t j) {
         q->cap0 = PAGE;
     }
     while (q->ntop < want) q->top[q->ntop++] = fresh[k++];
+    if (fresh != small) cs__free(s, fresh, nf * sizeof *fresh);
     return CS_OK;
 }
 

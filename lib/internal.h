@@ -371,6 +371,11 @@ struct cs_store {
     size_t n_obs, cap_obs;
     uint64_t next_obs_id;
     uint64_t commits; /* committed changes so far: the last event's seq */
+    cs_journal_fn journal;
+    void *journal_ctx;
+    /* cs_journal_apply in progress: cs__now gives replay_now */
+    bool replaying;
+    int64_t replay_now;
     bool in_observer;
     const cs_msg *dying; /* see cs__arena_check */
     pthread_rwlock_t lock;
@@ -428,6 +433,98 @@ void cs__channel_view(const cs_store *s, const cs_channel *c,
 void cs__message_view(const cs_store *s, const struct cs_channel *c,
                       const cs_msg *m, cs_message_view *out);
 void cs__media_view(const cs_store *s, const cs_media *m, cs_media_view *out);
+
+/* CRC-32C (crc32c.c): extends crc over p[0..n); start with 0. _sw is the
+ * table version, always (for tests). */
+uint32_t cs__crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t cs__crc32c_sw(uint32_t crc, const void *p, size_t n);
+
+/* ---- journal (journal.c) ------------------------------------------------
+ * A mutating call describes itself in a cs__jr and hands it to
+ * cs__journal after every step that can fail and before anything becomes
+ * visible; any error it returns (NOMEM, JOURNAL_REFUSED) must be undone
+ * like an allocation failure. Strings are the call's parameters as given. */
+enum {
+    CS__J_SERVICE_CREATE = 1,
+    CS__J_SERVICE_UPDATE,
+    CS__J_SERVICE_DELETE,
+    CS__J_CHANNEL_CREATE,
+    CS__J_CHANNEL_UPDATE,
+    CS__J_CHANNEL_DELETE,
+    CS__J_MEDIA_CREATE,
+    CS__J_MESSAGE_CREATE,
+    CS__J_MESSAGE_UPDATE,
+    CS__J_MESSAGE_DELETE,
+    CS__J_CLEAR,
+    CS__J_OPS
+};
+#define CS__J_MAXSTR 7
+typedef struct cs__jr {
+    uint8_t op;
+    int64_t now;          /* the clock value the call used */
+    uint64_t counter0;    /* s->sid_counter before the call */
+    const uint8_t *svc, *chan, *msg, *created; /* SID bytes or NULL */
+    cs_webhook wh;
+    uint8_t type;         /* channel create: the resolved cs_channel_type */
+    uint64_t size;        /* media create */
+    int64_t index;        /* message create: the new index */
+    cs_str str[CS__J_MAXSTR];
+} cs__jr;
+/* CS_OK when no hook is set. */
+cs_err cs__journal(cs_store *s, const cs__jr *r);
+static inline bool cs__journaled(const cs_store *s) { return s->journal != NULL; }
+
+/* ---- snapshot restore (snapshot.c drives, each resource builds) --------
+ * Each builds one object from a snapshot image, validating it like the
+ * create call would (the loader lifts the limits) plus what only an image
+ * can get wrong; on failure nothing is linked and *why names the problem
+ * (BAD_SNAPSHOT) unless it is NOMEM. */
+#define CS__INDEX_MAX (INT64_C(1) << 40) /* message indices below this */
+typedef struct cs__svc_img {
+    const uint8_t *sid, *role[3];
+    int64_t serial, dc, du;
+    cs_str name;
+} cs__svc_img;
+typedef struct cs__chan_img {
+    const uint8_t *sid;
+    int64_t serial, dc, du, next_index;
+    uint8_t type;
+    cs_str fn, un, attr, by;
+} cs__chan_img;
+typedef struct cs__media_img {
+    const uint8_t *sid, *chan, *msg;
+    int64_t dc;
+    uint64_t size;
+    bool attached;
+    cs_str ct, fn;
+} cs__media_img;
+typedef struct cs__msg_img {
+    int64_t index, dc, du;
+    bool edited;
+    const uint8_t *media; /* SID bytes or NULL */
+    cs_str from, body, attr, lub; /* attr absent: "{}"; lub absent: null */
+} cs__msg_img;
+cs_err cs__service_restore(cs_store *s, const cs__svc_img *img,
+                           cs_service **out, const char **why);
+cs_err cs__media_restore(cs_store *s, cs_service *svc,
+                         const cs__media_img *img, const char **why);
+cs_err cs__channel_restore(cs_store *s, cs_service *svc,
+                           const cs__chan_img *img, cs_channel **out,
+                           const char **why);
+cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
+                           const char **why);
+cs_media *cs__media_find(const cs_service *svc, const uint8_t *b);
+static inline bool cs__time_ok(int64_t t) {
+    return t >= CS__TIME_MIN && t <= CS__TIME_MAX;
+}
+
+/* store.c: replaces the keys (a snapshot's); checks a limits struct. */
+void cs__set_keys(cs_store *s, const uint8_t hash_key[16],
+                  const uint8_t sid_key[16]);
+bool cs__limits_valid(const cs_limits *l);
+/* The largest limits a store takes (journal.c): journal records and
+ * snapshots were accepted under the limits of the store that wrote them. */
+extern const cs_limits cs__lifted_limits;
 
 /* Output buffer growth (alloc.c). */
 cs_err cs__buf_grow(cs_buf *b, size_t extra);

@@ -2,7 +2,6 @@
  * with whoever serves them; the store records what a message needs. */
 #include "internal.h"
 
-cs_media *cs__media_find(const cs_service *svc, const uint8_t *b);
 cs_media *cs__media_find(const cs_service *svc, const uint8_t *b) {
     cs_media *m;
     HASH_FIND_BYHASHVALUE(hh, svc->media, b, CS__SID_BYTES, cs__sid_hashv(b), m);
@@ -89,10 +88,19 @@ cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
     CS__UT(s);
     HASH_ADD_BYHASHVALUE(hh, svc->media, sidb, CS__SID_BYTES,
                          cs__sid_hashv(m->sidb), m);
-    if (CS__UT_FAILED) {
+    e = CS__UT_FAILED ? CS_E_NOMEM : CS_OK;
+    if (!e && cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_MEDIA_CREATE, .now = m->date_created,
+                    .counter0 = saved_counter, .svc = svc->sidb,
+                    .created = m->sidb, .size = size};
+        r.str[0] = content_type;
+        r.str[1] = filename;
+        if ((e = cs__journal(s, &r))) HASH_DEL(svc->media, m);
+    }
+    if (e) {
         s->sid_counter = saved_counter;
         cs__media_destroy(s, m);
-        return CS_E_NOMEM;
+        return e;
     }
     s->n_media++;
     cs_media_view mv;
@@ -100,6 +108,52 @@ cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
     cs_event ev = {.type = CS_EVENT_MEDIA_CREATED, .media = &mv};
     cs__commit(s, &ev);
     if (out) *out = mv;
+    return CS_OK;
+}
+
+cs_err cs__media_restore(cs_store *s, cs_service *svc,
+                         const cs__media_img *img, const char **why) {
+    static const uint8_t zero[CS__SID_BYTES];
+    *why = NULL;
+    if (validate(s, img->ct, img->fn, img->size))
+        *why = "media content type, filename or size invalid";
+    else if (!cs__time_ok(img->dc))
+        *why = "media date out of range";
+    else if (!img->attached && (memcmp(img->chan, zero, CS__SID_BYTES) ||
+                                memcmp(img->msg, zero, CS__SID_BYTES)))
+        *why = "unattached media names a message";
+    else if (cs__media_find(svc, img->sid))
+        *why = "media SID appears twice";
+    if (*why) return CS_E_BAD_SNAPSHOT;
+    cs_media *m = cs__malloc(s, sizeof *m);
+    char *ct = cs__memdup(s, img->ct.ptr, img->ct.len);
+    char *fn = img->fn.ptr ? cs__memdup(s, img->fn.ptr, img->fn.len) : NULL;
+    if (!m || !ct || (img->fn.ptr && !fn)) {
+        cs__free(s, m, sizeof *m);
+        cs__free(s, ct, img->ct.len + 1);
+        cs__free(s, fn, img->fn.len + 1);
+        return CS_E_NOMEM;
+    }
+    memset(m, 0, sizeof *m);
+    memcpy(m->sidb, img->sid, CS__SID_BYTES);
+    m->svc = svc;
+    m->content_type = ct;
+    m->ct_len = img->ct.len;
+    m->filename = fn;
+    m->fn_len = img->fn.ptr ? img->fn.len : 0;
+    m->size = img->size;
+    m->date_created = img->dc;
+    m->attached = img->attached;
+    memcpy(m->chan_sid, img->chan, CS__SID_BYTES);
+    memcpy(m->msg_sid, img->msg, CS__SID_BYTES);
+    CS__UT(s);
+    HASH_ADD_BYHASHVALUE(hh, svc->media, sidb, CS__SID_BYTES,
+                         cs__sid_hashv(m->sidb), m);
+    if (CS__UT_FAILED) {
+        cs__media_destroy(s, m);
+        return CS_E_NOMEM;
+    }
+    s->n_media++;
     return CS_OK;
 }
 

@@ -14,7 +14,6 @@
 
 #include <stddef.h>
 
-cs_media *cs__media_find(const cs_service *svc, const uint8_t *b);
 
 /* The shape of a record: its texts and which optional pointers it has. */
 typedef struct shape {
@@ -178,6 +177,16 @@ static cs_msg *record_new(cs_store *s, cs_channel *c, const shape *h) {
 
 /* ---- create ------------------------------------------------------------- */
 
+/* The parameters a journal record carries, as given. */
+static void journal_params(cs__jr *r, const cs_message_params *p) {
+    r->str[0] = p->from;
+    r->str[1] = p->attributes;
+    r->str[2] = p->date_created;
+    r->str[3] = p->date_updated;
+    r->str[4] = p->last_updated_by;
+    r->str[5] = p->body;
+}
+
 cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
                          const cs_message_params *p, cs_message_view *out) {
     CS__REQUIRE(s);
@@ -201,10 +210,25 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
         cs__ident_put(s, h.lub);
         return CS_E_NOMEM;
     }
-    /* Everything is allocated: from here on nothing can fail. */
+    int64_t now = cs__now(s);
+    cs__msg_sid(s, c->serial, c->next_index, m->sidb);
+    if (cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_MESSAGE_CREATE, .now = now,
+                    .counter0 = s->sid_counter, .svc = c->svc->sidb,
+                    .chan = c->sidb, .created = m->sidb, .wh = in.wh,
+                    .index = c->next_index};
+        journal_params(&r, p);
+        r.str[6] = p->media_sid;
+        if ((e = cs__journal(s, &r))) {
+            cs__arena_release(s, &c->arena, m);
+            cs__ident_put(s, h.lub);
+            return e;
+        }
+    }
+    /* Everything is allocated and journaled: from here on nothing can
+     * fail. */
     m->index = c->next_index++;
-    cs__msg_sid(s, c->serial, m->index, m->sidb);
-    m->date_created = p->date_created.ptr ? in.dc : cs__now(s);
+    m->date_created = p->date_created.ptr ? in.dc : now;
     m->date_updated = p->date_updated.ptr ? in.du : m->date_created;
     if (in.media) {
         in.media->attached = true;
@@ -219,6 +243,53 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
                    .message = &v};
     cs__commit(s, &ev);
     if (out) *out = v;
+    return CS_OK;
+}
+
+/* ---- restore (snapshot.c) ----------------------------------------------- */
+
+cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
+                           const char **why) {
+    const cs_limits *l = &s->lim;
+    *why = NULL;
+    cs_media *me = NULL;
+    uint8_t sid[CS__SID_BYTES];
+    cs__msg_sid(s, c->serial, img->index, sid);
+    if (img->index < 0 || img->index >= c->next_index ||
+        img->index <= cs__dix_last_key(&c->msgs))
+        *why = "message index out of order";
+    else if (check_body(s, img->body) || !img->from.ptr ||
+             cs__check_text(img->from, l->identity_chars, CS_E_FROM_TOO_LONG) ||
+             cs__check_text(img->lub, l->identity_chars, CS_E_FROM_TOO_LONG) ||
+             (img->lub.ptr && !img->lub.len) ||
+             cs__check_attributes(s, img->attr))
+        *why = "message text invalid";
+    else if (!cs__time_ok(img->dc) || !cs__time_ok(img->du))
+        *why = "message date out of range";
+    else if (img->media &&
+             (!(me = cs__media_find(c->svc, img->media)) || !me->attached ||
+              memcmp(me->msg_sid, sid, CS__SID_BYTES) ||
+              memcmp(me->chan_sid, c->sidb, CS__SID_BYTES)))
+        *why = "message media missing or attached elsewhere";
+    if (*why) return CS_E_BAD_SNAPSHOT;
+    cs_err e = cs__dix_reserve(s, &c->msgs, img->index);
+    if (e) return e == CS_E_NOMEM ? e : CS_E_BAD_SNAPSHOT;
+    shape h = {img->from, img->body.ptr ? img->body : (cs_str){"", 0},
+               stored_attr(img->attr), NULL, me};
+    if (img->lub.ptr && cs__ident_get(s, img->lub.ptr, img->lub.len, &h.lub))
+        return CS_E_NOMEM;
+    cs_msg *m = record_new(s, c, &h);
+    if (!m) {
+        cs__ident_put(s, h.lub);
+        return CS_E_NOMEM;
+    }
+    memcpy(m->sidb, sid, CS__SID_BYTES);
+    m->index = img->index;
+    m->date_created = img->dc;
+    m->date_updated = img->du;
+    if (img->edited) m->flags |= CS__M_EDITED;
+    cs__dix_append(&c->msgs, m->index, m);
+    s->n_messages++;
     return CS_OK;
 }
 
@@ -326,13 +397,27 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
             return CS_E_NOMEM;
         h.lub = taken;
     }
+    int64_t now = cs__now(s);
+    cs__jr r = {.op = CS__J_MESSAGE_UPDATE, .now = now,
+                .counter0 = s->sid_counter, .svc = c->svc->sidb,
+                .chan = c->sidb, .msg = m->sidb, .wh = in.wh};
+    journal_params(&r, p);
     if (fits_in_place(m, p, &h)) {
+        if ((e = cs__journal(s, &r))) {
+            cs__ident_put(s, taken);
+            return e;
+        }
         put_shape(m, &h);
     } else {
         cs_msg *n = record_new(s, c, &h);
         if (!n) {
             cs__ident_put(s, taken);
             return CS_E_NOMEM;
+        }
+        if ((e = cs__journal(s, &r))) {
+            cs__arena_release(s, &c->arena, n);
+            cs__ident_put(s, taken);
+            return e;
         }
         memcpy(n->sidb, m->sidb, CS__SID_BYTES);
         n->index = m->index;
@@ -344,7 +429,7 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
     }
     if (p->last_updated_by.ptr) cs__ident_put(s, old_lub);
     if (p->date_created.ptr) m->date_created = in.dc;
-    m->date_updated = p->date_updated.ptr ? in.du : cs__now(s);
+    m->date_updated = p->date_updated.ptr ? in.du : now;
     m->flags |= CS__M_EDITED;
     cs_message_view v;
     cs__message_view(s, c, m, &v);
@@ -370,6 +455,12 @@ cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
     if (e) return e;
     cs_webhook wh;
     if ((e = cs__parse_webhook(webhook, &wh))) return e;
+    if (cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_MESSAGE_DELETE, .counter0 = s->sid_counter,
+                    .svc = c->svc->sidb, .chan = c->sidb, .msg = m->sidb,
+                    .wh = wh};
+        if ((e = cs__journal(s, &r))) return e;
+    }
     cs__dix_remove(s, &c->msgs, m->index);
     s->n_messages--;
     cs_ident *lub = cs__msg_lub(m);

@@ -67,11 +67,18 @@ cs_err cs_service_create(cs_store *s, cs_str friendly_name,
     CS__UT(s);
     HASH_ADD_BYHASHVALUE(hh, s->services, sidb, CS__SID_BYTES,
                          cs__sid_hashv(v->sidb), v);
-    if (CS__UT_FAILED) {
+    e = CS__UT_FAILED ? CS_E_NOMEM : CS_OK;
+    if (!e && cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_SERVICE_CREATE, .now = v->date_created,
+                    .counter0 = saved_counter, .created = v->sidb};
+        r.str[0] = friendly_name;
+        if ((e = cs__journal(s, &r))) HASH_DEL(s->services, v);
+    }
+    if (e) {
         s->sid_counter = saved_counter; /* a failed call changes nothing */
         cs__free(s, fn, friendly_name.len + 1);
         cs__free(s, v, sizeof *v);
-        return CS_E_NOMEM;
+        return e;
     }
     s->serial++;
     cs__seq_append(&s->service_seq, v->serial, v);
@@ -103,16 +110,71 @@ cs_err cs_service_update(cs_store *s, cs_str service_sid, cs_str friendly_name,
         if (e) return e;
         char *fn = cs__memdup(s, friendly_name.ptr, friendly_name.len);
         if (!fn) return CS_E_NOMEM;
+        int64_t now = cs__now(s);
+        if (cs__journaled(s)) {
+            cs__jr r = {.op = CS__J_SERVICE_UPDATE, .now = now,
+                        .counter0 = s->sid_counter, .svc = v->sidb};
+            r.str[0] = friendly_name;
+            if ((e = cs__journal(s, &r))) {
+                cs__free(s, fn, friendly_name.len + 1);
+                return e;
+            }
+        }
         cs__free(s, v->friendly_name, v->fn_len + 1);
         v->friendly_name = fn;
         v->fn_len = friendly_name.len;
-        v->date_updated = cs__now(s);
+        v->date_updated = now;
         cs_service_view sv;
         cs__service_view(s, v, &sv);
         cs_event ev = {.type = CS_EVENT_SERVICE_UPDATED, .service = &sv};
         cs__commit(s, &ev);
     }
     if (out) cs__service_view(s, v, out);
+    return CS_OK;
+}
+
+cs_err cs__service_restore(cs_store *s, const cs__svc_img *img,
+                           cs_service **out, const char **why) {
+    *why = NULL;
+    if (check_name(s, img->name)) *why = "service friendly name invalid";
+    else if (!cs__time_ok(img->dc) || !cs__time_ok(img->du))
+        *why = "service date out of range";
+    else {
+        cs_service *dup;
+        HASH_FIND_BYHASHVALUE(hh, s->services, img->sid, CS__SID_BYTES,
+                              cs__sid_hashv(img->sid), dup);
+        if (dup) *why = "service SID appears twice";
+    }
+    if (*why) return CS_E_BAD_SNAPSHOT;
+    cs_err e = cs__seq_reserve(s, &s->service_seq);
+    if (e) return e;
+    cs_service *v = cs__malloc(s, sizeof *v);
+    char *fn = cs__memdup(s, img->name.ptr, img->name.len);
+    if (!v || !fn) {
+        cs__free(s, v, sizeof *v);
+        cs__free(s, fn, fn ? img->name.len + 1 : 0);
+        return CS_E_NOMEM;
+    }
+    memset(v, 0, sizeof *v);
+    memcpy(v->sidb, img->sid, CS__SID_BYTES);
+    cs__sid_format('I', 'S', v->sidb, v->sid);
+    for (int i = 0; i < 3; i++)
+        cs__sid_format('R', 'L', img->role[i], v->role_sid[i]);
+    v->friendly_name = fn;
+    v->fn_len = img->name.len;
+    v->date_created = img->dc;
+    v->date_updated = img->du;
+    v->serial = img->serial;
+    CS__UT(s);
+    HASH_ADD_BYHASHVALUE(hh, s->services, sidb, CS__SID_BYTES,
+                         cs__sid_hashv(v->sidb), v);
+    if (CS__UT_FAILED) {
+        cs__free(s, fn, img->name.len + 1);
+        cs__free(s, v, sizeof *v);
+        return CS_E_NOMEM;
+    }
+    cs__seq_append(&s->service_seq, v->serial, v);
+    *out = v;
     return CS_OK;
 }
 
@@ -150,6 +212,12 @@ cs_err cs_service_delete(cs_store *s, cs_str service_sid) {
     if (s->in_observer) return CS_E_REENTRANT;
     cs_service *v = cs__service_find(s, service_sid);
     if (!v) return CS_E_NOT_FOUND;
+    if (cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_SERVICE_DELETE, .counter0 = s->sid_counter,
+                    .svc = v->sidb};
+        cs_err e = cs__journal(s, &r);
+        if (e) return e;
+    }
     CS__UT(s);
     HASH_DEL(s->services, v);
     cs__seq_remove(s, &s->service_seq, v->serial);

@@ -46,7 +46,7 @@ static int os_random(void *ctx, void *buf, size_t len) {
 }
 
 int64_t cs__now(const cs_store *s) {
-    int64_t t = s->clock(s->clock_ctx);
+    int64_t t = s->replaying ? s->replay_now : s->clock(s->clock_ctx);
     if (t < 0) t = 0; /* the clock is trusted to be sane; keep output valid */
     if (t > CS__TIME_MAX) t = CS__TIME_MAX;
     return t;
@@ -121,11 +121,26 @@ uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n) {
 
 /* ---- create / free / clear ---------------------------------------------- */
 
-static bool limits_valid(const cs_limits *l) {
+bool cs__limits_valid(const cs_limits *l) {
     return l->body_bytes && l->attributes_bytes && l->name_chars &&
            l->identity_chars && l->page_size_max && l->media_bytes &&
            l->content_type_bytes && l->filename_bytes &&
            l->body_bytes < UINT32_MAX && l->attributes_bytes < UINT32_MAX;
+}
+
+void cs__set_keys(cs_store *s, const uint8_t hash_key[16],
+                  const uint8_t sid_key[16]) {
+    memcpy(s->hash_key, hash_key, 16);
+    memcpy(s->sid_key, sid_key, 16);
+    /* Round keys of the message-SID permutation: SipHash-128 of "msg-rN"
+     * (an input no other SID derivation uses) under the SID key. */
+    for (unsigned i = 0; i < 4; i++) {
+        char in[6] = {'m', 's', 'g', '-', 'r', (char)('0' + i)};
+        uint8_t k[16];
+        cs__siphash128(s->sid_key, in, sizeof in, k);
+        s->msg_rk[i][0] = get64(k);
+        s->msg_rk[i][1] = get64(k + 8);
+    }
 }
 
 static cs_err setup_keys(cs_store *s, const cs_options *o) {
@@ -136,17 +151,7 @@ static cs_err setup_keys(cs_store *s, const cs_options *o) {
         cs_random_fn fn = o->random ? o->random : os_random;
         if (fn(o->random_ctx, km, sizeof km) != 0) return CS_E_INVALID_ARGUMENT;
     }
-    memcpy(s->hash_key, km, 16);
-    memcpy(s->sid_key, km + 16, 16);
-    /* Round keys of the message-SID permutation: SipHash-128 of "msg-rN"
-     * (an input no other SID derivation uses) under the SID key. */
-    for (unsigned i = 0; i < 4; i++) {
-        char in[6] = {'m', 's', 'g', '-', 'r', (char)('0' + i)};
-        uint8_t k[16];
-        cs__siphash128(s->sid_key, in, sizeof in, k);
-        s->msg_rk[i][0] = get64(k);
-        s->msg_rk[i][1] = get64(k + 8);
-    }
+    cs__set_keys(s, km, km + 16);
     return CS_OK;
 }
 
@@ -177,7 +182,7 @@ cs_err cs_store_new(const cs_options *opts, cs_store **out) {
     const cs_options *o = opts ? opts : &defaults;
     CS__REQUIRE(out);
     *out = NULL;
-    if (o->version != CS_OPTIONS_VERSION || !limits_valid(&o->limits))
+    if (o->version != CS_OPTIONS_VERSION || !cs__limits_valid(&o->limits))
         return CS_E_INVALID_ARGUMENT;
     cs_allocator alc = {libc_malloc, libc_free, NULL};
     if (o->allocator) {
@@ -218,6 +223,11 @@ static void drop_content(cs_store *s) {
 cs_err cs_store_clear(cs_store *s) {
     CS__REQUIRE(s);
     if (s->in_observer) return CS_E_REENTRANT;
+    if (cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_CLEAR, .counter0 = s->sid_counter};
+        cs_err e = cs__journal(s, &r);
+        if (e) return e;
+    }
     cs_event ev = {.type = CS_EVENT_STORE_CLEARED};
     ev.removed_services = HASH_COUNT(s->services);
     ev.removed_channels = s->n_channels;
@@ -258,7 +268,7 @@ cs_err cs_store_set_limits(cs_store *s, const cs_limits *lim) {
     CS__REQUIRE(s);
     CS__REQUIRE(lim);
     if (s->in_observer) return CS_E_REENTRANT;
-    if (!limits_valid(lim)) return CS_E_INVALID_ARGUMENT;
+    if (!cs__limits_valid(lim)) return CS_E_INVALID_ARGUMENT;
     s->lim = *lim;
     return CS_OK;
 }

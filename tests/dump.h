@@ -74,14 +74,16 @@ static void dump_store(cs_store *s, cs_buf *out) {
     cs_store_stats_get(s, &st);
     char line[200];
     int n = snprintf(line, sizeof line, "services=%zu channels=%zu messages=%zu "
-                     "media=%zu identities=%zu sid_counter=%llu serial=%lld\n",
+                     "media=%zu identities=%zu sid_counter=%llu serial=%lld "
+                     "commits=%llu\n",
                      st.services, st.channels, st.messages, st.media,
                      st.identities, (unsigned long long)s->sid_counter,
-                     (long long)s->serial);
+                     (long long)s->serial, (unsigned long long)s->commits);
     cs_buf_init(out, NULL);
     if (cs__buf_grow(out, (size_t)n)) abort();
     memcpy(out->data, line, (size_t)n);
     out->len = (size_t)n;
+    out->data[n] = '\0';
     for (;;) {
         cs_page_params q = {0};
         q.page_size = cs_str_c("1000");

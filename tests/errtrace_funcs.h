@@ -88,3 +88,17 @@ ET(cs_observer_add,
    (cs_store *s, cs_observer_fn fn, void *ctx, uint64_t *id),
    (s, fn, ctx, id))
 ET(cs_observer_remove, (cs_store *s, uint64_t id), (s, id))
+ET(cs_store_set_journal, (cs_store *s, cs_journal_fn fn, void *ctx),
+   (s, fn, ctx))
+ET(cs_journal_record_seq, (const void *rec, size_t len, uint64_t *seq),
+   (rec, len, seq))
+ET(cs_journal_apply,
+   (cs_store *s, const void *rec, size_t len, bool *applied,
+    cs_decode_error *err),
+   (s, rec, len, applied, err))
+ET(cs_snapshot_save, (const cs_store *s, cs_write_fn fn, void *ctx),
+   (s, fn, ctx))
+ET(cs_snapshot_load,
+   (const cs_options *opts, cs_read_fn fn, void *ctx, cs_store **out,
+    cs_decode_error *err),
+   (opts, fn, ctx, out, err))

@@ -3684,7 +3684,8 @@ TEST(decision_error_table_status_and_codes) {
         CHECK(n != NULL && n[0] != '\0' && strcmp(n, "UNKNOWN") != 0);
         CHECK(m != NULL && m[0] != '\0');
         int st = cs_err_http_status(e);
-        CHECK(st == 200 || st == 400 || st == 404 || st == 409 || st == 500);
+        CHECK(st == 200 || st == 400 || st == 404 || st == 409 || st == 500 ||
+              st == 503);
         if (i) CHECK(cs_err_twilio_code(e) >= 20001);
         for (int j = 0; j < i; j++)
             if (strcmp(cs_err_name((cs_err)j), n) == 0)

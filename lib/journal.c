@@ -1,0 +1,414 @@
+/* The change journal: records of committed changes, and their application.
+ *
+ * Invariants:
+ * - A mutating call hands exactly one record to the hook, after every step
+ *   that can fail and before anything becomes visible, so a refusal (or a
+ *   failed allocation of the record) is undone like any allocation failure.
+ * - A record carries the call (its parameters as given, the SIDs it
+ *   addresses) and what the store would otherwise take from its clock and
+ *   generators (the time, the SIDs it creates, the new message index). The
+ *   store's state before the call is checked on apply (seq, SID counter,
+ *   serial, the message index), so applying a record is the same call made
+ *   again on the same state: deterministic, and validated like any call.
+ * - Every record ends with a CRC-32C of all its bytes before the CRC.
+ *
+ * The format is written down in docs/journal.md. */
+#include "internal.h"
+
+/* ---- layout ------------------------------------------------------------- */
+
+#define J_VERSION 1
+#define J_HEADER 40 /* version, op, flags, pad, seq, now, counter, serial */
+#define J_ABSENT UINT32_MAX
+
+enum { F_SVC = 1, F_CHAN = 2, F_MSG = 4, F_CREATED = 8 };
+
+/* What each op carries: SIDs (F_*) and its number of strings. */
+static const struct {
+    uint8_t sids;
+    uint8_t nstr;
+} SHAPE[CS__J_OPS] = {
+    [CS__J_SERVICE_CREATE] = {F_CREATED, 1},
+    [CS__J_SERVICE_UPDATE] = {F_SVC, 1},
+    [CS__J_SERVICE_DELETE] = {F_SVC, 0},
+    [CS__J_CHANNEL_CREATE] = {F_SVC | F_CREATED, 6},
+    [CS__J_CHANNEL_UPDATE] = {F_SVC | F_CHAN, 6},
+    [CS__J_CHANNEL_DELETE] = {F_SVC | F_CHAN, 0},
+    [CS__J_MEDIA_CREATE] = {F_SVC | F_CREATED, 2},
+    [CS__J_MESSAGE_CREATE] = {F_SVC | F_CHAN | F_CREATED, 7},
+    [CS__J_MESSAGE_UPDATE] = {F_SVC | F_CHAN | F_MSG, 6},
+    [CS__J_MESSAGE_DELETE] = {F_SVC | F_CHAN | F_MSG, 0},
+    [CS__J_CLEAR] = {0, 0},
+};
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* p NULL: only count. */
+typedef struct jw {
+    uint8_t *p;
+    size_t n;
+} jw;
+
+static void w_bytes(jw *w, const void *b, size_t n) {
+    if (w->p && n) memcpy(w->p + w->n, b, n);
+    w->n += n;
+}
+
+static void w_u8(jw *w, uint8_t v) { w_bytes(w, &v, 1); }
+
+static void w_u32(jw *w, uint32_t v) {
+    uint8_t b[4];
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+    w_bytes(w, b, 4);
+}
+
+static void w_u64(jw *w, uint64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    w_bytes(w, b, 8);
+}
+
+static void w_str(jw *w, cs_str v) {
+    if (!v.ptr) {
+        w_u32(w, J_ABSENT);
+        return;
+    }
+    w_u32(w, (uint32_t)v.len);
+    w_bytes(w, v.ptr, v.len);
+}
+
+static void encode(const cs_store *s, const cs__jr *r, jw *w) {
+    w_u8(w, J_VERSION);
+    w_u8(w, r->op);
+    w_u8(w, SHAPE[r->op].sids);
+    w_u8(w, 0);
+    w_u32(w, 0);
+    w_u64(w, s->commits + 1);
+    w_u64(w, (uint64_t)r->now);
+    w_u64(w, r->counter0);
+    w_u64(w, (uint64_t)s->serial);
+    uint8_t f = SHAPE[r->op].sids;
+    if (f & F_SVC) w_bytes(w, r->svc, CS__SID_BYTES);
+    if (f & F_CHAN) w_bytes(w, r->chan, CS__SID_BYTES);
+    if (f & F_MSG) w_bytes(w, r->msg, CS__SID_BYTES);
+    if (f & F_CREATED) w_bytes(w, r->created, CS__SID_BYTES);
+    w_u8(w, (uint8_t)r->wh);
+    w_u8(w, r->type);
+    w_u64(w, r->size);
+    w_u64(w, (uint64_t)r->index);
+    for (unsigned i = 0; i < SHAPE[r->op].nstr; i++) w_str(w, r->str[i]);
+}
+
+cs_err cs__journal(cs_store *s, const cs__jr *r) {
+    if (!s->journal) return CS_OK;
+    for (unsigned i = 0; i < SHAPE[r->op].nstr; i++)
+        if (r->str[i].ptr && r->str[i].len >= J_ABSENT) return CS_E_NOMEM;
+    jw w = {NULL, 0};
+    encode(s, r, &w);
+    size_t n = w.n + 4;
+    uint8_t *buf = cs__malloc(s, n);
+    if (!buf) return CS_E_NOMEM;
+    w = (jw){buf, 0};
+    encode(s, r, &w);
+    w_u32(&w, cs__crc32c(0, buf, w.n));
+    int rc = s->journal(s->journal_ctx, s->commits + 1, buf, n);
+    cs__free(s, buf, n);
+    return rc == 0 ? CS_OK : CS_E_JOURNAL_REFUSED;
+}
+
+cs_err cs_store_set_journal(cs_store *s, cs_journal_fn fn, void *ctx) {
+    CS__REQUIRE(s);
+    if (s->in_observer) return CS_E_REENTRANT;
+    s->journal = fn;
+    s->journal_ctx = fn ? ctx : NULL;
+    return CS_OK;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+typedef struct jr {
+    const uint8_t *p;
+    size_t n, off;
+    const char *bad; /* first problem, at off */
+} jr;
+
+static bool r_need(jr *r, size_t k, const char *what) {
+    if (r->bad) return false;
+    if (r->n - r->off < k) {
+        r->bad = what;
+        return false;
+    }
+    return true;
+}
+
+static uint8_t r_u8(jr *r, const char *what) {
+    if (!r_need(r, 1, what)) return 0;
+    return r->p[r->off++];
+}
+
+static uint32_t r_u32(jr *r, const char *what) {
+    if (!r_need(r, 4, what)) return 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)r->p[r->off + i] << (8 * i);
+    r->off += 4;
+    return v;
+}
+
+static uint64_t r_u64(jr *r, const char *what) {
+    if (!r_need(r, 8, what)) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    r->off += 8;
+    return v;
+}
+
+static const uint8_t *r_sid(jr *r, const char *what) {
+    if (!r_need(r, CS__SID_BYTES, what)) return NULL;
+    const uint8_t *v = r->p + r->off;
+    r->off += CS__SID_BYTES;
+    return v;
+}
+
+static cs_str r_str(jr *r) {
+    size_t at = r->off;
+    uint32_t len = r_u32(r, "truncated string length");
+    if (r->bad || len == J_ABSENT) return CS_STR_ABSENT;
+    if (!r_need(r, len, "string runs past the record")) {
+        r->off = at;
+        return CS_STR_ABSENT;
+    }
+    cs_str v = {(const char *)r->p + r->off, len};
+    r->off += len;
+    return v;
+}
+
+/* A decoded record. */
+typedef struct jrec {
+    uint8_t op;
+    uint64_t seq, counter;
+    int64_t now, serial;
+    const uint8_t *svc, *chan, *msg, *created;
+    uint8_t wh, type;
+    uint64_t size;
+    int64_t index;
+    cs_str str[CS__J_MAXSTR];
+} jrec;
+
+static cs_err decode_fail(const jr *r, cs_decode_error *err) {
+    if (err) {
+        err->offset = r->off;
+        err->reason = r->bad;
+    }
+    return CS_E_BAD_RECORD;
+}
+
+static cs_err decode(const void *rec, size_t len, jrec *d,
+                     cs_decode_error *err) {
+    jr r = {rec, len, 0, NULL};
+    memset(d, 0, sizeof *d);
+    if (len < J_HEADER + 4) {
+        r.bad = "shorter than a record header";
+        r.off = len;
+        return decode_fail(&r, err);
+    }
+    jr c = {r.p + len - 4, 4, 0, NULL};
+    uint32_t crc = r_u32(&c, "");
+    if (cs__crc32c(0, rec, len - 4) != crc) {
+        r.bad = "checksum mismatch";
+        r.off = len - 4;
+        return decode_fail(&r, err);
+    }
+    r.n = len - 4; /* the fields end before the CRC */
+    if (r_u8(&r, "") != J_VERSION) {
+        r.off = 0;
+        r.bad = "unknown record version";
+        return decode_fail(&r, err);
+    }
+    d->op = r_u8(&r, "");
+    if (d->op == 0 || d->op >= CS__J_OPS) {
+        r.off = 1;
+        r.bad = "unknown operation";
+        return decode_fail(&r, err);
+    }
+    uint8_t flags = r_u8(&r, "");
+    if (flags != SHAPE[d->op].sids || r_u8(&r, "") != 0 || r_u32(&r, "") != 0) {
+        r.off = 2;
+        r.bad = "flags do not match the operation";
+        return decode_fail(&r, err);
+    }
+    d->seq = r_u64(&r, "");
+    d->now = (int64_t)r_u64(&r, "");
+    d->counter = r_u64(&r, "");
+    d->serial = (int64_t)r_u64(&r, "");
+    if (flags & F_SVC) d->svc = r_sid(&r, "truncated service SID");
+    if (flags & F_CHAN) d->chan = r_sid(&r, "truncated channel SID");
+    if (flags & F_MSG) d->msg = r_sid(&r, "truncated message SID");
+    if (flags & F_CREATED) d->created = r_sid(&r, "truncated created SID");
+    size_t at = r.off;
+    d->wh = r_u8(&r, "truncated webhook value");
+    d->type = r_u8(&r, "truncated channel type");
+    if (!r.bad && (d->wh > CS_WEBHOOK_FALSE || d->type > CS_CHANNEL_PRIVATE ||
+                   (d->op == CS__J_CHANNEL_CREATE) != (d->type != 0))) {
+        r.off = at;
+        r.bad = "webhook value or channel type out of range";
+        return decode_fail(&r, err);
+    }
+    d->size = r_u64(&r, "truncated size");
+    d->index = (int64_t)r_u64(&r, "truncated index");
+    for (unsigned i = 0; i < SHAPE[d->op].nstr; i++) d->str[i] = r_str(&r);
+    if (r.bad) return decode_fail(&r, err);
+    if (r.off != r.n) {
+        r.bad = "bytes after the last field";
+        return decode_fail(&r, err);
+    }
+    return CS_OK;
+}
+
+cs_err cs_journal_record_seq(const void *rec, size_t len, uint64_t *seq) {
+    CS__REQUIRE(rec);
+    CS__REQUIRE(seq);
+    if (len < J_HEADER + 4) return CS_E_BAD_RECORD;
+    jr r = {rec, len, 8, NULL};
+    *seq = r_u64(&r, "");
+    return CS_OK;
+}
+
+/* ---- applying ----------------------------------------------------------- */
+
+const cs_limits cs__lifted_limits = {UINT32_MAX - 1, UINT32_MAX - 1,
+                                 SIZE_MAX / 8,   SIZE_MAX / 8,
+                                 UINT32_MAX,     UINT64_MAX,
+                                 SIZE_MAX,       SIZE_MAX};
+
+typedef struct sidtxt {
+    char v[CS_SID_BUFSZ];
+} sidtxt;
+
+static cs_str sid_str(sidtxt *t, char a, char b, const uint8_t *sid) {
+    cs__sid_format(a, b, sid, t->v);
+    return (cs_str){t->v, CS__SID_STRLEN};
+}
+
+/* The state before the call must be the writer's. */
+static cs_err check_state(const cs_store *s, const jrec *d) {
+    if (d->counter != s->sid_counter || d->serial != s->serial)
+        return CS_E_RECORD_MISMATCH;
+    if (d->op == CS__J_MESSAGE_CREATE) {
+        sidtxt a, b;
+        cs_channel *c;
+        if (cs__resolve_channel(s, sid_str(&a, 'I', 'S', d->svc),
+                                sid_str(&b, 'C', 'H', d->chan), &c))
+            return CS_E_RECORD_MISMATCH;
+        if (d->index != c->next_index) return CS_E_RECORD_MISMATCH;
+    }
+    return CS_OK;
+}
+
+/* The call the record carries, made again. */
+static cs_err replay(cs_store *s, const jrec *d) {
+    sidtxt ts, tc, tm, tn;
+    cs_str svc = d->svc ? sid_str(&ts, 'I', 'S', d->svc) : CS_STR_ABSENT;
+    cs_str chan = d->chan ? sid_str(&tc, 'C', 'H', d->chan) : CS_STR_ABSENT;
+    cs_str msg = d->msg ? sid_str(&tm, 'I', 'M', d->msg) : CS_STR_ABSENT;
+    const cs_str *x = d->str;
+    cs_err e = CS_OK;
+    switch (d->op) {
+    case CS__J_SERVICE_CREATE: {
+        cs_service_view v;
+        e = cs_service_create(s, x[0], &v);
+        if (!e) e = strcmp(sid_str(&tn, 'I', 'S', d->created).ptr, v.sid)
+                        ? CS_E_CORRUPT : CS_OK;
+        break;
+    }
+    case CS__J_SERVICE_UPDATE:
+        e = cs_service_update(s, svc, x[0], NULL);
+        break;
+    case CS__J_SERVICE_DELETE:
+        e = cs_service_delete(s, svc);
+        break;
+    case CS__J_CHANNEL_CREATE:
+    case CS__J_CHANNEL_UPDATE: {
+        cs_channel_params p = {0};
+        p.friendly_name = x[0];
+        p.unique_name = x[1];
+        p.attributes = x[2];
+        p.date_created = x[3];
+        p.date_updated = x[4];
+        p.created_by = x[5];
+        p.webhook_value = (cs_webhook)d->wh;
+        cs_channel_view v;
+        if (d->op == CS__J_CHANNEL_UPDATE) {
+            e = cs_channel_update(s, svc, chan, &p, NULL);
+            break;
+        }
+        p.type_value = (cs_channel_type)d->type;
+        e = cs_channel_create(s, svc, &p, &v);
+        if (!e) e = strcmp(sid_str(&tn, 'C', 'H', d->created).ptr, v.sid)
+                        ? CS_E_CORRUPT : CS_OK;
+        break;
+    }
+    case CS__J_CHANNEL_DELETE:
+        e = cs_channel_delete(s, svc, chan, cs_webhook_str((cs_webhook)d->wh));
+        break;
+    case CS__J_MEDIA_CREATE: {
+        cs_media_view v;
+        e = cs_media_create(s, svc, x[0], x[1], d->size, &v);
+        if (!e) e = strcmp(sid_str(&tn, 'M', 'E', d->created).ptr, v.sid)
+                        ? CS_E_CORRUPT : CS_OK;
+        break;
+    }
+    case CS__J_MESSAGE_CREATE:
+    case CS__J_MESSAGE_UPDATE: {
+        cs_message_params p = {0};
+        p.from = x[0];
+        p.attributes = x[1];
+        p.date_created = x[2];
+        p.date_updated = x[3];
+        p.last_updated_by = x[4];
+        p.body = x[5];
+        p.webhook_value = (cs_webhook)d->wh;
+        if (d->op == CS__J_MESSAGE_UPDATE) {
+            e = cs_message_update(s, svc, chan, msg, &p, NULL);
+            break;
+        }
+        p.media_sid = x[6];
+        cs_message_view v;
+        e = cs_message_create(s, svc, chan, &p, &v);
+        if (!e) e = strcmp(sid_str(&tn, 'I', 'M', d->created).ptr, v.sid)
+                        ? CS_E_CORRUPT : CS_OK;
+        break;
+    }
+    case CS__J_MESSAGE_DELETE:
+        e = cs_message_delete(s, svc, chan, msg,
+                              cs_webhook_str((cs_webhook)d->wh));
+        break;
+    case CS__J_CLEAR:
+        e = cs_store_clear(s);
+        break;
+    }
+    return e;
+}
+
+cs_err cs_journal_apply(cs_store *s, const void *rec, size_t len,
+                        bool *applied, cs_decode_error *err) {
+    CS__REQUIRE(s);
+    CS__REQUIRE(rec);
+    if (applied) *applied = false;
+    if (s->in_observer) return CS_E_REENTRANT;
+    jrec d;
+    cs_err e = decode(rec, len, &d, err);
+    if (e) return e;
+    if (d.seq <= s->commits) return CS_OK;
+    if (d.seq != s->commits + 1) return CS_E_RECORD_GAP;
+    if ((e = check_state(s, &d))) return e;
+    cs_limits lim = s->lim;
+    s->lim = cs__lifted_limits;
+    s->replaying = true;
+    s->replay_now = d.now;
+    e = replay(s, &d);
+    if (e == CS_E_NOT_FOUND) e = CS_E_RECORD_MISMATCH; /* not this store's */
+    s->replaying = false;
+    s->lim = lim;
+    if (!e && applied) *applied = true;
+    return e;
+}
