@@ -43,74 +43,73 @@ static const struct {
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* p NULL: only count. */
-typedef struct jw {
-    uint8_t *p;
-    size_t n;
-} jw;
-
-static void w_bytes(jw *w, const void *b, size_t n) {
-    if (w->p && n) memcpy(w->p + w->n, b, n);
-    w->n += n;
+static uint8_t *put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    return p + 4;
 }
 
-static void w_u8(jw *w, uint8_t v) { w_bytes(w, &v, 1); }
-
-static void w_u32(jw *w, uint32_t v) {
-    uint8_t b[4];
-    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
-    w_bytes(w, b, 4);
+static uint8_t *put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    return p + 8;
 }
 
-static void w_u64(jw *w, uint64_t v) {
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
-    w_bytes(w, b, 8);
+static uint8_t *put_sid(uint8_t *p, const uint8_t *sid) {
+    memcpy(p, sid, CS__SID_BYTES);
+    return p + CS__SID_BYTES;
 }
 
-static void w_str(jw *w, cs_str v) {
-    if (!v.ptr) {
-        w_u32(w, J_ABSENT);
-        return;
-    }
-    w_u32(w, (uint32_t)v.len);
-    w_bytes(w, v.ptr, v.len);
+static int popcount4(unsigned f) {
+    return (f & 1) + (f >> 1 & 1) + (f >> 2 & 1) + (f >> 3 & 1);
 }
 
-static void encode(const cs_store *s, const cs__jr *r, jw *w) {
-    w_u8(w, J_VERSION);
-    w_u8(w, r->op);
-    w_u8(w, SHAPE[r->op].sids);
-    w_u8(w, 0);
-    w_u32(w, 0);
-    w_u64(w, s->commits + 1);
-    w_u64(w, (uint64_t)r->now);
-    w_u64(w, r->counter0);
-    w_u64(w, (uint64_t)s->serial);
+/* The record's size without its CRC. */
+static size_t encoded_size(const cs__jr *r) {
+    size_t n = J_HEADER + (size_t)popcount4(SHAPE[r->op].sids) * CS__SID_BYTES +
+               1 + 1 + 8 + 8;
+    for (unsigned i = 0; i < SHAPE[r->op].nstr; i++)
+        n += 4 + (r->str[i].ptr ? r->str[i].len : 0);
+    return n;
+}
+
+static uint8_t *encode(const cs_store *s, const cs__jr *r, uint8_t *p) {
     uint8_t f = SHAPE[r->op].sids;
-    if (f & F_SVC) w_bytes(w, r->svc, CS__SID_BYTES);
-    if (f & F_CHAN) w_bytes(w, r->chan, CS__SID_BYTES);
-    if (f & F_MSG) w_bytes(w, r->msg, CS__SID_BYTES);
-    if (f & F_CREATED) w_bytes(w, r->created, CS__SID_BYTES);
-    w_u8(w, (uint8_t)r->wh);
-    w_u8(w, r->type);
-    w_u64(w, r->size);
-    w_u64(w, (uint64_t)r->index);
-    for (unsigned i = 0; i < SHAPE[r->op].nstr; i++) w_str(w, r->str[i]);
+    *p++ = J_VERSION;
+    *p++ = r->op;
+    *p++ = f;
+    *p++ = 0;
+    p = put_u32(p, 0);
+    p = put_u64(p, s->commits + 1);
+    p = put_u64(p, (uint64_t)r->now);
+    p = put_u64(p, r->counter0);
+    p = put_u64(p, (uint64_t)s->serial);
+    if (f & F_SVC) p = put_sid(p, r->svc);
+    if (f & F_CHAN) p = put_sid(p, r->chan);
+    if (f & F_MSG) p = put_sid(p, r->msg);
+    if (f & F_CREATED) p = put_sid(p, r->created);
+    *p++ = (uint8_t)r->wh;
+    *p++ = r->type;
+    p = put_u64(p, r->size);
+    p = put_u64(p, (uint64_t)r->index);
+    for (unsigned i = 0; i < SHAPE[r->op].nstr; i++) {
+        cs_str v = r->str[i];
+        p = put_u32(p, v.ptr ? (uint32_t)v.len : J_ABSENT);
+        if (v.ptr && v.len) {
+            memcpy(p, v.ptr, v.len);
+            p += v.len;
+        }
+    }
+    return p;
 }
 
 cs_err cs__journal(cs_store *s, const cs__jr *r) {
     if (!s->journal) return CS_OK;
     for (unsigned i = 0; i < SHAPE[r->op].nstr; i++)
         if (r->str[i].ptr && r->str[i].len >= J_ABSENT) return CS_E_NOMEM;
-    jw w = {NULL, 0};
-    encode(s, r, &w);
-    size_t n = w.n + 4;
+    size_t body = encoded_size(r), n = body + 4;
     uint8_t *buf = cs__malloc(s, n);
     if (!buf) return CS_E_NOMEM;
-    w = (jw){buf, 0};
-    encode(s, r, &w);
-    w_u32(&w, cs__crc32c(0, buf, w.n));
+    uint8_t *end = encode(s, r, buf);
+    put_u32(end, cs__crc32c(0, buf, body));
     int rc = s->journal(s->journal_ctx, s->commits + 1, buf, n);
     cs__free(s, buf, n);
     return rc == 0 ? CS_OK : CS_E_JOURNAL_REFUSED;
