@@ -783,8 +783,8 @@ CS_API cs_err cs_journal_record_seq(const void *rec, size_t len,
  * observers and s's own journal hook see it as any change); a later one is
  * RECORD_GAP. A damaged record is BAD_RECORD with *err (may be NULL) naming
  * the offset and cause; one that does not fit the store's state (counters,
- * a service, channel, message or media item it names missing) is
- * RECORD_MISMATCH. The call a record carries is
+ * a service, channel, message or media item it names missing, or a call
+ * that changes nothing) is RECORD_MISMATCH. The call a record carries is
  * validated as the call itself (against limits lifted to the maximum, since
  * the store that wrote it accepted it), so a crafted record fails with that
  * call's error and changes nothing. applied may be NULL.

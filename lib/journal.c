@@ -406,6 +406,9 @@ cs_err cs_journal_apply(cs_store *s, const void *rec, size_t len,
     s->replay_now = d.now;
     e = replay(s, &d);
     if (e == CS_E_NOT_FOUND) e = CS_E_RECORD_MISMATCH; /* not this store's */
+    /* A writer journals changes only: a record whose call changed nothing
+     * (an update without parameters) was not written by a store. */
+    if (!e && s->commits != d.seq) e = CS_E_RECORD_MISMATCH;
     s->replaying = false;
     s->lim = lim;
     if (!e && applied) *applied = true;
