@@ -255,8 +255,9 @@ cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
     cs_media *me = NULL;
     uint8_t sid[CS__SID_BYTES];
     cs__msg_sid(s, c->serial, img->index, sid);
+    /* Restores only append: the last key appended is the largest. */
     if (img->index < 0 || img->index >= c->next_index ||
-        img->index <= cs__dix_last_key(&c->msgs))
+        (c->msgs.count && img->index <= c->msgs.last))
         *why = "message index out of order";
     else if (check_body(s, img->body) || !img->from.ptr ||
              cs__check_text(img->from, l->identity_chars, CS_E_FROM_TOO_LONG) ||
