@@ -1,5 +1,6 @@
 /* SID text form: two prefix letters and 32 hex digits. Parsing and formatting
- * run on every request, so both are table-driven and branch-light. */
+ * run on every request (several SIDs each), so both are branch-light: SSE2
+ * vectors on x86-64 (where SSE2 is baseline), tables elsewhere. */
 #include "sid.h"
 
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <emmintrin.h>
 #endif
 
+#if !defined(__SSE2__)
 /* Hex digit values tagged with 0x10 so that the zero default of every other
  * entry means "not a hex digit". AND-ing the tagged entries of a whole SID
  * leaves 0x10 set only if every digit was valid: one test at the end instead
@@ -18,6 +20,7 @@ static const uint8_t cs__hex_val[256] = {
     ['f'] = 0x1f, ['A'] = 0x1a, ['B'] = 0x1b, ['C'] = 0x1c, ['D'] = 0x1d,
     ['E'] = 0x1e, ['F'] = 0x1f,
 };
+#endif
 
 #if !defined(__SSE2__)
 /* Both lower-case hex digits of every byte value: formatting is one 2-byte
@@ -47,11 +50,42 @@ static inline int cs__prefix_ok(const char *s, char p0, char p1) {
                cs__ascii_lower((unsigned char)p1);
 }
 
+#if defined(__SSE2__)
+/* 16 hex digits to 8 bytes: each digit's value (0-9 from '0'-'9', 10-15 from
+ * 'a'-'f' after folding case with | 0x20), then pairs joined high nibble
+ * first. *bad gets 0xffff... where a byte was not a hex digit. */
+static inline __m128i hex16(__m128i c, __m128i *bad) {
+    __m128i l = _mm_or_si128(c, _mm_set1_epi8(0x20));
+    __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(c, _mm_set1_epi8('0' - 1)),
+                                _mm_cmplt_epi8(c, _mm_set1_epi8('9' + 1)));
+    __m128i let = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
+                                _mm_cmplt_epi8(l, _mm_set1_epi8('f' + 1)));
+    *bad = _mm_or_si128(*bad, _mm_andnot_si128(_mm_or_si128(dig, let),
+                                               _mm_set1_epi8(-1)));
+    __m128i v = _mm_or_si128(
+        _mm_and_si128(dig, _mm_sub_epi8(c, _mm_set1_epi8('0'))),
+        _mm_and_si128(let, _mm_sub_epi8(l, _mm_set1_epi8('a' - 10))));
+    /* 16-bit lanes hold (high digit, low digit) in memory order */
+    return _mm_or_si128(
+        _mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0x00ff)), 4),
+        _mm_srli_epi16(v, 8));
+}
+#endif
+
 /* Shared by parse and match. Decodes into tmp unconditionally and reports
  * validity afterwards, so the loop has no early exits. */
 static inline int cs__sid_decode(const char *s, size_t n, char p0, char p1,
                                  uint8_t tmp[CS__SID_BYTES]) {
     if (n != CS__SID_STRLEN || !cs__prefix_ok(s, p0, p1)) return -1;
+#if defined(__SSE2__)
+    __m128i bad = _mm_setzero_si128();
+    __m128i a = hex16(_mm_loadu_si128((const __m128i *)(const void *)(s + 2)),
+                      &bad);
+    __m128i b = hex16(_mm_loadu_si128((const __m128i *)(const void *)(s + 18)),
+                      &bad);
+    _mm_storeu_si128((__m128i *)(void *)tmp, _mm_packus_epi16(a, b));
+    return _mm_movemask_epi8(bad) ? -1 : 0;
+#else
     const unsigned char *h = (const unsigned char *)s + 2;
     unsigned ok = 0x10;
     for (size_t i = 0; i < CS__SID_BYTES; i++) {
@@ -60,6 +94,7 @@ static inline int cs__sid_decode(const char *s, size_t n, char p0, char p1,
         tmp[i] = (uint8_t)(hi << 4 | (lo & 0x0f)); /* tag bit shifts out */
     }
     return ok ? 0 : -1;
+#endif
 }
 
 /* out is written only on success, so a failed parse never leaves a half
