@@ -239,6 +239,33 @@ static const struct {
 
 static op_fn prep; /* extra prefix step after the ops, or NULL */
 
+/* With journaled set, every store has an accepting journal hook: each call
+ * also allocates its record, which fails in turn like any allocation. The
+ * hook keeps the last record it was handed. */
+static bool journaled;
+typedef struct jlast {
+    long calls;
+    uint8_t *rec;
+    size_t len;
+} jlast;
+static jlast jl;
+
+static int keep_last(void *jctx, uint64_t seq, const void *rec, size_t len) {
+    jlast *j = jctx;
+    (void)seq;
+    j->calls++;
+    free(j->rec);
+    j->rec = malloc(len);
+    memcpy(j->rec, rec, len);
+    j->len = len;
+    return 0;
+}
+
+static void jl_reset(void) {
+    free(jl.rec);
+    memset(&jl, 0, sizeof jl);
+}
+
 static cs_store *build(fail_alc *a, ctx *c, size_t upto) {
     cs_allocator alc = {fa_malloc, fa_free, a};
     cs_options o = CS_OPTIONS_INIT;
@@ -253,6 +280,8 @@ static cs_store *build(fail_alc *a, ctx *c, size_t upto) {
     for (size_t i = 0; i < upto; i++)
         if (ops[i].fn(s, c)) abort();
     if (prep && prep(s, c)) abort();
+    if (journaled && cs_store_set_journal(s, keep_last, &jl)) abort();
+    jl_reset();
     return s;
 }
 
@@ -278,6 +307,11 @@ static long sweep(size_t k, op_fn fn, const char *name) {
     dump_store(s, &after);
     cs_store_free(s);
     CHECK_INT(a.live, 0);
+    /* The clean run's record (journaled, a mutating call hands one). */
+    jlast want = jl;
+    memset(&jl, 0, sizeof jl);
+    if (journaled && want.calls != (fn == op_observer ? 0 : 1))
+        CHECK_FAIL_("%s: %ld records", name, want.calls);
     for (int persist = 0; persist < 2; persist++) {
         for (long n = 1; n <= allocs; n++) {
             s = build(&a, &c, k);
@@ -294,8 +328,15 @@ static long sweep(size_t k, op_fn fn, const char *name) {
                 if (!same(&now, &before))
                     CHECK_FAIL_("%s n=%ld persist=%d: store changed by a failed "
                                 "call", name, n, persist);
+                /* No record of a change that did not happen. */
+                if (jl.calls)
+                    CHECK_FAIL_("%s n=%ld: failed call journaled", name, n);
             } else if (!same(&now, &after)) {
                 CHECK_FAIL_("%s n=%ld: success differs from clean run", name, n);
+            } else if (jl.calls != want.calls ||
+                       (jl.calls && (jl.len != want.len ||
+                                     memcmp(jl.rec, want.rec, jl.len)))) {
+                CHECK_FAIL_("%s n=%ld: success journaled differently", name, n);
             }
             cs_buf_free(&now);
             cs_store_free(s);
@@ -305,6 +346,8 @@ static long sweep(size_t k, op_fn fn, const char *name) {
     }
     cs_buf_free(&before);
     cs_buf_free(&after);
+    free(want.rec);
+    jl_reset();
     return allocs;
 }
 
@@ -360,9 +403,26 @@ TEST(oom_store_new) {
     CHECK_FAIL_("store_new never succeeded");
 }
 
+/* The same sweeps with a journal hook installed (accepting): the record's
+ * allocation is one of those that fail, a failed call hands no record on,
+ * and a call that succeeds despite a failure hands on the clean run's. */
+TEST(oom_every_mutating_call_journaled) {
+    journaled = true;
+    oom_every_mutating_call();
+    journaled = false;
+}
+
+TEST(oom_growth_and_compaction_journaled) {
+    journaled = true;
+    oom_growth_and_compaction();
+    journaled = false;
+}
+
 static const check_test tests[] = {
     T(oom_store_new),
     T(oom_every_mutating_call),
     T(oom_growth_and_compaction),
+    T(oom_every_mutating_call_journaled),
+    T(oom_growth_and_compaction_journaled),
 };
 CHECK_MAIN(tests)
