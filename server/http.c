@@ -1,4 +1,5 @@
 /* libmicrohttpd glue: request bodies, limits, authentication, replies. */
+#include "persist.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -8,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Per-connection request state, kept across the handler's calls. */
 typedef struct conn_state {
@@ -140,7 +143,10 @@ static void handle(server *sv, struct MHD_Connection *conn, const char *url,
         params_parse(&rq.form, c->body, c->len)) {
         reply_error(rp, 400, 20001, "Malformed form-encoded body");
     } else {
+        if (sv->persist) persist_request_begin(sv->persist);
         route(sv, &rq, rp);
+        /* --fsync always: the reply waits for its change to be on disk */
+        if (sv->persist) persist_request_end(sv->persist);
     }
     params_free(&rq.query);
     params_free(&rq.form);
@@ -156,6 +162,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c) return MHD_NO;
+        __atomic_add_fetch(&sv->in_flight, 1, __ATOMIC_SEQ_CST);
         c->limit = is_media_upload(method, url) ? sv->cfg.media_cap
                                                 : sv->cfg.max_request;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -187,11 +194,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
     (void)conn;
     (void)toe;
+    server *sv = cls;
     conn_state *c = *con_cls;
     if (!c) return;
+    __atomic_sub_fetch(&sv->in_flight, 1, __ATOMIC_SEQ_CST);
     free(c->body);
     free(c);
     *con_cls = NULL;
@@ -208,15 +216,29 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) {
 int server_start(server *sv, const server_config *cfg) {
     memset(sv, 0, sizeof *sv);
     sv->cfg = *cfg;
-    cs_options o = CS_OPTIONS_INIT;
-    o.account_sid = cfg->account_sid;
-    o.base_url = cfg->base_url;
-    cs_err e = cs_store_new(&o, &sv->store);
-    if (e) {
-        fprintf(stderr, "chatstore-server: store: %s\n", cs_err_message(e));
+    sv->media = media_store_new(cfg->media_cap);
+    if (!sv->media) {
+        fprintf(stderr, "chatstore-server: out of memory\n");
         return -1;
     }
-    sv->media = media_store_new(cfg->media_cap);
+    if (cfg->data_dir) {
+        persist_config pc = {cfg->data_dir, (persist_fsync)cfg->fsync_mode,
+                             cfg->compact_ratio, cfg->compact_min_bytes,
+                             cfg->repair != 0, cfg->account_sid, cfg->base_url};
+        sv->persist = persist_open(&pc, sv->media, &sv->store);
+        if (!sv->persist) return -1;
+        /* the data directory's account, when none was given */
+        sv->cfg.account_sid = cs_store_account_sid(sv->store);
+    } else {
+        cs_options o = CS_OPTIONS_INIT;
+        o.account_sid = cfg->account_sid;
+        o.base_url = cfg->base_url;
+        cs_err e = cs_store_new(&o, &sv->store);
+        if (e) {
+            fprintf(stderr, "chatstore-server: store: %s\n", cs_err_message(e));
+            return -1;
+        }
+    }
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -225,8 +247,11 @@ int server_start(server *sv, const server_config *cfg) {
         fprintf(stderr, "chatstore-server: bad listen address %s\n", cfg->host);
         return -1;
     }
+    /* (ITC: MHD_quiesce_daemon, for the graceful stop of --data-dir) */
     sv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)cfg->port,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+            (cfg->data_dir ? MHD_USE_ITC : 0),
+        (uint16_t)cfg->port,
         NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
@@ -244,9 +269,25 @@ int server_start(server *sv, const server_config *cfg) {
     return 0;
 }
 
-void server_stop(server *sv) {
+int server_stop(server *sv) {
+    int rc = 0;
+    MHD_socket listener = MHD_INVALID_SOCKET;
+    if (sv->daemon && sv->persist) {
+        /* No new connections; the requests in flight finish (bounded: a
+         * client that never reads its reply is cut off after 10 s). */
+        listener = MHD_quiesce_daemon(sv->daemon);
+        for (int i = 0; i < 1000 && __atomic_load_n(&sv->in_flight,
+                                                     __ATOMIC_SEQ_CST); i++) {
+            struct timespec t = {0, 10 * 1000 * 1000};
+            nanosleep(&t, NULL);
+        }
+    }
     if (sv->daemon) MHD_stop_daemon(sv->daemon);
+    if (listener != MHD_INVALID_SOCKET) close(listener); /* quiesce hands it over */
+    /* Every handler has returned: nothing changes the store any more. */
+    if (sv->persist && persist_close(sv->persist)) rc = -1;
     media_store_free(sv->media);
     cs_store_free(sv->store);
     memset(sv, 0, sizeof *sv);
+    return rc;
 }

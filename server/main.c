@@ -3,7 +3,10 @@
  *   chatstore-server [--listen HOST:PORT] [--account-sid AC...]
  *                    [--auth-token TOKEN] [--base-url URL] [--demo]
  *                    [--threads N] [--media-cap BYTES]
+ *                    [--data-dir DIR [--fsync always|everysec|no]
+ *                     [--compact-ratio R] [--compact-min-bytes N] [--repair]]
  */
+#include "persist.h"
 #include "server.h"
 
 #include <signal.h>
@@ -17,8 +20,19 @@ static void usage(void) {
             "usage: chatstore-server [--listen HOST:PORT] [--account-sid AC...]\n"
             "         [--auth-token TOKEN] [--base-url URL] [--demo]\n"
             "         [--threads N] [--media-cap BYTES]\n"
+            "         [--data-dir DIR [--fsync always|everysec|no]\n"
+            "          [--compact-ratio R] [--compact-min-bytes N] [--repair]]\n"
             "Credentials default to $CHATSTORE_ACCOUNT_SID / $CHATSTORE_AUTH_TOKEN,\n"
-            "else they are generated and printed.\n");
+            "else they are generated and printed (with --data-dir the account\n"
+            "SID is the data directory's).\n"
+            "--data-dir DIR      journal every change to DIR and recover from it\n"
+            "--fsync MODE        always: a 2xx means on disk; everysec (default):\n"
+            "                    fdatasync once a second; no: the OS decides\n"
+            "--compact-ratio R   snapshot when the journal exceeds R times the\n"
+            "                    snapshot (default 1.0) ...\n"
+            "--compact-min-bytes N  ... and N bytes (default 67108864)\n"
+            "--repair            start from the longest valid prefix of a damaged\n"
+            "                    DIR (what is dropped is kept in DIR/damaged/)\n");
 }
 
 static void random_hex(char *out, size_t digits) {
@@ -72,13 +86,20 @@ static void demo(server *sv, const char *origin) {
 int main(int argc, char **argv) {
     char host[256] = "127.0.0.1";
     server_config cfg = {host, 8080, NULL, NULL, NULL, 1024 * 1024,
-                         64 * 1024 * 1024, 2};
-    int want_demo = 0;
+                         64 * 1024 * 1024, 2, NULL, PERSIST_FSYNC_EVERYSEC,
+                         PERSIST_COMPACT_RATIO_DEFAULT,
+                         PERSIST_COMPACT_MIN_DEFAULT, 0};
+    int want_demo = 0, durability_flag = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--demo")) {
             want_demo = 1;
+            continue;
+        }
+        if (!strcmp(a, "--repair")) {
+            cfg.repair = 1;
+            durability_flag = 1;
             continue;
         }
         if (!v) {
@@ -101,17 +122,53 @@ int main(int argc, char **argv) {
             cfg.threads = (unsigned)strtoul(v, NULL, 10);
         } else if (!strcmp(a, "--media-cap")) {
             cfg.media_cap = (size_t)strtoull(v, NULL, 10);
+        } else if (!strcmp(a, "--data-dir")) {
+            cfg.data_dir = v;
+        } else if (!strcmp(a, "--fsync")) {
+            durability_flag = 1;
+            if (!strcmp(v, "always"))
+                cfg.fsync_mode = PERSIST_FSYNC_ALWAYS;
+            else if (!strcmp(v, "everysec"))
+                cfg.fsync_mode = PERSIST_FSYNC_EVERYSEC;
+            else if (!strcmp(v, "no"))
+                cfg.fsync_mode = PERSIST_FSYNC_NO;
+            else {
+                usage();
+                return 2;
+            }
+        } else if (!strcmp(a, "--compact-ratio")) {
+            durability_flag = 1;
+            char *end;
+            cfg.compact_ratio = strtod(v, &end);
+            if (*end || !(cfg.compact_ratio >= 0)) {
+                usage();
+                return 2;
+            }
+        } else if (!strcmp(a, "--compact-min-bytes")) {
+            durability_flag = 1;
+            char *end;
+            cfg.compact_min_bytes = strtoull(v, &end, 10);
+            if (*end || *v == '-') {
+                usage();
+                return 2;
+            }
         } else {
             usage();
             return 2;
         }
     }
     if (!cfg.threads) cfg.threads = 1;
+    if (durability_flag && !cfg.data_dir) {
+        fprintf(stderr, "chatstore-server: --fsync, --compact-* and --repair "
+                        "need --data-dir\n");
+        return 2;
+    }
     char gen_sid[40] = "AC", gen_token[40];
     int generated = 0;
     if (!cfg.account_sid) cfg.account_sid = getenv("CHATSTORE_ACCOUNT_SID");
     if (!cfg.auth_token) cfg.auth_token = getenv("CHATSTORE_AUTH_TOKEN");
-    if (!cfg.account_sid) {
+    int sid_from_dir = cfg.data_dir && !cfg.account_sid;
+    if (!cfg.account_sid && !cfg.data_dir) {
         random_hex(gen_sid + 2, 32);
         cfg.account_sid = gen_sid;
         generated = 1;
@@ -137,15 +194,20 @@ int main(int argc, char **argv) {
     }
     char origin[300];
     snprintf(origin, sizeof origin, "http://%s:%u", host, sv.bound_port);
-    if (generated)
-        printf("account sid %s\nauth token  %s\n", cfg.account_sid, cfg.auth_token);
+    if (generated || sid_from_dir)
+        printf("account sid %s\nauth token  %s\n", sv.cfg.account_sid,
+               cfg.auth_token);
     if (want_demo) demo(&sv, origin);
     printf("listening on %s\n", origin);
     fflush(stdout);
 
     int sig;
     sigwait(&set, &sig);
-    server_stop(&sv);
+    if (server_stop(&sv)) {
+        fprintf(stderr, "chatstore-server: the final flush failed: changes "
+                        "may be missing after a crash of the machine\n");
+        return 1;
+    }
     printf("stopped\n");
     return 0;
 }

@@ -2,6 +2,7 @@
  * library's public API is used. Reads run under the store's shared lock,
  * changes under the exclusive one; rendering happens under the same lock
  * as the call, since views borrow from the store. */
+#include "persist.h"
 #include "server.h"
 
 #include <stdio.h>
@@ -210,6 +211,7 @@ static void service(server *sv, const request *rq, reply *rp, cs_str is_sid) {
         cs_store_unlock(s);
         /* The store dropped the media metadata; drop the bytes too. */
         if (!e) media_store_drop_service(sv->media, sid);
+        if (!e && sv->persist) persist_media_drop_service(sv->persist, sid);
         done(rp, rq, e, CS_OK, 204);
     }
 }
@@ -375,6 +377,14 @@ static void media_upload(server *sv, const request *rq, reply *rp,
         reply_error(rp, 500, 20500, "Out of memory");
         return;
     }
+    /* --data-dir: the bytes go to a file first; the journal hook moves it
+     * into place before the create is journaled. */
+    if (sv->persist &&
+        persist_media_stage(sv->persist, rq->body, rq->body_len)) {
+        media_store_abort(sv->media, b, rq->body_len);
+        reply_cs_error(rp, CS_E_JOURNAL_REFUSED, rq->path);
+        return;
+    }
     cs_media_view v;
     cs_err r = CS_OK;
     cs_store_lock_exclusive(s);
@@ -389,6 +399,7 @@ static void media_upload(server *sv, const request *rq, reply *rp,
         r = cs_render_media(s, &v, &rp->body);
     }
     cs_store_unlock(s);
+    if (sv->persist) persist_media_unstage(sv->persist);
     if (e) media_store_abort(sv->media, b, rq->body_len);
     done(rp, rq, e, r, 201);
 }

@@ -60,6 +60,8 @@ char *media_store_get(media_store *m, const char *sid, size_t *n);
 
 /* ---- the server --------------------------------------------------------- */
 
+typedef struct persist persist; /* persist.h: --data-dir */
+
 typedef struct server_config {
     const char *host;
     unsigned port;
@@ -69,18 +71,29 @@ typedef struct server_config {
     size_t max_request;   /* bytes of a request body; larger: 413 */
     size_t media_cap;     /* bytes of media kept in memory in total */
     unsigned threads;
+    /* --data-dir and its options (persist.h); data_dir NULL: memory only */
+    const char *data_dir;
+    int fsync_mode; /* persist_fsync */
+    double compact_ratio;
+    unsigned long long compact_min_bytes;
+    int repair;
 } server_config;
 
 typedef struct server {
     server_config cfg;
     cs_store *store;
     media_store *media;
+    persist *persist; /* NULL without --data-dir */
     struct MHD_Daemon *daemon;
     unsigned bound_port;
+    unsigned long in_flight; /* requests begun and not completed (atomic) */
 } server;
 
 int server_start(server *sv, const server_config *cfg);
-void server_stop(server *sv);
+/* With --data-dir: stops accepting, lets the requests in flight finish,
+ * then flushes and fsyncs the journal. Returns 0, or -1 when the final
+ * flush failed. */
+int server_stop(server *sv);
 
 /* A response being built: status, JSON or raw body, content type. */
 typedef struct reply {

@@ -1,0 +1,770 @@
+/* The running side of chatstore-server --data-dir: the journal hook, group
+ * commit, media bytes on disk, compaction, clean shutdown. Recovery is in
+ * recover.c; docs/persistence.md describes the directory.
+ *
+ * Invariants:
+ * - Every change is written to the current journal file by the journal
+ *   hook, as one frame (u32 length + the library's record) at joff, under
+ *   the store's exclusive lock, before the change commits; so the order of
+ *   the frames is the order of the commits, and a record's seq is next_seq.
+ *   Only the hook and rotation (both under the exclusive lock) move jfd,
+ *   jfirst, joff and next_seq. A failed or short write is cut off again
+ *   (ftruncate to joff) and the change refused (503); if even that fails,
+ *   the journal is marked broken and every later change is refused.
+ * - written (bytes framed so far, over all files) and synced (bytes known
+ *   to be on stable storage) are positions on one line; synced <= written,
+ *   and both only grow, under mu. The hook leaves the end of the record it
+ *   wrote in the thread's tl_pos; with --fsync always a request answers
+ *   only once synced >= tl_pos.
+ * - One flusher at a time (flushing, under mu): it samples written and
+ *   jfd, fdatasyncs outside mu, raises synced to its sample and wakes every
+ *   waiter, each of which returns if covered or else becomes the next
+ *   flusher (group commit). Rotation waits for a running flush to end,
+ *   fdatasyncs the old file itself (unless --fsync no) and raises synced,
+ *   so a flush only ever needs the current file.
+ * - A failed fdatasync or fsync ends the process at once with status
+ *   PERSIST_EXIT_SYNC_FAILED: the kernel may have dropped the dirty pages,
+ *   and a retry could report success for data that is lost (PostgreSQL's
+ *   choice); the promise of --fsync cannot be kept any more.
+ * - Media bytes reach media/<IS>/<ME> (file and directory synced unless
+ *   --fsync no) before the media create's record is written; a service's
+ *   media directory is removed only after its delete has committed.
+ * - Compaction (one thread): under the exclusive lock the journal rotates
+ *   to journal-<S+1>, S being the store's commit count, and a child is
+ *   forked holding the store as of S; the lock is released at once. The
+ *   child writes snapshot-S.tmp.*, fsyncs it, renames it to snapshot-S,
+ *   fsyncs the directory and _exits 0. Only then is the MANIFEST replaced
+ *   (current S, previous the former current), and only after that are the
+ *   snapshot the MANIFEST no longer names and the journal files wholly
+ *   covered by the (new) previous snapshot deleted. At every instant the
+ *   MANIFEST's snapshots and the journal files present recover the store.
+ * - Test-only: CHATSTORE_TEST_CRASH=<point>[:<n>] SIGKILLs the process (and
+ *   a running compaction child) when the n-th compaction (default 1)
+ *   reaches <point>; see crash_point. Never set it in production. */
+#include "persist.h"
+#include "server.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHILD_BUF (1u << 20) /* the compaction child's write buffer */
+
+struct persist {
+    persist_config cfg;
+    char dir[PATH_MAX];
+    int dfd, mfd; /* the data directory, media/ */
+    cs_store *store;
+    media_store *media;
+
+    /* the journal: hook and rotation only, under the store's exclusive lock
+     * (jfd is also read under mu by the flusher; rotation holds both) */
+    int jfd;
+    uint64_t jfirst, joff, next_seq;
+    bool broken;
+
+    /* under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t flushed; /* synced rose, or a flush ended */
+    pthread_cond_t wake;    /* compaction wanted, or stopping */
+    uint64_t written, synced;
+    bool flushing, stopping, compact_wanted;
+    uint64_t journal_bytes; /* written since the current snapshot's seq */
+    uint64_t threshold;     /* compact when journal_bytes exceeds it */
+
+    /* compaction thread (and open/close): snapshots and journal files */
+    uint64_t snap_seq, snap_bytes, prev_seq;
+    bool has_prev;
+    uint64_t *files; /* first seqs of the journal files present, ascending */
+    size_t nfiles, capfiles;
+    uint8_t *child_buf; /* allocated before any fork */
+    unsigned compactions;
+    volatile pid_t child;
+    pid_t pid;
+
+    pthread_t compactor, syncer;
+    bool have_compactor, have_syncer;
+
+    /* test-only crash point */
+    char crash_at[64];
+    unsigned crash_n;
+};
+
+/* A staged media upload of this thread's request. */
+typedef struct stage {
+    char tmp[64];
+    bool moved; /* now media/<is>/<me> */
+    char is[35], me[35];
+} stage;
+
+static _Thread_local uint64_t tl_pos;
+static _Thread_local stage *tl_stage;
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("chatstore-server: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* The promise of --fsync cannot be kept: stop now (see the top). */
+static void sync_failed(const char *what, int err) __attribute__((noreturn));
+static void sync_failed(const char *what, int err) {
+    logf_("FATAL: %s failed: %s; exiting, since changes already answered "
+          "might not be on disk (restart recovers what is)",
+          what, strerror(err));
+    _exit(PERSIST_EXIT_SYNC_FAILED);
+}
+
+static bool syncing(const persist *p) { return p->cfg.fsync != PERSIST_FSYNC_NO; }
+
+/* ---- test-only crash points -------------------------------------------- */
+
+static void crash_now(persist *p, const char *point, bool in_child) {
+    char msg[160];
+    int n = snprintf(msg, sizeof msg,
+                     "chatstore-server: test crash at %s (compaction %u)\n",
+                     point, p->compactions);
+    if (n > 0) {
+        ssize_t ignored = write(2, msg, (size_t)n);
+        (void)ignored;
+    }
+    if (in_child) {
+        kill(getppid(), SIGKILL);
+    } else if (p->child > 0) {
+        kill(p->child, SIGKILL);
+    }
+    kill(getpid(), SIGKILL);
+    _exit(137);
+}
+
+static void crash_point(persist *p, const char *point, bool in_child) {
+    if (p->crash_at[0] && !strcmp(p->crash_at, point) &&
+        p->compactions == p->crash_n)
+        crash_now(p, point, in_child);
+}
+
+/* ---- writing the journal ------------------------------------------------- */
+
+static int write_frame(int fd, uint64_t off, const void *rec, size_t len) {
+    uint8_t hdr[PERSIST_FRAME_HEADER];
+    for (int i = 0; i < 4; i++) hdr[i] = (uint8_t)(len >> (8 * i));
+    size_t total = PERSIST_FRAME_HEADER + len, done = 0;
+    while (done < total) {
+        struct iovec v[2];
+        int n = 0;
+        if (done < PERSIST_FRAME_HEADER) {
+            v[n++] = (struct iovec){hdr + done, PERSIST_FRAME_HEADER - done};
+            v[n++] = (struct iovec){(void *)(uintptr_t)rec, len};
+        } else {
+            v[n++] = (struct iovec){
+                (uint8_t *)(uintptr_t)rec + (done - PERSIST_FRAME_HEADER),
+                total - done};
+        }
+        ssize_t k = pwritev(fd, v, n, (off_t)(off + done));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (!k) errno = EIO;
+            return -1;
+        }
+        done += (size_t)k;
+    }
+    return 0;
+}
+
+/* Moves the staged upload to media/<is>/<me>, durably unless --fsync no. */
+static int media_place(persist *p, stage *st, const char *is, const char *me) {
+    int sfd = openat(p->mfd, is, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0 && errno == ENOENT) {
+        if (mkdirat(p->mfd, is, 0755) && errno != EEXIST) return -1;
+        if (syncing(p) && fsync(p->mfd)) sync_failed("fsync of media/", errno);
+        sfd = openat(p->mfd, is, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (sfd < 0) return -1;
+    if (renameat(p->mfd, st->tmp, sfd, me)) {
+        close(sfd);
+        return -1;
+    }
+    if (syncing(p) && fsync(sfd)) sync_failed("fsync of a media directory", errno);
+    close(sfd);
+    memcpy(st->is, is, sizeof st->is);
+    memcpy(st->me, me, sizeof st->me);
+    return 0;
+}
+
+static void media_unplace(persist *p, const stage *st) {
+    int sfd = openat(p->mfd, st->is, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0) return;
+    unlinkat(sfd, st->me, 0);
+    close(sfd);
+}
+
+/* The journal hook: see the top. */
+static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
+    persist *p = ctx;
+    if (p->broken) return -1;
+    if (seq != p->next_seq) {
+        logf_("journal: record seq %llu where %llu was expected: refused",
+              (unsigned long long)seq, (unsigned long long)p->next_seq);
+        return -1;
+    }
+    stage *st = tl_stage;
+    char is[35], me[35];
+    bool placed = false;
+    if (!persist_media_record_sids(rec, len, is, me)) {
+        if (!st || st->moved) {
+            logf_("journal: a media create without staged bytes: refused");
+            return -1;
+        }
+        if (media_place(p, st, is, me)) {
+            logf_("journal: cannot store the bytes of %s: %s", me,
+                  strerror(errno));
+            return -1;
+        }
+        placed = true;
+    }
+    if (write_frame(p->jfd, p->joff, rec, len)) {
+        int err = errno;
+        if (ftruncate(p->jfd, (off_t)p->joff)) {
+            p->broken = true;
+            logf_("journal: write failed (%s) and cannot be cut off (%s): "
+                  "every further change is refused; restart to recover",
+                  strerror(err), strerror(errno));
+        } else {
+            logf_("journal: write failed: %s: change refused", strerror(err));
+        }
+        if (placed) media_unplace(p, st);
+        return -1;
+    }
+    if (placed) st->moved = true;
+    uint64_t n = PERSIST_FRAME_HEADER + len;
+    p->joff += n;
+    p->next_seq++;
+    pthread_mutex_lock(&p->mu);
+    p->written += n;
+    tl_pos = p->written;
+    p->journal_bytes += n;
+    if (!p->compact_wanted && p->journal_bytes > p->threshold) {
+        p->compact_wanted = true;
+        pthread_cond_broadcast(&p->wake);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+/* ---- group commit ---------------------------------------------------------- */
+
+/* Returns once synced >= pos. */
+static void flush_to(persist *p, uint64_t pos) {
+    pthread_mutex_lock(&p->mu);
+    while (p->synced < pos) {
+        if (p->flushing) {
+            pthread_cond_wait(&p->flushed, &p->mu);
+            continue;
+        }
+        p->flushing = true;
+        uint64_t target = p->written;
+        int fd = p->jfd;
+        pthread_mutex_unlock(&p->mu);
+        if (fdatasync(fd)) sync_failed("fdatasync of the journal", errno);
+        pthread_mutex_lock(&p->mu);
+        p->flushing = false;
+        if (target > p->synced) p->synced = target;
+        pthread_cond_broadcast(&p->flushed);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void persist_request_begin(persist *p) {
+    (void)p;
+    tl_pos = 0;
+}
+
+void persist_request_end(persist *p) {
+    if (tl_pos && p->cfg.fsync == PERSIST_FSYNC_ALWAYS) flush_to(p, tl_pos);
+    tl_pos = 0;
+}
+
+/* everysec: one fdatasync a second when something was written. */
+static void *syncer_main(void *arg) {
+    persist *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += 1;
+        pthread_cond_timedwait(&p->wake, &p->mu, &t);
+        if (p->stopping) break;
+        uint64_t w = p->written;
+        if (w > p->synced) {
+            pthread_mutex_unlock(&p->mu);
+            flush_to(p, w);
+            pthread_mutex_lock(&p->mu);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* ---- media ------------------------------------------------------------------ */
+
+int persist_media_stage(persist *p, const void *data, size_t n) {
+    static unsigned long counter;
+    stage *st = calloc(1, sizeof *st);
+    if (!st) return -1;
+    snprintf(st->tmp, sizeof st->tmp, "tmp-%d-%lu", (int)p->pid,
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    int fd = openat(p->mfd, st->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                    0644);
+    if (fd < 0) {
+        logf_("media: cannot create media/%s: %s", st->tmp, strerror(errno));
+        free(st);
+        return -1;
+    }
+    int rc = persist_write_cb(&fd, data, n);
+    if (rc) logf_("media: cannot write media/%s: %s", st->tmp, strerror(errno));
+    if (!rc && syncing(p) && fdatasync(fd)) sync_failed("fdatasync of media", errno);
+    close(fd);
+    if (rc) {
+        unlinkat(p->mfd, st->tmp, 0);
+        free(st);
+        return -1;
+    }
+    tl_stage = st;
+    return 0;
+}
+
+void persist_media_unstage(persist *p) {
+    stage *st = tl_stage;
+    if (!st) return;
+    if (!st->moved) unlinkat(p->mfd, st->tmp, 0);
+    free(st);
+    tl_stage = NULL;
+}
+
+void persist_media_drop_service(persist *p, const char *service_sid) {
+    int sfd = openat(p->mfd, service_sid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0) return;
+    DIR *d = fdopendir(sfd);
+    if (!d) {
+        close(sfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            unlinkat(sfd, e->d_name, 0);
+    closedir(d);
+    unlinkat(p->mfd, service_sid, AT_REMOVEDIR);
+    /* Not synced: bytes that come back after a crash belong to a deleted
+     * service, and recovery removes them. */
+}
+
+/* ---- compaction -------------------------------------------------------- */
+
+static int files_push(persist *p, uint64_t first) {
+    if (p->nfiles == p->capfiles) {
+        size_t cap = p->capfiles ? p->capfiles * 2 : 16;
+        uint64_t *f = realloc(p->files, cap * sizeof *f);
+        if (!f) return -1;
+        p->files = f;
+        p->capfiles = cap;
+    }
+    p->files[p->nfiles++] = first;
+    return 0;
+}
+
+static void update_threshold(persist *p) {
+    double t = p->cfg.compact_ratio * (double)p->snap_bytes;
+    uint64_t th = t > (double)UINT64_MAX / 2 ? UINT64_MAX / 2 : (uint64_t)t;
+    if (th < p->cfg.compact_min_bytes) th = p->cfg.compact_min_bytes;
+    pthread_mutex_lock(&p->mu);
+    p->threshold = th;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Creates journal-<first> and makes it current. Under the store's
+ * exclusive lock (or before the hook is installed). */
+static int open_journal(persist *p, uint64_t first, bool rotate) {
+    char name[PERSIST_NAME_MAX];
+    snprintf(name, sizeof name, "journal-%llu", (unsigned long long)first);
+    if (files_push(p, first)) return -1;
+    int fd = openat(p->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        logf_("cannot create %s/%s: %s", p->dir, name, strerror(errno));
+        p->nfiles--;
+        return -1;
+    }
+    if (syncing(p)) {
+        if (rotate && fdatasync(p->jfd)) sync_failed("fdatasync of the journal", errno);
+        if (fsync(p->dfd)) sync_failed("fsync of the data directory", errno);
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->flushing) pthread_cond_wait(&p->flushed, &p->mu);
+    int old = rotate ? p->jfd : -1;
+    p->jfd = fd;
+    if (syncing(p)) p->synced = p->written;
+    p->journal_bytes = 0;
+    pthread_mutex_unlock(&p->mu);
+    if (old >= 0) close(old);
+    p->jfirst = first;
+    p->joff = 0;
+    return 0;
+}
+
+typedef struct cwriter {
+    int fd;
+    uint8_t *buf;
+    size_t len;
+} cwriter;
+
+static int cw_flush(cwriter *w) {
+    int rc = persist_write_cb(&w->fd, w->buf, w->len);
+    w->len = 0;
+    return rc;
+}
+
+static int cw_write(void *ctx, const void *buf, size_t len) {
+    cwriter *w = ctx;
+    if (len > CHILD_BUF - w->len) {
+        if (cw_flush(w)) return -1;
+        if (len >= CHILD_BUF) return persist_write_cb(&w->fd, buf, len);
+    }
+    memcpy(w->buf + w->len, buf, len);
+    w->len += len;
+    return 0;
+}
+
+/* Closes every descriptor but a and b: the child must not hold the
+ * server's sockets open (a client would not see them close). */
+static void close_others(int a, int b) {
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+    if (lo > 3) syscall(SYS_close_range, 3u, (unsigned)lo - 1, 0u);
+    if (hi > lo + 1) syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1, 0u);
+    syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u);
+}
+
+/* The forked child: only async-signal-safe calls (no malloc, no stdio). */
+static void child_main(persist *p, const char *tmp, const char *final) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != p->pid) _exit(10);
+    int fd = openat(p->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) _exit(11);
+    close_others(fd, p->dfd);
+    cwriter w = {fd, p->child_buf, 0};
+    if (cs_snapshot_save(p->store, cw_write, &w) || cw_flush(&w)) _exit(12);
+    crash_point(p, "snapshot-written", true);
+    if (fsync(fd)) _exit(13);
+    close(fd);
+    if (renameat(p->dfd, tmp, p->dfd, final)) _exit(14);
+    crash_point(p, "snapshot-renamed", true);
+    if (fsync(p->dfd)) _exit(15);
+    _exit(0);
+}
+
+/* MANIFEST with a crash point between each step. */
+static void write_manifest_steps(persist *p, uint64_t cur, uint64_t prev) {
+    char buf[256];
+    int n = snprintf(buf, sizeof buf,
+                     "%s\nsnapshot snapshot-%llu\nprevious snapshot-%llu\n",
+                     PERSIST_MANIFEST_MAGIC, (unsigned long long)cur,
+                     (unsigned long long)prev);
+    int fd = openat(p->dfd, PERSIST_MANIFEST ".tmp",
+                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, buf, (size_t)n) != n)
+        sync_failed("writing MANIFEST.tmp", errno);
+    if (fsync(fd)) sync_failed("fsync of MANIFEST.tmp", errno);
+    close(fd);
+    crash_point(p, "manifest-written", false);
+    if (renameat(p->dfd, PERSIST_MANIFEST ".tmp", p->dfd, PERSIST_MANIFEST))
+        sync_failed("renaming MANIFEST.tmp", errno);
+    crash_point(p, "manifest-renamed", false);
+    if (fsync(p->dfd)) sync_failed("fsync of the data directory", errno);
+    crash_point(p, "manifest-synced", false);
+}
+
+/* One compaction: 0 done (or nothing to do), -1 failed (retried later). */
+static int compact(persist *p) {
+    char tmp[PERSIST_NAME_MAX + 32], final[PERSIST_NAME_MAX];
+    cs_store_lock_exclusive(p->store);
+    cs_store_stats st;
+    cs_store_stats_get(p->store, &st);
+    uint64_t s = st.commits;
+    if (s == p->snap_seq) {
+        cs_store_unlock(p->store);
+        return 0;
+    }
+    p->compactions++;
+    if (p->jfirst != s + 1 && open_journal(p, s + 1, true)) {
+        cs_store_unlock(p->store);
+        return -1;
+    }
+    crash_point(p, "rotated", false);
+    snprintf(tmp, sizeof tmp, "snapshot-%llu.tmp.%d.%u", (unsigned long long)s,
+             (int)p->pid, p->compactions);
+    snprintf(final, sizeof final, "snapshot-%llu", (unsigned long long)s);
+    double t0;
+    {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t0 = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+    }
+    pid_t pid = fork();
+    if (pid == 0) child_main(p, tmp, final);
+    cs_store_unlock(p->store);
+    if (pid < 0) {
+        logf_("compaction: fork: %s", strerror(errno));
+        return -1;
+    }
+    p->child = pid;
+    crash_point(p, "forked", false);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    p->child = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        logf_("compaction: the snapshot child failed (%s %d); the journal "
+              "keeps everything, retrying later",
+              WIFEXITED(status) ? "exit status" : "signal",
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        unlinkat(p->dfd, tmp, 0);
+        return -1;
+    }
+    crash_point(p, "snapshot-done", false);
+    struct stat fs;
+    uint64_t bytes = fstatat(p->dfd, final, &fs, 0) ? 0 : (uint64_t)fs.st_size;
+    uint64_t old_cur = p->snap_seq, old_prev = p->prev_seq;
+    bool had_prev = p->has_prev;
+    write_manifest_steps(p, s, old_cur);
+    p->snap_seq = s;
+    p->snap_bytes = bytes;
+    p->prev_seq = old_cur;
+    p->has_prev = true;
+    update_threshold(p);
+    /* What the MANIFEST no longer needs. */
+    if (had_prev && old_prev != old_cur) {
+        char n[PERSIST_NAME_MAX];
+        snprintf(n, sizeof n, "snapshot-%llu", (unsigned long long)old_prev);
+        unlinkat(p->dfd, n, 0);
+        crash_point(p, "deleted-snapshot", false);
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < p->nfiles; i++) {
+        if (i + 1 < p->nfiles && p->files[i + 1] - 1 <= p->prev_seq) {
+            char n[PERSIST_NAME_MAX];
+            snprintf(n, sizeof n, "journal-%llu", (unsigned long long)p->files[i]);
+            unlinkat(p->dfd, n, 0);
+            crash_point(p, "deleted-journal", false);
+            continue;
+        }
+        p->files[w++] = p->files[i];
+    }
+    p->nfiles = w;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    logf_("compaction: snapshot-%llu (%llu bytes) in %.2f s",
+          (unsigned long long)s, (unsigned long long)bytes,
+          (double)t.tv_sec + (double)t.tv_nsec / 1e9 - t0);
+    crash_point(p, "done", false);
+    return 0;
+}
+
+static void *compactor_main(void *arg) {
+    persist *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        if (!p->compact_wanted) {
+            pthread_cond_wait(&p->wake, &p->mu);
+            continue;
+        }
+        p->compact_wanted = false;
+        pthread_mutex_unlock(&p->mu);
+        int rc = compact(p);
+        pthread_mutex_lock(&p->mu);
+        if (rc && !p->stopping) { /* back off a little before retrying */
+            struct timespec t;
+            clock_gettime(CLOCK_REALTIME, &t);
+            t.tv_sec += 5;
+            pthread_cond_timedwait(&p->wake, &p->mu, &t);
+            if (p->journal_bytes > p->threshold) p->compact_wanted = true;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* ---- open and close ------------------------------------------------------- */
+
+static void load_media(void *ctx, const char *is, const char *me,
+                       const void *data, size_t n) {
+    persist *p = ctx;
+    blob *b = NULL;
+    int rc = media_store_prepare(p->media, data, n, &b);
+    if (rc) {
+        logf_("warning: media/%s/%s: %s: its content is not served", is, me,
+              rc == MEDIA_FULL ? "over --media-cap" : "out of memory");
+        return;
+    }
+    media_store_commit(p->media, b, me, is);
+}
+
+static void parse_crash_env(persist *p) {
+    const char *e = getenv("CHATSTORE_TEST_CRASH");
+    if (!e || !*e) return;
+    snprintf(p->crash_at, sizeof p->crash_at, "%s", e);
+    p->crash_n = 1;
+    char *colon = strchr(p->crash_at, ':');
+    if (colon) {
+        *colon = '\0';
+        p->crash_n = (unsigned)strtoul(colon + 1, NULL, 10);
+    }
+    logf_("TEST ONLY: CHATSTORE_TEST_CRASH: crashing at %s of compaction %u",
+          p->crash_at, p->crash_n);
+}
+
+persist *persist_open(const persist_config *cfg, media_store *m,
+                      cs_store **store) {
+    persist *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->cfg = *cfg;
+    p->dfd = p->mfd = p->jfd = -1;
+    p->media = m;
+    p->pid = getpid();
+    snprintf(p->dir, sizeof p->dir, "%s", cfg->dir);
+    p->cfg.dir = p->dir;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->flushed, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    parse_crash_env(p);
+    p->child_buf = malloc(CHILD_BUF);
+    if (!p->child_buf) goto fail;
+
+    cs_options o = CS_OPTIONS_INIT;
+    o.account_sid = cfg->account_sid;
+    o.base_url = cfg->base_url;
+    recover_opts ro = {cfg->dir, "chatstore-server", stderr, cfg->repair, false,
+                       &o, load_media, p};
+    recover_result r;
+    if (recover(&ro, &r)) {
+        recover_result_free(&r);
+        goto fail;
+    }
+    p->store = r.store;
+    cs_store_stats st;
+    cs_store_stats_get(p->store, &st);
+    if (r.created)
+        logf_("initialised %s: %s", p->dir, r.snap_name);
+    else
+        logf_("loaded %s (seq %llu) in %.2f s; replayed %llu records (to seq "
+              "%llu) from %llu journal file(s) in %.2f s: %zu services, %zu "
+              "channels, %zu messages, %zu media",
+              r.snap_name, (unsigned long long)r.snap_seq, r.snap_secs,
+              (unsigned long long)r.applied, (unsigned long long)st.commits,
+              (unsigned long long)r.journal_files, r.replay_secs, st.services,
+              st.channels, st.messages, st.media);
+    p->snap_seq = r.snap_seq;
+    p->snap_bytes = r.snap_bytes;
+    p->has_prev = r.has_prev;
+    p->prev_seq = r.prev_seq;
+    for (size_t i = 0; i < r.nj; i++)
+        if (files_push(p, r.jfirst[i])) goto fail_r;
+
+    p->dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (p->dfd >= 0) p->mfd = openat(p->dfd, PERSIST_MEDIA_DIR,
+                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (p->dfd < 0 || p->mfd < 0) {
+        logf_("%s: %s", p->dir, strerror(errno));
+        goto fail_r;
+    }
+    /* The file to append to: the last one, if the next record continues
+     * it; else a new one. */
+    p->next_seq = st.commits + 1;
+    if (r.nj && r.append_next == p->next_seq) {
+        char name[PERSIST_NAME_MAX];
+        p->jfirst = r.jfirst[r.nj - 1];
+        snprintf(name, sizeof name, "journal-%llu", (unsigned long long)p->jfirst);
+        p->jfd = openat(p->dfd, name, O_WRONLY | O_CLOEXEC);
+        if (p->jfd < 0) {
+            logf_("%s/%s: %s", p->dir, name, strerror(errno));
+            goto fail_r;
+        }
+        p->joff = r.jsize[r.nj - 1];
+    } else if (open_journal(p, p->next_seq, false)) {
+        goto fail_r;
+    }
+    p->journal_bytes = r.journal_bytes;
+    recover_result_free(&r);
+    update_threshold(p);
+    if (p->journal_bytes > p->threshold) p->compact_wanted = true;
+
+    cs_store_set_journal(p->store, journal_hook, p);
+    if (pthread_create(&p->compactor, NULL, compactor_main, p)) goto fail;
+    p->have_compactor = true;
+    if (p->cfg.fsync == PERSIST_FSYNC_EVERYSEC) {
+        if (pthread_create(&p->syncer, NULL, syncer_main, p)) goto fail;
+        p->have_syncer = true;
+    }
+    *store = p->store;
+    return p;
+fail_r:
+    recover_result_free(&r);
+fail:
+    *store = NULL;
+    cs_store *s = p->store;
+    persist_close(p); /* stops the threads first */
+    cs_store_free(s);
+    return NULL;
+}
+
+int persist_close(persist *p) {
+    if (!p) return 0;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    if (p->have_compactor) pthread_join(p->compactor, NULL);
+    if (p->have_syncer) pthread_join(p->syncer, NULL);
+    int rc = 0;
+    if (p->jfd >= 0) {
+        /* Whatever the mode: a clean stop leaves everything on disk. */
+        pthread_mutex_lock(&p->mu);
+        uint64_t w = p->written;
+        pthread_mutex_unlock(&p->mu);
+        flush_to(p, w);
+        if (p->cfg.fsync == PERSIST_FSYNC_NO && syncfs(p->dfd)) {
+            logf_("syncfs %s: %s", p->dir, strerror(errno));
+            rc = -1;
+        }
+        if (fdatasync(p->jfd)) rc = -1;
+        if (!rc)
+            logf_("journal synced: %llu bytes written since start, seq %llu",
+                  (unsigned long long)w, (unsigned long long)p->next_seq - 1);
+        close(p->jfd);
+    }
+    if (p->store) cs_store_set_journal(p->store, NULL, NULL);
+    if (p->mfd >= 0) close(p->mfd);
+    if (p->dfd >= 0) close(p->dfd);
+    pthread_cond_destroy(&p->flushed);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->mu);
+    free(p->files);
+    free(p->child_buf);
+    free(p);
+    return rc;
+}
