@@ -15,7 +15,10 @@
  *   prototypes gives each of them its list (a test records the errors the
  *   test suites see each function return and fails on one not listed).
  * - A failed call leaves the store exactly as it was, allocation failure
- *   included, and notifies no observer.
+ *   and a refusing journal hook included, and notifies no observer: every
+ *   object, counter, page and token as before. (Capacity a call reserved
+ *   before it failed, such as an index block, may stay allocated for the
+ *   next call, so cs_store_stats.bytes_allocated can be higher.)
  * - Strings enter as cs_str (pointer + length, not NUL-terminated). A cs_str
  *   whose ptr is NULL is "absent" (the parameter was not given); an empty
  *   string is given-and-empty. All input is validated by the store: UTF-8,

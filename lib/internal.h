@@ -393,6 +393,8 @@ static inline uint32_t cs__sid_hashv(const uint8_t *sidb) {
 }
 int64_t cs__now(const cs_store *s);
 void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]);
+/* The SID cs__new_sid would give next, without taking it. */
+void cs__peek_sid(const cs_store *s, uint8_t out[CS__SID_BYTES]);
 /* Message SIDs: a keyed 128-bit permutation (a four-round Feistel network
  * over SipHash) of (channel serial, message index). Unique for the store's
  * life, since neither number is reused, and as unpredictable as the other

@@ -288,19 +288,36 @@ static cs_str sid_str(sidtxt *t, char a, char b, const uint8_t *sid) {
     return (cs_str){t->v, CS__SID_STRLEN};
 }
 
-/* The state before the call must be the writer's. */
+/* The state before the call must be the writer's, and the SID a create
+ * will make the one the record names: checked before anything changes, so
+ * a record from another store (other keys) or with an altered SID changes
+ * nothing. A create takes the generator's next SID (a store never skips
+ * one: SIDs it made never collide with later ones). */
 static cs_err check_state(const cs_store *s, const jrec *d) {
     if (d->counter != s->sid_counter || d->serial != s->serial)
         return CS_E_RECORD_MISMATCH;
-    if (d->op == CS__J_MESSAGE_CREATE) {
+    uint8_t next[CS__SID_BYTES];
+    switch (d->op) {
+    case CS__J_SERVICE_CREATE:
+    case CS__J_CHANNEL_CREATE:
+    case CS__J_MEDIA_CREATE:
+        cs__peek_sid(s, next);
+        break;
+    case CS__J_MESSAGE_CREATE: {
         sidtxt a, b;
         cs_channel *c;
         if (cs__resolve_channel(s, sid_str(&a, 'I', 'S', d->svc),
                                 sid_str(&b, 'C', 'H', d->chan), &c))
             return CS_E_RECORD_MISMATCH;
         if (d->index != c->next_index) return CS_E_RECORD_MISMATCH;
+        cs__msg_sid(s, c->serial, c->next_index, next);
+        break;
     }
-    return CS_OK;
+    default:
+        return CS_OK;
+    }
+    return memcmp(next, d->created, CS__SID_BYTES) ? CS_E_RECORD_MISMATCH
+                                                   : CS_OK;
 }
 
 /* The call the record carries, made again. */

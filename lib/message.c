@@ -259,7 +259,7 @@ cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
     if (img->index < 0 || img->index >= c->next_index ||
         (c->msgs.count && img->index <= c->msgs.last))
         *why = "message index out of order";
-    else if (check_body(s, img->body) || !img->from.ptr ||
+    else if (check_body(s, img->body) || !img->from.ptr || !img->from.len ||
              cs__check_text(img->from, l->identity_chars, CS_E_FROM_TOO_LONG) ||
              cs__check_text(img->lub, l->identity_chars, CS_E_FROM_TOO_LONG) ||
              (img->lub.ptr && !img->lub.len) ||

@@ -66,6 +66,11 @@ static void keys_from_seed(uint64_t seed, uint8_t out[32]) {
     cs__siphash128(k, in, sizeof in, out + 16);
 }
 
+void cs__peek_sid(const cs_store *s, uint8_t out[CS__SID_BYTES]) {
+    uint64_t c = s->sid_counter;
+    cs__siphash128(s->sid_key, &c, sizeof c, out);
+}
+
 void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]) {
     uint64_t c = s->sid_counter++;
     cs__siphash128(s->sid_key, &c, sizeof c, out);

@@ -577,6 +577,54 @@ TEST(journal_damage_is_refused_with_offset) {
     journal_free(&j);
 }
 
+/* A create record from a store with other keys, or with its created SID
+ * altered (CRC fixed), is refused before anything changes. */
+TEST(journal_foreign_create_changes_nothing) {
+    tu_now = TU_T0;
+    cs_store *a = new_store(1), *b = new_store(2);
+    REQUIRE(a && b);
+    journal j = {0};
+    REQUIRE(cs_store_set_journal(a, journal_hook, &j) == CS_OK);
+    cs_service_view sv;
+    REQUIRE(cs_service_create(a, S("x"), &sv) == CS_OK);
+    cs_message_params mp = {0};
+    cs_channel_view cv;
+    REQUIRE(cs_channel_create(a, S(sv.sid), NULL, &cv) == CS_OK);
+    REQUIRE(cs_message_create(a, S(sv.sid), S(cv.sid), &mp, NULL) == CS_OK);
+    REQUIRE(j.n == 3);
+    tu_events ev;
+    memset(&ev, 0, sizeof ev);
+    REQUIRE(cs_observer_add(b, tu_record, &ev, NULL) == CS_OK);
+    char *d0 = dump_of(b);
+    CHECK_INT(cs_journal_apply(b, j.rec[0], j.len[0], NULL, NULL),
+              CS_E_RECORD_MISMATCH);
+    CHECK_INT(ev.n, 0);
+    char *d1 = dump_of(b);
+    CHECK_DUMP(d1, d0);
+    free(d1);
+    /* Same keys, but the created SID of the message create altered. */
+    cs_store *c = new_store(1);
+    REQUIRE(c);
+    for (int i = 0; i < 2; i++)
+        REQUIRE(cs_journal_apply(c, j.rec[i], j.len[i], NULL, NULL) == CS_OK);
+    uint8_t *r = j.rec[2];
+    size_t n = j.len[2];
+    r[40 + 2 * 16] ^= 1; /* svc, chan, then created */
+    uint32_t crc = cs__crc32c(0, r, n - 4);
+    for (int i = 0; i < 4; i++) r[n - 4 + i] = (uint8_t)(crc >> (8 * i));
+    char *c0 = dump_of(c);
+    CHECK_INT(cs_journal_apply(c, r, n, NULL, NULL), CS_E_RECORD_MISMATCH);
+    char *c1 = dump_of(c);
+    CHECK_DUMP(c1, c0);
+    free(c0);
+    free(c1);
+    free(d0);
+    cs_store_free(a);
+    cs_store_free(b);
+    cs_store_free(c);
+    journal_free(&j);
+}
+
 /* A refusing hook: every kind of mutating call fails with JOURNAL_REFUSED,
  * changes nothing and notifies nobody. */
 TEST(journal_refusal_changes_nothing) {
@@ -656,6 +704,7 @@ static const check_test TESTS[] = {
     T(journal_gap_and_mismatch_are_refused),
     T(journal_damage_is_refused_with_offset),
     T(journal_refusal_changes_nothing),
+    T(journal_foreign_create_changes_nothing),
 };
 
 CHECK_MAIN(TESTS)
