@@ -63,6 +63,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Basic realm=\"Twilio API\"");
     if (rp->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rp->allow);
+    /* Stopping: no further request on this connection. */
+    if (rp->close) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, rp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -187,6 +189,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     memset(&rp, 0, sizeof rp);
     cs_buf_init(&rp.body, NULL);
     handle(sv, conn, url, method, c, &rp);
+    rp.close = __atomic_load_n(&sv->stopping, __ATOMIC_SEQ_CST);
     enum MHD_Result ret = send_reply(conn, &rp);
     cs_buf_free(&rp.body);
     return ret;
@@ -275,11 +278,16 @@ int server_stop(server *sv) {
     if (sv->daemon && sv->persist) {
         /* No new connections; the requests in flight finish (bounded: a
          * client that never reads its reply is cut off after 10 s). */
+        __atomic_store_n(&sv->stopping, 1, __ATOMIC_SEQ_CST);
         listener = MHD_quiesce_daemon(sv->daemon);
-        for (int i = 0; i < 1000 && __atomic_load_n(&sv->in_flight,
-                                                     __ATOMIC_SEQ_CST); i++) {
+        /* Until nothing has been in flight for 50 ms: replies now close
+         * their connections, so a keep-alive client sends at most the
+         * request it already had on the way. */
+        for (int i = 0, quiet = 0; i < 1000 && quiet < 5; i++) {
             struct timespec t = {0, 10 * 1000 * 1000};
             nanosleep(&t, NULL);
+            quiet = __atomic_load_n(&sv->in_flight, __ATOMIC_SEQ_CST) ? 0
+                                                                       : quiet + 1;
         }
     }
     if (sv->daemon) MHD_stop_daemon(sv->daemon);

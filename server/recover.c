@@ -400,6 +400,31 @@ static int all_zero(const uint8_t *p, size_t n) {
     return 1;
 }
 
+static uint64_t get_u64(const uint8_t *p) {
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+/* Whether a whole, valid frame of a seq after `expected` starts anywhere in
+ * p[from..size): then the bytes at `from` are not a torn end but damage in
+ * the middle (e.g. a length field that lost a bit). The header fields are
+ * checked before the CRC, so the scan costs little. */
+static int later_frame(const uint8_t *p, size_t from, size_t size,
+                       uint64_t expected) {
+    for (size_t q = from; q + PERSIST_FRAME_HEADER + PERSIST_RECORD_MIN <= size;
+         q++) {
+        uint32_t len = get_u32(p + q);
+        if (len < PERSIST_RECORD_MIN || len > size - q - PERSIST_FRAME_HEADER)
+            continue;
+        const uint8_t *rec = p + q + PERSIST_FRAME_HEADER;
+        uint64_t seq = get_u64(rec + 8);
+        if (rec[0] != 1 || rec[1] == 0 || rec[3] != 0 || get_u32(rec + 4) != 0 ||
+            seq <= expected || seq - expected > size / PERSIST_RECORD_MIN)
+            continue;
+        if (persist_crc32c(rec, len - 4) == get_u32(rec + len - 4)) return 1;
+    }
+    return 0;
+}
+
 /* Replays one journal file into s. */
 static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
                            uint64_t first, bool last,
@@ -453,22 +478,34 @@ static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
             break;
         }
         if (len > rem - PERSIST_FRAME_HEADER) {
-            snprintf(js->why, sizeof js->why,
-                     "incomplete record (%zu of %u bytes)",
-                     rem - PERSIST_FRAME_HEADER, len);
-            res = last ? J_TORN : J_DAMAGED;
+            if (last && !later_frame(p, off + 1, size, js->expected)) {
+                snprintf(js->why, sizeof js->why,
+                         "incomplete record (%zu of %u bytes)",
+                         rem - PERSIST_FRAME_HEADER, len);
+                res = J_TORN;
+            } else {
+                snprintf(js->why, sizeof js->why,
+                         "frame length %u runs past the end of the file, but "
+                         "%s",
+                         len, last ? "whole records follow" : "this is not "
+                                     "the last journal file");
+                res = J_DAMAGED;
+            }
             break;
         }
         const uint8_t *rec = p + off + PERSIST_FRAME_HEADER;
         size_t end = off + PERSIST_FRAME_HEADER + len;
         if (persist_crc32c(rec, len - 4) != get_u32(rec + len - 4)) {
-            if (last && (end == size || all_zero(p + off, rem))) {
+            /* torn: the final record, or one whose tail (and all after it)
+             * the disk left zero-filled */
+            if (last && all_zero(p + end, size - end) &&
+                !later_frame(p, off + 1, size, js->expected)) {
                 snprintf(js->why, sizeof js->why,
                          "final record fails its checksum");
                 res = J_TORN;
             } else {
-                js->at = end - 4;
-                snprintf(js->why, sizeof js->why, "record checksum mismatch");
+                snprintf(js->why, sizeof js->why,
+                         "record of %u bytes fails its checksum", len);
                 res = J_DAMAGED;
             }
             break;
@@ -806,16 +843,19 @@ static int recover_in(const recover_opts *o, recover_result *r, int dfd) {
                 (long long)off, why);
         else
             say(o, "%s/%s: cannot load: %s", o->dir, name, why);
-        if (used == ncand && !o->repair && !o->check_only) {
-            if (i + 1 < ncand)
+        if (used == ncand && !o->check_only) {
+            if (i + 1 == ncand) {
+                say(o, "no older snapshot is kept: this cannot be repaired; "
+                       "restore the directory from a backup");
+                goto out;
+            }
+            if (!o->repair) {
                 say(o, "start with --repair to fall back to snapshot-%llu "
                        "(the journal files since then are kept: nothing is "
                        "lost)",
                     (unsigned long long)cand[i + 1]);
-            else
-                say(o, "no older snapshot is kept: this cannot be repaired; "
-                       "restore the directory from a backup");
-            goto out;
+                goto out;
+            }
         }
     }
     if (!r->store) {

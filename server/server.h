@@ -87,6 +87,7 @@ typedef struct server {
     struct MHD_Daemon *daemon;
     unsigned bound_port;
     unsigned long in_flight; /* requests begun and not completed (atomic) */
+    int stopping;            /* server_stop began: replies close (atomic) */
 } server;
 
 int server_start(server *sv, const server_config *cfg);
@@ -103,6 +104,7 @@ typedef struct reply {
     char ct_buf[256]; /* content_type may point here */
     int www_auth;     /* add WWW-Authenticate */
     const char *allow; /* Allow header of a 405 reply, or NULL */
+    int close;         /* add Connection: close */
 } reply;
 
 /* A parsed request, as routes see it. */
