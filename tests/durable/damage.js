@@ -1,0 +1,273 @@
+'use strict';
+// Damaged data directories (ctest server_durable_damage):
+// (a) the last journal file cut at every byte offset of its last record:
+//     the server starts, truncates the file to the last whole record and
+//     warns naming the file and the bytes dropped; likewise a final record
+//     whose CRC fails and a zero-filled tail;
+// (b) a byte flipped in the current snapshot: startup refuses, naming the
+//     file and the offset (so does chatstore-check); --repair falls back to
+//     the previous snapshot and its journal files, losing nothing; with no
+//     previous snapshot --repair refuses too;
+// (c) a byte flipped in the middle of the last journal file: startup
+//     refuses naming file and offset; --repair keeps the records before it
+//     and drops the rest (copied to damaged/);
+// (d) writes failing (file size limit, as a full disk): the change is
+//     refused with 503, nothing half-written stays in the journal, and the
+//     server goes on serving.
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const L = require('./lib');
+
+const QUIET = ['--compact-min-bytes', '1000000000'];
+
+async function post(srv, p, form) {
+  const r = await L.request(srv, p, { method: 'POST', form });
+  if (r.status !== 201) throw new Error(`POST ${p}: ${r.status} ${r.text}`);
+  return r.json;
+}
+
+// A directory with a previous and a current snapshot, and a last journal
+// file whose last three records are the creates of msgs.tail (a, b, c).
+async function build(dir) {
+  let srv = await L.startServer(dir, { args: ['--fsync', 'no', '--compact-min-bytes', '3000', '--compact-ratio', '0.1'] });
+  const svc = (await post(srv, '/v2/Services', { FriendlyName: 'damage' })).sid;
+  const ch = (await post(srv, `/v2/Services/${svc}/Channels`, { UniqueName: 'room' })).sid;
+  const base = `/v2/Services/${svc}/Channels/${ch}/Messages`;
+  const early = [];
+  for (let i = 0; i < 80; i++) {
+    early.push((await post(srv, base, { Body: `early ${i}` })).sid);
+    if (i % 20 === 19) await L.sleep(150); // let compactions run
+  }
+  await L.sleep(300);
+  L.expect((await srv.stop()).code === 0, 'build: stop');
+  const d = L.listDir(dir);
+  L.expect(/previous snapshot-\d+/.test(d.manifest || ''), `build: no previous snapshot:\n${d.manifest}`);
+  srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+  const tail = [];
+  for (const b of ['a', 'b', 'c']) tail.push((await post(srv, base, { Body: b })).sid);
+  L.expect((await srv.stop()).code === 0, 'build: stop 2');
+  return { svc, ch, base, early, tail };
+}
+
+// Fetches each sid: { sid: status }.
+async function statuses(srv, base, sids) {
+  const out = {};
+  for (const s of sids) out[s] = (await L.request(srv, `${base}/${s}`)).status;
+  return out;
+}
+
+function flip(file, off) {
+  const b = fs.readFileSync(file);
+  b[off] ^= 0x10;
+  fs.writeFileSync(file, b);
+}
+
+async function tornTail(root, src, m) {
+  const { journals } = L.listDir(src);
+  const last = journals[journals.length - 1];
+  const fr = L.frames(path.join(src, last));
+  const f = fr[fr.length - 1];
+  let n = 0;
+  // Every cut inside the last frame; the cut at its start removes it whole
+  // (nothing torn: no warning).
+  for (let cut = f.off; cut < f.end; cut++) {
+    const dir = path.join(root, `cut-${cut}`);
+    L.copyDir(src, dir);
+    fs.truncateSync(path.join(dir, last), cut);
+    const c = L.check(dir);
+    L.expect(c.status === 0, `cut ${cut}: chatstore-check exit ${c.status}\n${c.out}`);
+    const srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+    const err = srv.stderr();
+    if (cut > f.off) {
+      const want = new RegExp(`warning: ${dir}/${last}: .* at offset ${f.off}: truncated to the last whole record, dropped ${cut - f.off} bytes`);
+      L.expect(want.test(err), `cut ${cut}: no warning naming ${last} and ${cut - f.off} bytes:\n${err}`);
+    } else {
+      L.expect(!/warning/.test(err), `cut ${cut}: unexpected warning:\n${err}`);
+    }
+    const st = await statuses(srv, m.base, m.tail);
+    L.expect(st[m.tail[0]] === 200 && st[m.tail[1]] === 200 && st[m.tail[2]] === 404,
+      `cut ${cut}: tail messages ${JSON.stringify(st)}`);
+    L.expect((await srv.stop()).code === 0, `cut ${cut}: stop`);
+    L.expect(fs.statSync(path.join(dir, last)).size === f.off, `cut ${cut}: file not truncated to ${f.off}`);
+    L.rmrf(dir);
+    n++;
+  }
+  // The final record whole but failing its CRC; a zero-filled tail.
+  const cases = [
+    ['crc', (file) => flip(file, f.off + 4 + 20), /final record fails its checksum/, 404],
+    ['zeros', (file) => fs.appendFileSync(file, Buffer.alloc(300)), /zero-filled tail/, 200],
+  ];
+  for (const [name, damage, re, lastStatus] of cases) {
+    const dir = path.join(root, name);
+    L.copyDir(src, dir);
+    damage(path.join(dir, last));
+    const srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+    L.expect(re.test(srv.stderr()) && srv.stderr().includes(`${dir}/${last}`),
+      `${name}: no warning:\n${srv.stderr()}`);
+    const st = await statuses(srv, m.base, m.tail);
+    L.expect(st[m.tail[1]] === 200 && st[m.tail[2]] === lastStatus, `${name}: ${JSON.stringify(st)}`);
+    L.expect((await srv.stop()).code === 0, `${name}: stop`);
+    L.rmrf(dir);
+  }
+  console.log(`(a) torn tail: ${last} cut at each of the ${n} offsets of its last record, a failing CRC at the end, a zero-filled tail: recovered with warnings`);
+}
+
+async function snapshotDamage(root, src, m) {
+  const { manifest } = L.listDir(src);
+  const cur = /snapshot (snapshot-\d+)/.exec(manifest)[1];
+  const prev = /previous (snapshot-\d+)/.exec(manifest)[1];
+  const size = fs.statSync(path.join(src, cur)).size;
+  // Offsets across the image: the header, blocks, the end.
+  const offs = [0, 9, 40, 130, Math.floor(size / 3), Math.floor(size / 2), size - 20, size - 1];
+  for (const off of offs) {
+    const dir = path.join(root, `snap-${off}`);
+    L.copyDir(src, dir);
+    flip(path.join(dir, cur), off);
+    const c = L.check(dir);
+    L.expect(c.status === 1 && new RegExp(`${cur}: damaged at offset \\d+: `).test(c.out),
+      `snapshot flip at ${off}: chatstore-check exit ${c.status}\n${c.out}`);
+    if (off !== offs[4] && off !== 0) {
+      L.rmrf(dir);
+      continue;
+    }
+    // The server refuses ...
+    const bad = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET], expectFail: true });
+    const x = await bad.exited;
+    const m1 = new RegExp(`${dir}/${cur}: damaged at offset (\\d+): (.+)`).exec(bad.stderr());
+    L.expect(x.code !== 0 && m1 && Number(m1[1]) <= size,
+      `snapshot flip at ${off}: startup did not refuse naming file and offset (${JSON.stringify(x)}):\n${bad.stderr()}`);
+    L.expect(/--repair to fall back to/.test(bad.stderr()), `snapshot flip: no --repair hint:\n${bad.stderr()}`);
+    // ... --repair falls back to the previous snapshot and loses nothing.
+    const srv = await L.startServer(dir, { args: ['--fsync', 'no', '--repair', ...QUIET] });
+    L.expect(srv.stderr().includes(`repair: fell back to ${prev}`), `repair: ${srv.stderr()}`);
+    const st = await statuses(srv, m.base, [...m.early, ...m.tail]);
+    const missing = Object.entries(st).filter(([, v]) => v !== 200);
+    L.expect(!missing.length, `repair after snapshot damage lost ${missing.length} messages`);
+    L.expect((await srv.stop()).code === 0, 'repair: stop');
+    L.expect(fs.readdirSync(path.join(dir, 'damaged')).some((n) => n.startsWith(cur)),
+      'repair: the damaged snapshot is not in damaged/');
+    const c2 = L.check(dir);
+    L.expect(c2.status === 0, `after repair: chatstore-check exit ${c2.status}\n${c2.out}`);
+    if (m1) console.log(`(b) snapshot byte ${off} flipped: refused ("${cur}: damaged at offset ${m1[1]}: ${m1[2]}"); --repair fell back to ${prev}, ${Object.keys(st).length} messages intact`);
+    L.rmrf(dir);
+  }
+  // Only snapshot-0, damaged: nothing to fall back to.
+  const dir = path.join(root, 'snap0');
+  let srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+  await post(srv, '/v2/Services', { FriendlyName: 'x' });
+  await srv.stop();
+  flip(path.join(dir, 'snapshot-0'), 50);
+  srv = await L.startServer(dir, { args: ['--fsync', 'no', '--repair', ...QUIET], expectFail: true });
+  const x = await srv.exited;
+  L.expect(x.code !== 0 && /cannot be repaired/.test(srv.stderr()),
+    `damaged snapshot-0 with --repair: ${JSON.stringify(x)}\n${srv.stderr()}`);
+  L.rmrf(dir);
+}
+
+async function journalDamage(root, src, m) {
+  const { journals } = L.listDir(src);
+  const last = journals[journals.length - 1];
+  const fr = L.frames(path.join(src, last));
+  L.expect(fr.length >= 3, `${last} has ${fr.length} records`);
+  // The record of tail[0] (third from the end): a body byte, then its
+  // length field.
+  const f = fr[fr.length - 3];
+  for (const [what, off] of [['payload', f.off + 4 + 30], ['length', f.off + 1]]) {
+    const dir = path.join(root, `journal-${what}`);
+    L.copyDir(src, dir);
+    flip(path.join(dir, last), off);
+    const c = L.check(dir);
+    L.expect(c.status === 1 && c.out.includes(`${last}: damaged at offset ${f.off}`),
+      `journal ${what} flip: chatstore-check exit ${c.status}\n${c.out}`);
+    const bad = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET], expectFail: true });
+    const x = await bad.exited;
+    const re = new RegExp(`${dir}/${last}: damaged at offset ${f.off}: (.+)`);
+    const m1 = re.exec(bad.stderr());
+    L.expect(x.code !== 0 && m1, `journal ${what} flip: startup did not refuse naming ${last} and offset ${f.off}:\n${bad.stderr()}`);
+    const srv = await L.startServer(dir, { args: ['--fsync', 'no', '--repair', ...QUIET] });
+    const rep = /repair: kept (\S+) up to offset (\d+)/.exec(srv.stderr());
+    L.expect(rep && Number(rep[2]) === f.off, `journal ${what}: repair message:\n${srv.stderr()}`);
+    const st = await statuses(srv, m.base, [...m.early, ...m.tail]);
+    const early = m.early.filter((s) => st[s] === 200).length;
+    L.expect(early === m.early.length && st[m.tail[0]] === 404 && st[m.tail[1]] === 404 && st[m.tail[2]] === 404,
+      `journal ${what}: after repair ${early} of ${m.early.length} early messages, tail ${JSON.stringify(m.tail.map((s) => st[s]))}`);
+    // New changes continue the repaired journal.
+    const again = await post(srv, m.base, { Body: 'after repair' });
+    L.expect((await srv.stop()).code === 0, 'stop after repair');
+    const srv2 = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+    L.expect((await L.request(srv2, `${m.base}/${again.sid}`)).status === 200, 'message after repair lost');
+    await srv2.stop();
+    const c2 = L.check(dir);
+    L.expect(c2.status === 0, `journal ${what}: chatstore-check after repair: ${c2.status}\n${c2.out}`);
+    if (m1) console.log(`(c) journal ${what} byte flipped: refused ("${last}: damaged at offset ${f.off}: ${m1[1]}"); --repair kept the records before it`);
+    L.rmrf(dir);
+  }
+}
+
+// The file size limit makes the journal's writes fail as a full disk would.
+async function writeErrors(root) {
+  const dir = path.join(root, 'full');
+  let srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+  const svc = (await post(srv, '/v2/Services', { FriendlyName: 'full' })).sid;
+  const ch = (await post(srv, `/v2/Services/${svc}/Channels`, { UniqueName: 'room' })).sid;
+  await srv.stop();
+  const base = `/v2/Services/${svc}/Channels/${ch}/Messages`;
+  // sh: ignore SIGXFSZ (so write() fails with EFBIG), limit files to 64 KiB.
+  const proc = spawn('sh', ['-c', 'trap "" XFSZ; ulimit -f 128; exec "$@"', 'sh', process.env.CHATSTORE_SERVER_BIN,
+    '--listen', '127.0.0.1:0', '--account-sid', L.ACCOUNT, '--auth-token', L.TOKEN, '--data-dir', dir,
+    '--fsync', 'always', ...QUIET], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no start')), 20000);
+    proc.stdout.on('data', (d) => { out += d; if (/listening on/.test(out)) { clearTimeout(t); resolve(); } });
+  });
+  const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)[1]);
+  srv = { port, agent: new (require('node:http').Agent)({ keepAlive: true }) };
+  const ok = [];
+  let refused = 0;
+  const body = 'x'.repeat(2000);
+  for (let i = 0; i < 80 && refused < 5; i++) {
+    const r = await L.request(srv, base, { method: 'POST', form: { Body: `${i} ${body}` } });
+    if (r.status === 201) ok.push(r.json.sid);
+    else {
+      L.expect(r.status === 503 && r.json && r.json.status === 503, `full: ${r.status} ${r.text}`);
+      refused++;
+    }
+  }
+  const up = await L.request(srv, `/v1/Services/${svc}/Media`, { method: 'POST', body: Buffer.alloc(100000, 7),
+    headers: { 'Content-Type': 'image/png' } });
+  L.expect(up.status === 503, `full: media upload ${up.status} ${up.text.slice(0, 200)}`);
+  L.expect(refused >= 5 && ok.length > 10, `full: ${ok.length} accepted, ${refused} refused`);
+  const rd = await L.request(srv, `${base}/${ok[0]}`);
+  L.expect(rd.status === 200, 'full: reads still served');
+  srv.agent.destroy();
+  proc.kill('SIGTERM');
+  const x = await exited;
+  L.expect(x.code === 0, `full: SIGTERM: ${JSON.stringify(x)}\n${err}`);
+  const c = L.check(dir);
+  L.expect(c.status === 0 && !/torn/.test(c.out), `full: chatstore-check ${c.status}\n${c.out}`);
+  srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+  const st = await statuses(srv, base, ok);
+  L.expect(Object.values(st).every((v) => v === 200), 'full: an accepted message is missing');
+  const list = await L.request(srv, `${base}?PageSize=1000`);
+  L.expect(list.json.messages.length === ok.length, `full: ${list.json.messages.length} listed, ${ok.length} accepted`);
+  await srv.stop();
+  console.log(`(d) journal writes failing (EFBIG): ${refused} creates and a media upload refused with 503, ${ok.length} accepted all recovered, no partial record left`);
+  L.rmrf(dir);
+}
+
+L.run('server_durable_damage', async () => {
+  const root = L.tempDir('damage');
+  const src = path.join(root, 'src');
+  const m = await build(src);
+  await tornTail(root, src, m);
+  await snapshotDamage(root, src, m);
+  await journalDamage(root, src, m);
+  await writeErrors(root);
+  if (!L.failureCount()) L.rmrf(root);
+  else console.log(`kept: ${root}`);
+});
