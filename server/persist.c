@@ -83,6 +83,7 @@ struct persist {
     uint64_t written, synced;
     bool flushing, stopping, compact_wanted;
     uint64_t journal_bytes; /* written since the current snapshot's seq */
+    uint64_t rotated_bytes; /* of those, written before the last rotation */
     uint64_t threshold;     /* compact when journal_bytes exceeds it */
 
     /* compaction thread (and open/close): snapshots and journal files */
@@ -420,7 +421,8 @@ static int open_journal(persist *p, uint64_t first, bool rotate) {
     int old = rotate ? p->jfd : -1;
     p->jfd = fd;
     if (syncing(p)) p->synced = p->written;
-    p->journal_bytes = 0;
+    p->rotated_bytes = p->journal_bytes; /* the snapshot about to be made
+                                            covers these */
     pthread_mutex_unlock(&p->mu);
     if (old >= 0) close(old);
     p->jfirst = first;
@@ -557,6 +559,10 @@ static int compact(persist *p) {
     p->prev_seq = old_cur;
     p->has_prev = true;
     update_threshold(p);
+    pthread_mutex_lock(&p->mu);
+    p->journal_bytes -= p->rotated_bytes; /* what came after the rotation */
+    p->rotated_bytes = 0;
+    pthread_mutex_unlock(&p->mu);
     /* What the MANIFEST no longer needs. */
     if (had_prev && old_prev != old_cur) {
         char n[PERSIST_NAME_MAX];

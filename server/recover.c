@@ -181,8 +181,9 @@ static int list_dir(const recover_opts *o, int dfd, listing *l, bool clean) {
         }
     }
     closedir(d);
-    qsort(l->snaps.v, l->snaps.n, sizeof(uint64_t), cmp_u64);
-    qsort(l->journals.v, l->journals.n, sizeof(uint64_t), cmp_u64);
+    if (l->snaps.n) qsort(l->snaps.v, l->snaps.n, sizeof(uint64_t), cmp_u64);
+    if (l->journals.n)
+        qsort(l->journals.v, l->journals.n, sizeof(uint64_t), cmp_u64);
     return 0;
 nomem:
     closedir(d);
