@@ -501,6 +501,12 @@ static void write_manifest_steps(persist *p, uint64_t cur, uint64_t prev) {
     crash_point(p, "manifest-synced", false);
 }
 
+static double mono_secs(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 /* One compaction: 0 done (or nothing to do), -1 failed (retried later). */
 static int compact(persist *p) {
     char tmp[PERSIST_NAME_MAX + 32], final[PERSIST_NAME_MAX];
@@ -521,15 +527,11 @@ static int compact(persist *p) {
     snprintf(tmp, sizeof tmp, "snapshot-%llu.tmp.%d.%u", (unsigned long long)s,
              (int)p->pid, p->compactions);
     snprintf(final, sizeof final, "snapshot-%llu", (unsigned long long)s);
-    double t0;
-    {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        t0 = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-    }
-    pid_t pid = fork();
+    double t0 = mono_secs();
+    pid_t pid = fork(); /* copies the page tables: the pause grows with RSS */
     if (pid == 0) child_main(p, tmp, final);
     cs_store_unlock(p->store);
+    double forked = mono_secs() - t0;
     if (pid < 0) {
         logf_("compaction: fork: %s", strerror(errno));
         return -1;
@@ -582,11 +584,10 @@ static int compact(persist *p) {
         p->files[w++] = p->files[i];
     }
     p->nfiles = w;
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    logf_("compaction: snapshot-%llu (%llu bytes) in %.2f s",
-          (unsigned long long)s, (unsigned long long)bytes,
-          (double)t.tv_sec + (double)t.tv_nsec / 1e9 - t0);
+    logf_("compaction: snapshot-%llu (%llu bytes) in %.2f s; changes "
+          "waited %.1f ms for the fork",
+          (unsigned long long)s, (unsigned long long)bytes, mono_secs() - t0,
+          forked * 1e3);
     crash_point(p, "done", false);
     return 0;
 }
