@@ -600,17 +600,19 @@ static void *compactor_main(void *arg) {
             pthread_cond_wait(&p->wake, &p->mu);
             continue;
         }
-        p->compact_wanted = false;
         pthread_mutex_unlock(&p->mu);
         int rc = compact(p);
         pthread_mutex_lock(&p->mu);
-        if (rc && !p->stopping) { /* back off a little before retrying */
+        if (rc) { /* back off before retrying */
             struct timespec t;
             clock_gettime(CLOCK_REALTIME, &t);
             t.tv_sec += 5;
-            pthread_cond_timedwait(&p->wake, &p->mu, &t);
-            if (p->journal_bytes > p->threshold) p->compact_wanted = true;
+            while (!p->stopping &&
+                   pthread_cond_timedwait(&p->wake, &p->mu, &t) != ETIMEDOUT) {
+            }
         }
+        /* (the hook kept asking while the compaction ran) */
+        p->compact_wanted = p->journal_bytes > p->threshold;
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
