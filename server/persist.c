@@ -99,6 +99,11 @@ struct persist {
     pthread_t compactor, syncer;
     bool have_compactor, have_syncer;
 
+    /* --fsync no: media files placed since start, synced at a clean stop
+     * (under the store's exclusive lock, like the hook that adds them) */
+    char (*unsynced)[72];
+    size_t nunsynced, capunsynced;
+
     /* test-only crash point */
     char crash_at[64];
     unsigned crash_n;
@@ -216,6 +221,46 @@ static void media_unplace(persist *p, const stage *st) {
     close(sfd);
 }
 
+/* --fsync no: a media file to sync at a clean stop. Best effort: without
+ * memory for the list, the stop syncs the whole filesystem instead. */
+static void remember_unsynced(persist *p, const char *is, const char *me) {
+    if (p->capunsynced == SIZE_MAX) return;
+    if (p->nunsynced == p->capunsynced) {
+        size_t cap = p->capunsynced ? p->capunsynced * 2 : 64;
+        void *u = realloc(p->unsynced, cap * sizeof *p->unsynced);
+        if (!u) {
+            p->capunsynced = SIZE_MAX; /* remembered: syncfs at the stop */
+            return;
+        }
+        p->unsynced = u;
+        p->capunsynced = cap;
+    }
+    snprintf(p->unsynced[p->nunsynced++], sizeof *p->unsynced, "%s/%s", is, me);
+}
+
+/* A clean stop in --fsync no: the media files and directories written
+ * since start reach the disk. 0 or -1. */
+static int sync_media(persist *p) {
+    if (p->capunsynced == SIZE_MAX) return syncfs(p->dfd);
+    int rc = 0;
+    for (size_t i = 0; i < p->nunsynced; i++) {
+        char *path = p->unsynced[i];
+        int fd = openat(p->mfd, path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) { /* (gone: its service was deleted) */
+            if (fsync(fd)) rc = -1;
+            close(fd);
+        }
+        path[34] = '\0'; /* the service's directory */
+        fd = openat(p->mfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (fsync(fd)) rc = -1;
+            close(fd);
+        }
+    }
+    if (p->nunsynced && fsync(p->mfd)) rc = -1;
+    return rc;
+}
+
 /* The journal hook: see the top. */
 static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
     persist *p = ctx;
@@ -253,7 +298,10 @@ static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
         if (placed) media_unplace(p, st);
         return -1;
     }
-    if (placed) st->moved = true;
+    if (placed) {
+        st->moved = true;
+        if (!syncing(p)) remember_unsynced(p, is, me);
+    }
     uint64_t n = PERSIST_FRAME_HEADER + len;
     p->joff += n;
     p->next_seq++;
@@ -756,11 +804,12 @@ int persist_close(persist *p) {
         uint64_t w = p->written;
         pthread_mutex_unlock(&p->mu);
         flush_to(p, w);
-        if (p->cfg.fsync == PERSIST_FSYNC_NO && syncfs(p->dfd)) {
-            logf_("syncfs %s: %s", p->dir, strerror(errno));
+        if (p->cfg.fsync == PERSIST_FSYNC_NO && sync_media(p)) {
+            logf_("syncing the media files of %s: %s", p->dir, strerror(errno));
             rc = -1;
         }
-        if (fdatasync(p->jfd)) rc = -1;
+        /* (and the directory: a journal file created since start) */
+        if (fdatasync(p->jfd) || fsync(p->dfd)) rc = -1;
         if (!rc)
             logf_("journal synced: %llu bytes written since start, seq %llu",
                   (unsigned long long)w, (unsigned long long)p->next_seq - 1);
@@ -773,6 +822,7 @@ int persist_close(persist *p) {
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->mu);
     free(p->files);
+    free(p->unsynced);
     free(p->child_buf);
     free(p);
     return rc;

@@ -216,7 +216,8 @@ async function writeErrors(root) {
   // sh: ignore SIGXFSZ (so write() fails with EFBIG), limit files to 64 KiB.
   const proc = spawn('sh', ['-c', 'trap "" XFSZ; ulimit -f 128; exec "$@"', 'sh', process.env.CHATSTORE_SERVER_BIN,
     '--listen', '127.0.0.1:0', '--account-sid', L.ACCOUNT, '--auth-token', L.TOKEN, '--data-dir', dir,
-    '--fsync', 'always', ...QUIET], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--fsync', 'always', '--compact-min-bytes', '8000', '--compact-ratio', '0.1'],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stderr.on('data', (d) => { err += d; });
@@ -230,7 +231,10 @@ async function writeErrors(root) {
   const ok = [];
   let refused = 0;
   const body = 'x'.repeat(2000);
-  for (let i = 0; i < 80 && refused < 5; i++) {
+  // Compactions succeed while the snapshot is under the limit, then their
+  // child fails (and the journal keeps everything); then the journal file
+  // itself reaches the limit.
+  for (let i = 0; i < 200 && refused < 5; i++) {
     const r = await L.request(srv, base, { method: 'POST', form: { Body: `${i} ${body}` } });
     if (r.status === 201) ok.push(r.json.sid);
     else {
@@ -248,6 +252,9 @@ async function writeErrors(root) {
   proc.kill('SIGTERM');
   const x = await exited;
   L.expect(x.code === 0, `full: SIGTERM: ${JSON.stringify(x)}\n${err}`);
+  L.expect(/compaction: snapshot-\d+ /.test(err) && /the snapshot child failed/.test(err),
+    `full: expected compactions to succeed, then fail:\n${err}`);
+  L.expect(!fs.readdirSync(dir).some((n) => n.includes('.tmp')), 'full: a failed snapshot left its .tmp file');
   const c = L.check(dir);
   L.expect(c.status === 0 && !/torn/.test(c.out), `full: chatstore-check ${c.status}\n${c.out}`);
   srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
@@ -256,7 +263,7 @@ async function writeErrors(root) {
   const list = await L.request(srv, `${base}?PageSize=1000`);
   L.expect(list.json.messages.length === ok.length, `full: ${list.json.messages.length} listed, ${ok.length} accepted`);
   await srv.stop();
-  console.log(`(d) journal writes failing (EFBIG): ${refused} creates and a media upload refused with 503, ${ok.length} accepted all recovered, no partial record left`);
+  console.log(`(d) writes failing (EFBIG): compactions failed and were retried, ${refused} creates and a media upload refused with 503, ${ok.length} accepted all recovered, no partial record left`);
   L.rmrf(dir);
 }
 

@@ -12,14 +12,20 @@ const WORKERS = 8;
 // last request got no answer (the server may have applied it: a request in
 // flight when the server stops is finished, but a keep-alive connection can
 // carry one more that the server reads as it closes).
-async function load(srv, base, acks, unsure, stopFlag) {
+async function load(srv, base, acks, unsure, stopFlag, media) {
   const mine = [];
   let i = 0;
   while (!stopFlag.stop) {
     let r;
     let target = null;
     try {
-      if (mine.length > 5 && i % 4 === 1) {
+      if (i % 10 === 3) {
+        const bytes = Buffer.from(`bytes ${i} ${Math.random()}`.repeat(20));
+        const svc = base.split('/')[3];
+        r = await L.request(srv, `/v1/Services/${svc}/Media`, { method: 'POST', body: bytes,
+          headers: { 'Content-Type': 'text/plain' } });
+        if (r.status === 201) media.set(`/v1/Services/${svc}/Media/${r.json.sid}/Content`, bytes);
+      } else if (mine.length > 5 && i % 4 === 1) {
         const sid = mine.shift();
         target = sid;
         r = await L.request(srv, `${base}/${sid}`, { method: 'DELETE' });
@@ -55,7 +61,8 @@ async function mode(root, fsync) {
   const acks = new Map();
   const unsure = new Set();
   const flag = { stop: false };
-  const work = Promise.all(Array.from({ length: WORKERS }, () => load(srv, base, acks, unsure, flag)));
+  const media = new Map(); // content path -> bytes
+  const work = Promise.all(Array.from({ length: WORKERS }, () => load(srv, base, acks, unsure, flag, media)));
   await L.sleep(700);
   const x = await srv.stop(); // SIGTERM while the load goes on
   flag.stop = true;
@@ -72,9 +79,13 @@ async function mode(root, fsync) {
     const ok = json === null ? r.status === 404 : r.status === 200 && r.text === json;
     if (!ok && bad++ < 5) L.fail(`${fsync}: ${sid}: ${r.status}, want ${json === null ? 'deleted' : json}`);
   }
+  for (const [p, bytes] of media) {
+    const r = await L.request(srv, p);
+    if (!(r.status === 200 && r.buf.equals(bytes)) && bad++ < 5) L.fail(`${fsync}: media ${p}: ${r.status}`);
+  }
   if (bad > 5) L.fail(`${fsync}: ${bad} acknowledged changes lost`);
   L.expect((await srv.stop()).code === 0, `${fsync}: second stop`);
-  console.log(`--fsync ${fsync}: SIGTERM under load, exit 0; ${acks.size - unsure.size} acknowledged messages, ${acks.size - unsure.size - bad} intact after restart (${unsure.size} left unanswered)`);
+  console.log(`--fsync ${fsync}: SIGTERM under load, exit 0; ${acks.size - unsure.size} acknowledged messages and ${media.size} media items, ${acks.size - unsure.size + media.size - bad} intact after restart (${unsure.size} left unanswered)`);
 }
 
 L.run('server_durable_shutdown', async () => {
