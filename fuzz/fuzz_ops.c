@@ -29,6 +29,17 @@
  * is how "a failed call changes nothing, allocation failure included" is
  * checked beyond what the model sees.
  *
+ * Durability: the main store's journal hook keeps a copy of every record
+ * (one per commit, numbered in order) and, when an operation arms it,
+ * refuses one: the call must fail with JOURNAL_REFUSED and change, notify
+ * and commit nothing, like an allocation failure. The snapshot operation
+ * saves the store, loads the image into a new store (same options) and
+ * compares canonical dumps; the replay operation loads the last image (or
+ * makes a new store) and applies the records journaled after it, which
+ * must give the main store's dump again. Either may replace the main
+ * store with the one it built, for the rest of the input: the model and
+ * the shadow keep comparing against a loaded or rebuilt store.
+ *
  * Small limits (body 64 bytes, attributes 48, names 10 code points,
  * identities 8, page size max 7, ...) make the edges common. */
 #include "fuzz.h"
@@ -407,6 +418,21 @@ static long g_fail_at = -1; /* allocation to fail, counting down; -1 none */
 static bool g_armed;        /* an allocation failure is armed for this call */
 static size_t g_base_bytes; /* bytes_allocated of a new store */
 static size_t g_op;
+static unsigned long g_nalloc; /* allocations through fz_malloc, ever */
+
+/* The journal of S: every record its hook accepted, in order (the hook
+ * moves to each store that replaces S, so this is the journal of the
+ * whole input since seq 1). Every accepted record commits, so the count
+ * always equals the model's commit count. */
+typedef struct jcopy {
+    uint8_t *p;
+    size_t n;
+} jcopy;
+static jcopy *g_rec;
+static size_t g_nrec, g_caprec;
+static bool g_refuse;      /* refuse the next record (one-shot, one op) */
+static int g_refuse_rc;    /* the non-zero value the hook returns then */
+static unsigned g_refused; /* refusals not yet accounted for by a check */
 
 static int64_t fz_clock(void *ctx) {
     (void)ctx;
@@ -423,6 +449,7 @@ static int64_t now_eff(void) {
  * made to fail. */
 #define HDR 16
 static void *fz_malloc(void *ctx, size_t n) {
+    g_nalloc++;
     if (ctx) {
         if (g_fail_at == 0) {
             g_fail_at = -1;
@@ -824,6 +851,48 @@ static void cmp_media(const cs_media_view *v, int i) {
 static void note(const char *what, int err);
 
 /* ======================================================================== */
+/* Journal                                                                   */
+/* ======================================================================== */
+
+/* S's journal hook: the record names the seq the hook is given, the next
+ * after every record accepted so far (each accepted record commits, so
+ * none is handed over twice and none is skipped). An armed refusal
+ * refuses it; otherwise a copy is kept. */
+static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
+    ENSURE(ctx == &g_rec, "journal hook context");
+    uint64_t rs = 0;
+    ENSURE(cs_journal_record_seq(rec, len, &rs) == CS_OK && rs == seq,
+           "record says seq %llu, hook given %llu", (unsigned long long)rs,
+           (unsigned long long)seq);
+    ENSURE(seq == g_nrec + 1, "record seq %llu after %zu records",
+           (unsigned long long)seq, g_nrec);
+    if (g_refuse) {
+        g_refuse = false;
+        g_refused++;
+        note("journal record refused", -1);
+        return g_refuse_rc;
+    }
+    if (g_nrec == g_caprec) {
+        size_t cap = g_caprec ? 2 * g_caprec : 256;
+        jcopy *n = realloc(g_rec, cap * sizeof *n);
+        FZ_CHECK(n, "realloc");
+        g_rec = n;
+        g_caprec = cap;
+    }
+    g_rec[g_nrec].p = (uint8_t *)fz_dup(rec, len);
+    g_rec[g_nrec].n = len;
+    g_nrec++;
+    return 0;
+}
+
+static void journal_free(void) {
+    for (size_t i = 0; i < g_nrec; i++) free(g_rec[i].p);
+    free(g_rec);
+    g_rec = NULL;
+    g_nrec = g_caprec = 0;
+}
+
+/* ======================================================================== */
 /* Events                                                                    */
 /* ======================================================================== */
 
@@ -944,6 +1013,15 @@ static void observer(void *ctx, const cs_event *ev) {
              "set_limits inside an observer");
     FZ_CHECK(cs_observer_add(s, observer, s, NULL) == CS_E_REENTRANT,
              "observer_add inside an observer");
+    FZ_CHECK(cs_store_set_journal(s, journal_hook, &g_rec) == CS_E_REENTRANT,
+             "set_journal inside an observer");
+    if (g_nrec) {
+        bool ap = true;
+        FZ_CHECK(cs_journal_apply(s, g_rec[0].p, g_rec[0].n, &ap, NULL) ==
+                         CS_E_REENTRANT &&
+                     !ap,
+                 "journal_apply inside an observer");
+    }
     /* O(store) per event: on stores of 64+ messages, every 16th event */
     static unsigned long nth;
     if (M.nmsg < 64 || nth++ % 16 == 0)
@@ -1014,6 +1092,8 @@ static void check_commits(bool ok) {
     cs_store_stats_get(S, &st);
     ENSURE(st.commits == g_commits, "%llu commits, model %llu",
            (unsigned long long)st.commits, (unsigned long long)g_commits);
+    ENSURE(g_nrec == g_commits, "%zu journal records, %llu commits", g_nrec,
+           (unsigned long long)g_commits);
 }
 
 static void check_events(void) {
@@ -1093,7 +1173,21 @@ static unsigned long g_bulk_n;
 
 static bool outcome(const char *what, cs_err got, cs_err want) {
     note(what, got);
-    if (got == CS_E_NOMEM && want == CS_OK && g_armed) {
+    /* An armed refusal: the first change about to commit is refused, and
+     * the call fails as if it had run out of memory. A change the model
+     * expects must reach the hook. */
+    bool refused = g_refused > 0;
+    if (refused) {
+        g_refused = 0;
+        ENSURE(want == CS_OK && g_pending && got == CS_E_JOURNAL_REFUSED,
+               "%s with its record refused: %s, model %s (%llu commits)", what,
+               cs_err_name(got), cs_err_name(want),
+               (unsigned long long)g_pending);
+    } else {
+        ENSURE(!(g_refuse && want == CS_OK && g_pending && got == CS_OK),
+               "%s committed without a journal record", what);
+    }
+    if (refused || (got == CS_E_NOMEM && want == CS_OK && g_armed)) {
         g_nwant = 0;
         check_events();
         check_commits(false);
@@ -2432,13 +2526,12 @@ static void op_clear(void) {
     for (int k = 0; k < M.nmedia; k++) media += M.svc[M.media[k].svc].alive;
     want_event(CS_EVENT_STORE_CLEARED, 0, "");
     want_removed(svcs, chans, msgs, media);
-    ENSURE(cs_store_clear(S) == CS_OK, "clear");
-    check_events();
-    check_commits(true);
+    cs_err e = cs_store_clear(S);
+    /* events, commits and cs_store_check: in outcome */
+    if (!outcome("clear", e, CS_OK)) return; /* refused, or out of memory */
     g_nev = g_nwant = 0;
     ENSURE(cs_store_clear(SH) == CS_OK, "clear (shadow)");
     model_reset();
-    ENSURE(cs_store_check(S) == CS_OK, "check after clear");
 }
 
 static size_t m_identities(void) {
@@ -2571,18 +2664,329 @@ static void full_check(void) {
 }
 
 /* ======================================================================== */
-/* Driver                                                                    */
+/* Durability: snapshots and journal replay                                  */
 /* ======================================================================== */
 
-static void new_store(cs_store **out, const cs_allocator *alc) {
+/* The options of every store of an input: S and SH, and the stores loaded
+ * from a snapshot or rebuilt from the journal to compare with S or replace
+ * it: seed 7, the harness clock, the model's current limits. */
+static cs_options store_options(const cs_allocator *alc) {
     cs_options o = CS_OPTIONS_INIT;
-    o.limits = LIMITS[0];
+    o.limits = M.lim;
     o.clock = fz_clock;
     o.use_seed = true;
     o.seed = 7;
     o.allocator = alc;
+    return o;
+}
+
+static void new_store(cs_store **out, const cs_allocator *alc) {
+    cs_options o = store_options(alc);
     FZ_CHECK(cs_store_new(&o, out) == CS_OK, "store");
 }
+
+/* A snapshot image in memory, written and read through the callbacks. */
+typedef struct image {
+    uint8_t *p;
+    size_t n, cap, pos;
+    size_t chunk;      /* reads return at most this many bytes (0: any) */
+    size_t fail_after; /* writes beyond this many bytes fail */
+} image;
+
+static int img_write(void *ctx, const void *buf, size_t len) {
+    image *m = ctx;
+    if (len > m->fail_after - m->n) return -1;
+    if (len > m->cap - m->n) {
+        size_t cap = m->cap ? m->cap : 4096;
+        while (cap - m->n < len) cap *= 2;
+        uint8_t *p = realloc(m->p, cap);
+        FZ_CHECK(p, "realloc");
+        m->p = p;
+        m->cap = cap;
+    }
+    if (len) memcpy(m->p + m->n, buf, len);
+    m->n += len;
+    return 0;
+}
+
+static ptrdiff_t img_read(void *ctx, void *buf, size_t len) {
+    image *m = ctx;
+    size_t k = m->n - m->pos;
+    if (k > len) k = len;
+    if (m->chunk && k > m->chunk) k = m->chunk;
+    if (k) memcpy(buf, m->p + m->pos, k);
+    m->pos += k;
+    return (ptrdiff_t)k;
+}
+
+static image g_img;       /* the last snapshot of S */
+static bool g_have_img;
+static size_t g_img_nrec; /* journal records when it was taken */
+
+/* Saves s into *m (emptied first). A save needs no memory: armed to fail
+ * the first allocation, it must allocate nothing. */
+static void img_save(const cs_store *s, image *m) {
+    m->n = 0;
+    m->fail_after = SIZE_MAX;
+    unsigned long before = g_nalloc;
+    g_fail_at = 0;
+    cs_err e = cs_snapshot_save(s, img_write, m);
+    g_fail_at = -1;
+    ENSURE(e == CS_OK, "snapshot_save: %s", cs_err_name(e));
+    ENSURE(g_nalloc == before, "snapshot_save made %lu allocations",
+           g_nalloc - before);
+}
+
+/* Loads *m with S's options; on failure *out must be NULL. */
+static cs_err img_load(const image *m, size_t chunk, cs_store **out) {
+    image rdr = *m;
+    rdr.pos = 0;
+    rdr.chunk = chunk;
+    cs_options o = store_options(&FAILING);
+    cs_decode_error de = {0, NULL};
+    *out = S; /* must be overwritten */
+    cs_err e = cs_snapshot_load(&o, img_read, &rdr, out, &de);
+    if (e) {
+        ENSURE(*out == NULL, "snapshot_load failed (%s) with a store",
+               cs_err_name(e));
+    } else {
+        ENSURE(*out && *out != S, "snapshot_load succeeded without a store");
+    }
+    ENSURE(e == CS_OK || e == CS_E_NOMEM, "snapshot_load: %s (%s at %llu)",
+           cs_err_name(e), de.reason ? de.reason : "-",
+           (unsigned long long)de.offset);
+    return e;
+}
+
+/* The canonical dumps of a and b are byte-identical. */
+static void same_dump(cs_store *a, cs_store *b, const char *what) {
+    cs_buf x, y;
+    dump_store(a, &x);
+    dump_store(b, &y);
+    size_t i = 0;
+    while (i < x.len && i < y.len && x.data[i] == y.data[i]) i++;
+    if (i < x.len || i < y.len) {
+        size_t from = i > 200 ? i - 200 : 0;
+        FAIL("%s differ at byte %zu of %zu / %zu:\n%.400s\n----\n%.400s", what,
+             i, x.len, y.len, x.data + from, y.data + from);
+    }
+    cs_buf_free(&x);
+    cs_buf_free(&y);
+}
+
+/* n replaces S (which is freed): the rest of the input runs on a loaded or
+ * rebuilt store, with S's observer and journal hook moved over. */
+static void swap_in(cs_store *n) {
+    cs_store_free(S);
+    S = n;
+    ENSURE(cs_store_set_journal(S, journal_hook, &g_rec) == CS_OK,
+           "set_journal");
+    /* Added even when it is off, as S had it from the start: the final
+     * check compares the byte count after a clear with a new store's with
+     * one observer (the observer table keeps its memory). */
+    ENSURE(cs_observer_add(S, observer, S, &g_obs_id) == CS_OK, "observer");
+    if (!g_obs_on)
+        ENSURE(cs_observer_remove(S, g_obs_id) == CS_OK, "observer_remove");
+    ENSURE(memcmp(cs_store_limits(S), &M.lim, sizeof M.lim) == 0,
+           "limits of the new store");
+    ENSURE(str_cmp(cs_store_account_sid(S), ACCOUNT) == 0,
+           "account of the new store");
+    ENSURE(cs_store_check(S) == CS_OK, "cs_store_check of the new store");
+}
+
+/* Snapshot: S saved into memory, loaded into L with S's options (read in
+ * chunks of some size, sometimes after a load that runs out of memory part
+ * way); L's dump is S's, and L saves the same image. The image and the
+ * journal length are remembered for op_replay. Sometimes L replaces S. */
+static void op_snapshot(rd *r) {
+    unsigned k = u8(r), w = u8(r) | u8(r) << 8;
+    img_save(S, &g_img);
+    g_have_img = false;
+    if (k % 4 == 0) { /* a write callback failing part way: IO */
+        image f;
+        memset(&f, 0, sizeof f);
+        f.fail_after = g_img.n ? w % g_img.n : 0;
+        cs_err e = cs_snapshot_save(S, img_write, &f);
+        ENSURE(e == CS_E_IO, "snapshot_save to a failing writer: %s",
+               cs_err_name(e));
+        free(f.p);
+        note("snapshot_save failing writer", -1);
+    }
+    static const size_t CHUNK[] = {0, 1, 7, 4096};
+    size_t chunk = CHUNK[k / 4 % 4];
+    cs_store *L = NULL;
+    cs_err e = CS_E_NOMEM;
+    if (k / 16 % 2) { /* one allocation of the load fails: mostly early */
+        unsigned f = u8(r);
+        g_fail_at = (long)(f < 192 ? f % 24 : 24 + (f - 192) * 8);
+        e = img_load(&g_img, chunk, &L);
+        g_fail_at = -1;
+        note("snapshot_load, allocation failure", e);
+    }
+    if (e) e = img_load(&g_img, chunk, &L);
+    ENSURE(e == CS_OK, "snapshot_load: %s", cs_err_name(e));
+    note("snapshot", -1);
+    cs_err ce = cs_store_check(L);
+    ENSURE(ce == CS_OK, "cs_store_check of a loaded store: %s",
+           cs_err_name(ce));
+    same_dump(S, L, "store and its loaded snapshot");
+    image again;
+    memset(&again, 0, sizeof again);
+    img_save(L, &again);
+    ENSURE(again.n == g_img.n && memcmp(again.p, g_img.p, g_img.n) == 0,
+           "a loaded store saves another image (%zu bytes, %zu before)",
+           again.n, g_img.n);
+    free(again.p);
+    g_have_img = true;
+    g_img_nrec = g_nrec;
+    if (k / 32 % 4 == 0) {
+        note("store replaced by its loaded snapshot", -1);
+        swap_in(L);
+    } else {
+        cs_store_free(L);
+    }
+}
+
+/* Applying record g_rp_at to R: R's own hook must be handed the same bytes
+ * (the same call on the same state), and its observer one event with the
+ * record's seq. */
+static size_t g_rp_at;
+static unsigned g_rp_records, g_rp_events;
+
+static int replay_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
+    (void)ctx;
+    ENSURE(g_rp_at < g_nrec && seq == g_rp_at + 1,
+           "replaying record %zu journals seq %llu", g_rp_at,
+           (unsigned long long)seq);
+    const jcopy *o = &g_rec[g_rp_at];
+    ENSURE(len == o->n && memcmp(rec, o->p, len) == 0,
+           "replaying record %zu journals another record (%zu bytes, %zu "
+           "written)",
+           g_rp_at, len, o->n);
+    g_rp_records++;
+    return 0;
+}
+
+static void replay_observer(void *ctx, const cs_event *ev) {
+    (void)ctx;
+    ENSURE(ev->seq == g_rp_at + 1, "replaying record %zu: event seq %llu",
+           g_rp_at, (unsigned long long)ev->seq);
+    g_rp_events++;
+}
+
+static cs_err replay_apply(cs_store *R, size_t i, bool *applied) {
+    g_rp_at = i;
+    g_rp_records = g_rp_events = 0;
+    *applied = !*applied; /* must be set either way */
+    cs_decode_error de = {0, NULL};
+    cs_err e = cs_journal_apply(R, g_rec[i].p, g_rec[i].n, applied, &de);
+    ENSURE(e != CS_E_BAD_RECORD, "record %zu: BAD_RECORD (%s at %llu)", i,
+           de.reason ? de.reason : "-", (unsigned long long)de.offset);
+    return e;
+}
+
+/* A call that applied nothing: skipped, or refused before any change. */
+#define ENSURE_NOT_APPLIED(R, e, want, ap, i, what)                           \
+    do {                                                                      \
+        ENSURE((e) == (want) && !(ap) && !g_rp_records && !g_rp_events,       \
+               "%s record %zu: %s (applied %d, %u records, %u events)", what, \
+               (size_t)(i), cs_err_name(e), (ap), g_rp_records, g_rp_events); \
+        cs_store_stats st_;                                                   \
+        cs_store_stats_get((R), &st_);                                        \
+        ENSURE(st_.commits == commits, "%s record %zu: commits %llu, %llu "   \
+               "before", what, (size_t)(i),                                   \
+               (unsigned long long)st_.commits,                               \
+               (unsigned long long)commits);                                  \
+    } while (0)
+
+/* Replay check: the last image loaded (a new store with S's seed when
+ * there is none), every record journaled after it applied in order, gives
+ * S's dump. Along the way: records the image holds again (skipped), the
+ * record after next (RECORD_GAP), one record with an allocation failure
+ * (NOMEM, nothing applied, then applied), one record twice at the end
+ * (skipped). The clock is wrong throughout: replay must not consult it.
+ * Sometimes the rebuilt store replaces S. */
+static void op_replay(rd *r) {
+    unsigned k = u8(r);
+    cs_store *R = NULL;
+    size_t from = 0;
+    if (g_have_img) {
+        ENSURE(img_load(&g_img, 0, &R) == CS_OK, "snapshot_load");
+        from = g_img_nrec;
+    } else {
+        new_store(&R, &FAILING);
+    }
+    note(g_have_img ? "replay from a snapshot" : "replay from a new store",
+         -1);
+    uint64_t commits = from;
+    cs_store_stats st;
+    cs_store_stats_get(R, &st);
+    ENSURE(st.commits == commits, "%llu commits in the base store, %zu records",
+           (unsigned long long)st.commits, from);
+    ENSURE(cs_store_set_journal(R, replay_hook, NULL) == CS_OK, "set_journal");
+    uint64_t oid;
+    ENSURE(cs_observer_add(R, replay_observer, NULL, &oid) == CS_OK,
+           "observer");
+    int64_t now = g_now;
+    g_now = 17;
+    bool ap = false;
+    cs_err e;
+    for (unsigned t = 0; from && t < k % 4; t++) {
+        size_t i = (u8(r) | u8(r) << 8) % from;
+        e = replay_apply(R, i, &ap);
+        ENSURE_NOT_APPLIED(R, e, CS_OK, ap, i, "already applied");
+    }
+    size_t n = g_nrec - from, w = u8(r) | u8(r) << 8;
+    size_t gap_at = n > 1 ? from + w % (n - 1) : SIZE_MAX;
+    size_t oom_at = n && k / 4 % 2 ? from + (w >> 3) % n : SIZE_MAX;
+    long oom_k = (long)(k >> 3) % 4;
+    for (size_t i = from; i < g_nrec; i++) {
+        if (i == gap_at) {
+            e = replay_apply(R, i + 1, &ap);
+            ENSURE_NOT_APPLIED(R, e, CS_E_RECORD_GAP, ap, i + 1, "gap:");
+        }
+        e = CS_E_NOMEM;
+        if (i == oom_at) {
+            g_fail_at = oom_k;
+            e = replay_apply(R, i, &ap);
+            g_fail_at = -1;
+            note("journal_apply, allocation failure", e);
+            if (e == CS_E_NOMEM) {
+                ENSURE_NOT_APPLIED(R, e, CS_E_NOMEM, ap, i, "out of memory:");
+                cs_err ce = cs_store_check(R);
+                ENSURE(ce == CS_OK, "cs_store_check after NOMEM: %s",
+                       cs_err_name(ce));
+            }
+        }
+        if (e == CS_E_NOMEM) e = replay_apply(R, i, &ap);
+        ENSURE(e == CS_OK && ap && g_rp_records == 1 && g_rp_events == 1,
+               "applying record %zu of %zu: %s (applied %d, %u records, %u "
+               "events)",
+               i, g_nrec, cs_err_name(e), ap, g_rp_records, g_rp_events);
+        commits++;
+    }
+    if (g_nrec) { /* again: skipped */
+        size_t i = (u8(r) | u8(r) << 8) % g_nrec;
+        e = replay_apply(R, i, &ap);
+        ENSURE_NOT_APPLIED(R, e, CS_OK, ap, i, "applied twice:");
+    }
+    g_now = now;
+    ENSURE(cs_observer_remove(R, oid) == CS_OK, "observer_remove");
+    cs_err ce = cs_store_check(R);
+    ENSURE(ce == CS_OK, "cs_store_check of a rebuilt store: %s",
+           cs_err_name(ce));
+    same_dump(S, R, "store and its journal replayed");
+    if (k / 16 % 4 == 0) {
+        note("store replaced by its journal replayed", -1);
+        swap_in(R);
+    } else {
+        cs_store_free(R);
+    }
+}
+
+/* ======================================================================== */
+/* Driver                                                                    */
+/* ======================================================================== */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rd r = {data, size};
@@ -2591,6 +2995,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&M, 0, sizeof M);
     M.lim = LIMITS[0];
     g_commits = g_pending = 0;
+    g_refuse = false;
+    g_refused = 0;
+    g_have_img = false;
     new_store(&S, &FAILING);
     new_store(&SH, &CHECKING);
     memcpy(ACCOUNT, cs_store_account_sid(S), CS_SID_BUFSZ);
@@ -2598,19 +3005,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_CHECK(str_cmp(ACCOUNT, cs_store_account_sid(SH)) == 0, "seeded account");
     FZ_CHECK(cs_observer_add(S, observer, S, &g_obs_id) == CS_OK, "observer");
     g_obs_on = true;
+    FZ_CHECK(cs_store_set_journal(S, journal_hook, &g_rec) == CS_OK, "journal");
     cs_store_stats st0;
     cs_store_stats_get(S, &st0);
     g_base_bytes = st0.bytes_allocated;
 
-    int n_full = 0;
+    int n_full = 0, n_snap = 0, n_replay = 0;
     for (g_op = 0; r.n > 0 && g_op < MAX_OPS; g_op++) {
-        unsigned op = u8(&r) % 29;
+        /* 0-231 as before 29 to 31 existed, 232-255 those three */
+        unsigned b = u8(&r), op = b < 232 ? b % 29 : 29 + (b - 232) / 8;
         g_nev = g_nwant = 0;
-        bool arm = false;
+        bool arm = false, forced = false;
         if (op == 19) { /* fail one allocation of the next call */
             g_fail_at = (long)pick(&r, 12);
             arm = g_armed = true;
             op = u8(&r) % 19;
+        }
+        if (op == 29) { /* a mutating call: its journal record refused, or
+                           one of its allocations failing */
+            static const unsigned MUT[] = {0,  2,  3,  4,  6,  7,  8,
+                                           10, 11, 15, 17, 23, 25, 26};
+            unsigned k = u8(&r);
+            if (k % 2) {
+                g_refuse = true;
+                g_refuse_rc = k % 4 == 1 ? 1 : -1 - (int)(k >> 2);
+                note("journal refusal armed", -1);
+            } else {
+                g_fail_at = (long)(k / 2 % 16);
+                arm = g_armed = true;
+            }
+            op = MUT[pick(&r, NP(MUT))];
+            forced = true;
         }
         switch (op) {
         case 0: op_service_create(&r); break;
@@ -2641,7 +3066,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
             break;
         case 23:
-            if (u8(&r) % 4 == 0) {
+            if (forced || u8(&r) % 4 == 0) {
                 note("clear", -1);
                 op_clear();
             }
@@ -2661,10 +3086,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             g_obs_on = !g_obs_on;
             note(g_obs_on ? "observer added" : "observer removed", -1);
             break;
-        default: op_list(&r, CS_PAGE_MESSAGES); break;
+        case 28: op_list(&r, CS_PAGE_MESSAGES); break;
+        case 30: /* O(store): twice per input at most, like full_check */
+            if (++n_snap <= 2) op_snapshot(&r);
+            break;
+        case 31: /* O(journal + store) */
+            if (++n_replay <= 2) op_replay(&r);
+            break;
+        default: FAIL("op %u", op);
         }
         if (arm) g_fail_at = -1;
         g_armed = false;
+        g_refuse = false;
+        ENSURE(g_refused == 0, "a refused record no check accounted for");
         check_events();
     }
     g_fail_at = -1;
@@ -2681,5 +3115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cs_store_free(S);
     cs_store_free(SH);
     S = SH = NULL;
+    journal_free();
+    free(g_img.p);
+    memset(&g_img, 0, sizeof g_img);
     return 0;
 }
