@@ -40,7 +40,10 @@
  *   MANIFEST's snapshots and the journal files present recover the store.
  * - Test-only: CHATSTORE_TEST_CRASH=<point>[:<n>] SIGKILLs the process (and
  *   a running compaction child) when the n-th compaction (default 1)
- *   reaches <point>; see crash_point. Never set it in production. */
+ *   reaches <point>; see crash_point. CHATSTORE_TEST_SYNCED=<file> keeps in
+ *   <file> the journal file and offset up to which the journal is known to
+ *   be on disk, so a test can cut the journal there after a SIGKILL, as a
+ *   power loss could. Never set them in production. */
 #include "persist.h"
 #include "server.h"
 
@@ -81,6 +84,7 @@ struct persist {
     pthread_cond_t flushed; /* synced rose, or a flush ended */
     pthread_cond_t wake;    /* compaction wanted, or stopping */
     uint64_t written, synced;
+    uint64_t jpos0; /* the position of the current file's first byte */
     bool flushing, stopping, compact_wanted;
     uint64_t journal_bytes; /* written since the current snapshot's seq */
     uint64_t rotated_bytes; /* of those, written before the last rotation */
@@ -99,6 +103,14 @@ struct persist {
     pthread_t compactor, syncer;
     bool have_compactor, have_syncer;
 
+    /* deleted services whose media directory goes once the delete's
+     * record is synced (under mu) */
+    struct drop {
+        char sid[35];
+        uint64_t pos;
+    } *drops;
+    size_t ndrops, capdrops;
+
     /* --fsync no: media files placed since start, synced at a clean stop
      * (under the store's exclusive lock, like the hook that adds them) */
     char (*unsynced)[72];
@@ -107,6 +119,9 @@ struct persist {
     /* test-only crash point */
     char crash_at[64];
     unsigned crash_n;
+    /* test-only: CHATSTORE_TEST_SYNCED=<file> receives "journal-<F> <off>"
+     * after every sync, under mu: a lower bound of what is on disk */
+    int test_synced_fd;
 };
 
 /* A staged media upload of this thread's request. */
@@ -319,6 +334,21 @@ static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
 
 /* ---- group commit ---------------------------------------------------------- */
 
+/* Test-only (see test_synced_fd). Under mu. */
+static void note_synced(persist *p, uint64_t first, uint64_t off) {
+    if (p->test_synced_fd < 0) return;
+    char line[64];
+    memset(line, ' ', sizeof line);
+    int n = snprintf(line, sizeof line, "journal-%llu %llu",
+                     (unsigned long long)first, (unsigned long long)off);
+    if (n > 0 && n < (int)sizeof line) line[n] = ' ';
+    line[sizeof line - 1] = '\n';
+    ssize_t ignored = pwrite(p->test_synced_fd, line, sizeof line, 0);
+    (void)ignored;
+}
+
+static void run_drops(persist *p);
+
 /* Returns once synced >= pos. */
 static void flush_to(persist *p, uint64_t pos) {
     pthread_mutex_lock(&p->mu);
@@ -328,15 +358,17 @@ static void flush_to(persist *p, uint64_t pos) {
             continue;
         }
         p->flushing = true;
-        uint64_t target = p->written;
+        uint64_t target = p->written, pos0 = p->jpos0, first = p->jfirst;
         int fd = p->jfd;
         pthread_mutex_unlock(&p->mu);
         if (fdatasync(fd)) sync_failed("fdatasync of the journal", errno);
         pthread_mutex_lock(&p->mu);
         p->flushing = false;
         if (target > p->synced) p->synced = target;
+        note_synced(p, first, target - pos0);
         pthread_cond_broadcast(&p->flushed);
     }
+    run_drops(p);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -407,7 +439,7 @@ void persist_media_unstage(persist *p) {
     tl_stage = NULL;
 }
 
-void persist_media_drop_service(persist *p, const char *service_sid) {
+static void remove_service_media(persist *p, const char *service_sid) {
     int sfd = openat(p->mfd, service_sid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sfd < 0) return;
     DIR *d = fdopendir(sfd);
@@ -423,6 +455,51 @@ void persist_media_drop_service(persist *p, const char *service_sid) {
     unlinkat(p->mfd, service_sid, AT_REMOVEDIR);
     /* Not synced: bytes that come back after a crash belong to a deleted
      * service, and recovery removes them. */
+}
+
+/* The bytes go only once the delete's record is on disk (unless --fsync
+ * no): removed earlier, a crash that lost the record would bring the
+ * service back without its media. */
+void persist_media_drop_service(persist *p, const char *service_sid) {
+    if (!syncing(p) || !tl_pos) {
+        remove_service_media(p, service_sid);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->synced >= tl_pos) {
+        pthread_mutex_unlock(&p->mu);
+        remove_service_media(p, service_sid);
+        return;
+    }
+    if (p->ndrops == p->capdrops) {
+        size_t cap = p->capdrops ? p->capdrops * 2 : 16;
+        void *d = realloc(p->drops, cap * sizeof *p->drops);
+        if (!d) { /* the bytes stay until the next start removes them */
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        p->drops = d;
+        p->capdrops = cap;
+    }
+    snprintf(p->drops[p->ndrops].sid, sizeof p->drops->sid, "%s", service_sid);
+    p->drops[p->ndrops++].pos = tl_pos;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Removes the media of deleted services whose delete is now synced. Called
+ * with mu held; returns with it held. */
+static void run_drops(persist *p) {
+    while (p->ndrops) {
+        size_t i = 0;
+        while (i < p->ndrops && p->drops[i].pos > p->synced) i++;
+        if (i == p->ndrops) return;
+        char sid[35];
+        memcpy(sid, p->drops[i].sid, sizeof sid);
+        p->drops[i] = p->drops[--p->ndrops];
+        pthread_mutex_unlock(&p->mu);
+        remove_service_media(p, sid);
+        pthread_mutex_lock(&p->mu);
+    }
 }
 
 /* ---- compaction -------------------------------------------------------- */
@@ -454,27 +531,37 @@ static int open_journal(persist *p, uint64_t first, bool rotate) {
     char name[PERSIST_NAME_MAX];
     snprintf(name, sizeof name, "journal-%llu", (unsigned long long)first);
     if (files_push(p, first)) return -1;
+    /* The old file is on disk before the new one exists: a crash never
+     * leaves a journal file after one that lost its end. */
+    if (rotate && syncing(p)) {
+        if (fdatasync(p->jfd)) sync_failed("fdatasync of the journal", errno);
+        pthread_mutex_lock(&p->mu);
+        note_synced(p, p->jfirst, p->joff);
+        pthread_mutex_unlock(&p->mu);
+    }
     int fd = openat(p->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         logf_("cannot create %s/%s: %s", p->dir, name, strerror(errno));
         p->nfiles--;
         return -1;
     }
-    if (syncing(p)) {
-        if (rotate && fdatasync(p->jfd)) sync_failed("fdatasync of the journal", errno);
-        if (fsync(p->dfd)) sync_failed("fsync of the data directory", errno);
-    }
+    if (syncing(p) && fsync(p->dfd))
+        sync_failed("fsync of the data directory", errno);
     pthread_mutex_lock(&p->mu);
     while (p->flushing) pthread_cond_wait(&p->flushed, &p->mu);
     int old = rotate ? p->jfd : -1;
     p->jfd = fd;
-    if (syncing(p)) p->synced = p->written;
+    p->jfirst = first;
+    p->joff = 0;
+    p->jpos0 = p->written;
+    if (syncing(p)) {
+        p->synced = p->written;
+        note_synced(p, first, 0);
+    }
     p->rotated_bytes = p->journal_bytes; /* the snapshot about to be made
                                             covers these */
     pthread_mutex_unlock(&p->mu);
     if (old >= 0) close(old);
-    p->jfirst = first;
-    p->joff = 0;
     return 0;
 }
 
@@ -695,12 +782,19 @@ static void parse_crash_env(persist *p) {
           p->crash_at, p->crash_n);
 }
 
+static void open_test_synced(persist *p) {
+    const char *e = getenv("CHATSTORE_TEST_SYNCED");
+    if (!e || !*e) return;
+    p->test_synced_fd = open(e, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    logf_("TEST ONLY: CHATSTORE_TEST_SYNCED: noting synced offsets in %s", e);
+}
+
 persist *persist_open(const persist_config *cfg, media_store *m,
                       cs_store **store) {
     persist *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->cfg = *cfg;
-    p->dfd = p->mfd = p->jfd = -1;
+    p->dfd = p->mfd = p->jfd = p->test_synced_fd = -1;
     p->media = m;
     p->pid = getpid();
     snprintf(p->dir, sizeof p->dir, "%s", cfg->dir);
@@ -709,6 +803,7 @@ persist *persist_open(const persist_config *cfg, media_store *m,
     pthread_cond_init(&p->flushed, NULL);
     pthread_cond_init(&p->wake, NULL);
     parse_crash_env(p);
+    open_test_synced(p);
     p->child_buf = malloc(CHILD_BUF);
     if (!p->child_buf) goto fail;
 
@@ -762,6 +857,14 @@ persist *persist_open(const persist_config *cfg, media_store *m,
             goto fail_r;
         }
         p->joff = r.jsize[r.nj - 1];
+        p->written = p->synced = p->joff; /* positions = offsets in it */
+        /* What recovery read may still be only in the page cache (a
+         * crash of the process before this start): make it durable
+         * before anything new is acknowledged on top of it. */
+        if (syncing(p)) {
+            if (fdatasync(p->jfd)) sync_failed("fdatasync of the journal", errno);
+            note_synced(p, p->jfirst, p->joff);
+        }
     } else if (open_journal(p, p->next_seq, false)) {
         goto fail_r;
     }
@@ -811,17 +914,19 @@ int persist_close(persist *p) {
         /* (and the directory: a journal file created since start) */
         if (fdatasync(p->jfd) || fsync(p->dfd)) rc = -1;
         if (!rc)
-            logf_("journal synced: %llu bytes written since start, seq %llu",
-                  (unsigned long long)w, (unsigned long long)p->next_seq - 1);
+            logf_("journal synced up to seq %llu",
+                  (unsigned long long)p->next_seq - 1);
         close(p->jfd);
     }
     if (p->store) cs_store_set_journal(p->store, NULL, NULL);
     if (p->mfd >= 0) close(p->mfd);
     if (p->dfd >= 0) close(p->dfd);
+    if (p->test_synced_fd >= 0) close(p->test_synced_fd);
     pthread_cond_destroy(&p->flushed);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->mu);
     free(p->files);
+    free(p->drops);
     free(p->unsynced);
     free(p->child_buf);
     free(p);

@@ -925,6 +925,19 @@ static int recover_in(const recover_opts *o, recover_result *r, int dfd) {
             r->jsize[kept++] = fsize;
             continue;
         }
+        if (jf[i] > st.commits + 1 && last && !fsize) {
+            /* The previous file lost its end in a crash of the machine
+             * (--fsync everysec or no) and this one, created by a
+             * rotation, holds nothing: a torn end, not a hole. */
+            r->torn++;
+            say(o, "warning: %s/%s: empty, and records %llu to %llu before "
+                   "it were lost in a crash: %s",
+                o->dir, name, (unsigned long long)st.commits + 1,
+                (unsigned long long)jf[i] - 1,
+                o->check_only ? "startup removes it" : "removed");
+            if (!o->check_only) unlinkat(dfd, name, 0);
+            continue;
+        }
         if (jf[i] > st.commits + 1) {
             r->damage++;
             say(o, "%s/%s: records %llu to %llu are missing (no journal file "

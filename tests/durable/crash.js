@@ -23,6 +23,8 @@
 //
 // Environment: DURABLE_ROUNDS (rounds with --fsync always, default 24),
 // DURABLE_SEED (default: time-based; printed, to reproduce a run).
+const fs = require('node:fs');
+const path = require('node:path');
 const L = require('./lib');
 
 const ROUNDS = Number(process.env.DURABLE_ROUNDS || 24);
@@ -84,7 +86,7 @@ async function opCreate(srv, w, extra) {
     () => model.uncertainCreates.push({ ch: ch.sid, form }));
   if (!L.expect(r.status === 201, `create: ${r.status} ${r.text.slice(0, 200)}`)) return;
   model.msgs.set(r.json.sid, { sid: r.json.sid, ch: ch.sid, json: r.text, deleted: false,
-    uncertain: null, owner: w.id });
+    uncertain: null, owner: w.id, history: [r.text] });
   w.mine.push(r.json.sid);
   acked++;
 }
@@ -98,6 +100,7 @@ async function opUpdate(srv, w) {
     () => { m.uncertain = { kind: 'update', form }; });
   if (!L.expect(r.status === 200, `update: ${r.status} ${r.text.slice(0, 200)}`)) return;
   m.json = r.text;
+  m.history.push(r.text);
   acked++;
 }
 
@@ -139,6 +142,8 @@ async function opChannel(srv, w) {
   if (!L.expect(r.status === 200, `channel update: ${r.status} ${r.text.slice(0, 200)}`)) return;
   ch.friendly = r.json.friendly_name;
   ch.attrs = r.json.attributes;
+  ch.history.push(`${ch.friendly}\u0000${ch.attrs}`);
+  if (ch.history.length > 50) ch.history.shift();
   acked++;
 }
 
@@ -209,45 +214,54 @@ async function listAll(srv, chSid) {
 // always fails on them).
 async function verify(srv, strict, round) {
   let lost = 0;
-  const lose = (what) => {
+  const kinds = {};
+  const lose = (kind, what) => {
     lost++;
+    kinds[kind] = (kinds[kind] || 0) + 1;
     if (strict) L.fail(`round ${round}: acknowledged ${what}`);
-    else console.log(`  round ${round}: lost: acknowledged ${what}`);
+  };
+  // Messages. Strict (always): the last acknowledged state, or for an
+  // unanswered request that request's whole effect. Otherwise lost changes
+  // may bring back an earlier acknowledged state (whole) or remove a
+  // message whose create was lost; anything else is half-applied.
+  const dropMine = (m) => {
+    const w = WORKERS_STATE.find((x) => x.id === m.owner);
+    w.mine = w.mine.filter((x) => x !== m.sid);
   };
   for (const m of model.msgs.values()) {
     if (m.gone) continue;
     const r = await L.request(srv, msgPath(m.ch, m.sid));
     const u = m.uncertain;
     m.uncertain = null;
-    if (!u) {
-      verified++;
-      if (m.deleted) {
-        if (r.status !== 404) lose(`delete of ${m.sid} is lost (${r.status})`);
-      } else if (r.status !== 200) {
-        lose(`message ${m.sid} is missing (${r.status})`);
-      } else if (r.text !== m.json) {
-        lose(`message ${m.sid} differs:\n   got  ${r.text}\n   want ${m.json}`);
-      }
-      if (!strict && r.status === 200) { m.json = r.text; m.deleted = false; }
-      if (!strict && r.status === 404) m.deleted = true;
-    } else if (u.kind === 'update') {
-      if (r.status === 200 && r.text !== m.json) {
-        L.expect(r.json.body === u.form.Body && r.json.attributes === u.form.Attributes &&
-          r.json.was_edited === true,
-        `round ${round}: unacknowledged update of ${m.sid} half-applied: ${r.text}`);
-        m.json = r.text;
-      } else if (r.status === 404 && !strict) {
-        lose(`message ${m.sid} is missing`);
-        m.deleted = true;
-      } else {
-        L.expect(r.status === 200, `round ${round}: ${m.sid} after an unanswered update: ${r.status}`);
-      }
-    } else { // delete
-      if (r.status === 404) m.deleted = true;
-      else L.expect(r.status === 200 && (r.text === m.json || !strict),
-        `round ${round}: ${m.sid} after an unanswered delete: ${r.status} ${r.text}`);
+    const want = m.deleted ? null : m.json; // the last acknowledged state
+    const got = r.status === 200 ? r.text : r.status === 404 ? null : undefined;
+    const appliedUpdate = u && u.kind === 'update' && r.status === 200 &&
+      r.json.body === u.form.Body && r.json.attributes === u.form.Attributes &&
+      r.json.was_edited === true;
+    if (!u) verified++;
+    if (got === want) {
+      // as acknowledged (or the unanswered request did not happen)
+    } else if (u && u.kind === 'delete' && got === null) {
+      m.deleted = true;
+    } else if (appliedUpdate) {
+      m.json = got;
+      m.history.push(got);
+    } else if (!strict && got === null) {
+      lose('create', `message ${m.sid} is missing`);
+      m.deleted = true;
+      dropMine(m);
+    } else if (!strict && got && m.history.includes(got)) {
+      lose(m.deleted ? 'delete' : 'update', `message ${m.sid} is back to an earlier state`);
+      if (m.deleted) m.deleted = false; // (not the worker's any more)
+      m.json = got;
+    } else if (strict && !u) {
+      lose(m.deleted ? 'delete' : want === null ? 'create' : 'update',
+        `message ${m.sid}: ${r.status}\n   got  ${r.text}\n   want ${want}`);
+    } else {
+      L.fail(`round ${round}: message ${m.sid} after ${u ? `an unanswered ${u.kind}` : 'a crash'} ` +
+        `is in no state it was ever in (half-applied?): ${r.status} ${r.text}\n   last acknowledged ${want}`);
     }
-    if (m.deleted) m.gone = true; // checked once more next round, then dropped
+    if (m.deleted) m.gone = true; // not fetched again
   }
   // Messages nobody was told about: only unanswered creates, whole.
   const byCh = new Map();
@@ -271,7 +285,7 @@ async function verify(srv, strict, round) {
       const r = await L.request(srv, msgPath(ch.sid, it.sid));
       const owner = WORKERS_STATE.find((w) => w.ch.sid === ch.sid);
       model.msgs.set(it.sid, { sid: it.sid, ch: ch.sid, json: r.text, deleted: false,
-        uncertain: null, owner: owner.id });
+        uncertain: null, owner: owner.id, history: [r.text] });
       owner.mine.push(it.sid);
     }
     const present = [...model.msgs.values()].filter((m) => m.ch === ch.sid && !m.deleted).length;
@@ -285,8 +299,10 @@ async function verify(srv, strict, round) {
         ch.friendly = r.json.friendly_name;
         ch.attrs = r.json.attributes;
       } else if (r.json.friendly_name !== ch.friendly || r.json.attributes !== ch.attrs) {
-        if (u) L.fail(`round ${round}: channel ${ch.sid} half-updated: ${r.text}`);
-        else lose(`channel update of ${ch.sid} is lost: ${r.text}`);
+        // Lost updates bring back an earlier acknowledged state, whole.
+        const earlier = ch.history.includes(`${r.json.friendly_name}\u0000${r.json.attributes}`);
+        if (u && strict || !earlier) L.fail(`round ${round}: channel ${ch.sid} half-updated: ${r.text}`);
+        else lose('channel update', `channel update of ${ch.sid} is lost: ${r.text}`);
         ch.friendly = r.json.friendly_name;
         ch.attrs = r.json.attributes;
       }
@@ -304,8 +320,15 @@ async function verify(srv, strict, round) {
       continue;
     }
     verified++;
-    if (s.deleted) L.expect(r.status === 404, `round ${round}: deleted service ${sid}: ${r.status}`);
-    else if (r.status !== 200) lose(`service ${sid} is missing`);
+    if (s.deleted && r.status === 200 && !strict) { // a lost delete: back, with its media
+      lose('service delete', `delete of service ${sid}`);
+      s.deleted = false;
+      for (const m of model.media.values()) if (m.svc === sid) m.gone = false;
+    } else if (s.deleted) L.expect(r.status === 404, `round ${round}: deleted service ${sid}: ${r.status}`);
+    else if (r.status !== 200) {
+      lose('service create', `service ${sid} is missing`);
+      if (!strict) model.services.delete(sid);
+    }
   }
   // Media bytes and metadata.
   for (const m of model.media.values()) {
@@ -317,7 +340,8 @@ async function verify(srv, strict, round) {
       continue;
     }
     if (c.status !== 200 || !c.buf.equals(m.bytes)) {
-      lose(`media ${m.sid}: ${c.status}, ${c.buf.length} bytes, want ${m.bytes.length}`);
+      lose('media upload', `media ${m.sid}: ${c.status}, ${c.buf.length} bytes, want ${m.bytes.length}`);
+      if (!strict) model.media.delete(m.sid); // counted once
       continue;
     }
     const r = await L.request(srv, base);
@@ -336,12 +360,16 @@ async function verify(srv, strict, round) {
         `round ${round}: page ${t.path} lists ${it.sid} as ${JSON.stringify(it).slice(0, 200)}`);
     }
   }
+  if (lost && !strict) {
+    console.log(`  lost: ${Object.entries(kinds).map(([k, n]) => `${n} ${k}${n > 1 ? 's' : ''}`).join(', ')}`);
+  }
   return lost;
 }
 
 // ---- rounds -------------------------------------------------------------------
 
 const WORKERS_STATE = [];
+const crashesEverysec = [];
 const recoveries = [];
 
 function recoveryLine(srv) {
@@ -358,26 +386,55 @@ async function setup(dir) {
     const r = await L.request(srv, `/v2/Services/${model.service}/Channels`, { method: 'POST',
       form: { UniqueName: `w${i}`, FriendlyName: `room ${i}`, Attributes: '{}' } });
     const ch = { sid: r.json.sid, uniq: `w${i}`, friendly: r.json.friendly_name,
-      attrs: r.json.attributes, uncertain: null };
+      attrs: r.json.attributes, uncertain: null,
+      history: [`${r.json.friendly_name}\u0000${r.json.attributes}`] };
     model.channels.push(ch);
     WORKERS_STATE.push({ id: i, ch, mine: [] });
   }
   await srv.kill('SIGKILL');
 }
 
-async function round(dir, i, mode, point) {
+// A power loss after the SIGKILL: the journal keeps only what the server
+// knew to be synced (CHATSTORE_TEST_SYNCED, test-only): the file it names
+// is cut at the offset, later files emptied. Returns the bytes dropped.
+function powerCut(dir, syncedFile) {
+  const t = fs.readFileSync(syncedFile, 'utf8').trim().split(/\s+/);
+  L.expect(t.length === 2 && /^journal-\d+$/.test(t[0]), `synced note: ${t.join(' ')}`);
+  const first = Number(t[0].slice(8));
+  const off = Number(t[1]);
+  let dropped = 0;
+  for (const j of L.listDir(dir).journals) {
+    const f = path.join(dir, j);
+    const size = fs.statSync(f).size;
+    const seq = Number(j.slice(8));
+    const keep = seq === first ? off : seq > first ? 0 : size;
+    if (size > keep) {
+      fs.truncateSync(f, keep);
+      dropped += size - keep;
+    }
+  }
+  return dropped;
+}
+
+let lastCrash = { mode: 'always', what: 'setup' }; // what the next restart recovers from
+
+async function round(dir, i, mode, point, power) {
   const args = ['--fsync', mode, ...SERVER_ARGS];
   // Recover, check, then load.
   const c = L.check(dir);
   L.expect(c.status === 0, `round ${i}: chatstore-check before restart: exit ${c.status}\n${c.out}`);
   const t0 = Date.now();
-  const env = point ? { CHATSTORE_TEST_CRASH: `${point}:2` } : {};
+  const synced = path.join(path.dirname(dir), `${path.basename(dir)}.synced`);
+  const env = Object.assign(point ? { CHATSTORE_TEST_CRASH: `${point}:2` } : {},
+    power ? { CHATSTORE_TEST_SYNCED: synced } : {});
   const srv = await L.startServer(dir, { args, env });
   const startMs = Date.now() - t0;
   const rec = recoveryLine(srv);
   L.expect(rec, `round ${i}: no recovery line on stderr:\n${srv.stderr()}`);
   if (rec) recoveries.push(Object.assign({ startMs }, rec));
-  const lost = await verify(srv, mode === 'always', i);
+  const crashed = lastCrash;
+  const lost = await verify(srv, crashed.mode === 'always', i);
+  if (crashed.mode !== 'always') crashed.lost = lost;
   const before = acked;
   const stopAt = point ? 6000 : 150 + Math.floor(rnd() * 900);
   const work = Promise.all(WORKERS_STATE.map((w) => worker(srv, w)));
@@ -386,12 +443,16 @@ async function round(dir, i, mode, point) {
   clearTimeout(timer);
   await work;
   srv.agent.destroy();
-  const how = point ? (/test crash at/.test(srv.stderr()) ? `crashed itself at ${point}` : `SIGKILL (${point} not reached)`)
+  let how = point ? (/test crash at/.test(srv.stderr()) ? `crashed itself at ${point}` : `SIGKILL (${point} not reached)`)
     : `SIGKILL after ${stopAt} ms`;
+  if (power) how += `, power loss: ${powerCut(dir, synced)} unsynced journal bytes dropped`;
+  lastCrash = { mode, what: `round ${i}` };
+  if (mode !== 'always') crashesEverysec.push(lastCrash);
   L.expect(x.signal === 'SIGKILL', `round ${i}: server ended with ${JSON.stringify(x)}\n${srv.stderr()}`);
   if (/FATAL|Sanitizer|runtime error/.test(srv.stderr())) L.fail(`round ${i}: server stderr:\n${srv.stderr()}`);
   console.log(`round ${i} (${mode}): recovered ${rec ? `${rec.snap} + ${rec.records} records in ${startMs} ms` : '?'}` +
-    `${mode === 'always' ? '' : `, acknowledged changes lost: ${lost}`}; ${acked - before} changes acknowledged, ${how}`);
+    `${crashed.mode === 'always' ? '' : ` (${crashed.what}'s crash lost ${lost} acknowledged changes)`}; ` +
+    `${acked - before} changes acknowledged, ${how}`);
   return { lost, reached: point ? /test crash at/.test(srv.stderr()) : null };
 }
 
@@ -409,14 +470,15 @@ L.run('server_durable_crash', async () => {
   }
   const notReached = [];
   for (let i = 0; i < ROUNDS; i++) {
-    const r = await round(dir, i + 1, 'always', plan[i]);
+    const r = await round(dir, i + 1, 'always', plan[i], i % 2 === 1);
     if (plan[i] && !r.reached) notReached.push(plan[i]);
   }
-  const losses = [];
-  for (let i = 0; i < EVERYSEC_ROUNDS; i++) losses.push((await round(dir, ROUNDS + i + 1, 'everysec', null)).lost);
+  for (let i = 0; i < EVERYSEC_ROUNDS; i++) await round(dir, ROUNDS + i + 1, 'everysec', null, true);
   // A last clean start and stop.
   const srv = await L.startServer(dir, { args: ['--fsync', 'always', ...SERVER_ARGS] });
-  await verify(srv, true, 'final');
+  const lost = await verify(srv, lastCrash.mode === 'always', 'final');
+  if (lastCrash.mode !== 'always') lastCrash.lost = lost;
+  const losses = crashesEverysec.map((c) => c.lost);
   const x = await srv.stop();
   L.expect(x.code === 0, `final SIGTERM: ${JSON.stringify(x)}`);
   const c = L.check(dir);
@@ -427,7 +489,7 @@ L.run('server_durable_crash', async () => {
   console.log(`summary: ${ROUNDS} rounds with --fsync always (${planned - notReached.length} of ${POINTS.length} compaction steps crashed at` +
     `${notReached.length ? `; not reached: ${notReached.join(', ')}` : ''}), ${EVERYSEC_ROUNDS} with everysec; ` +
     `${acked} changes acknowledged, ${verified} acknowledged states verified after restarts; ` +
-    `everysec losses per round: [${losses.join(', ')}]; slowest restart ${worst ? `${worst.startMs} ms (${worst.snap} + ${worst.records} records)` : '-'}`);
+    `everysec rounds (SIGKILL + power loss) lost [${losses.join(', ')}] acknowledged changes; slowest restart ${worst ? `${worst.startMs} ms (${worst.snap} + ${worst.records} records)` : '-'}`);
   if (!L.failureCount()) L.rmrf(dir);
   else console.log(`data directory kept: ${dir}`);
 });
