@@ -615,8 +615,10 @@ static void child_main(persist *p, const char *tmp, const char *final) {
     _exit(0);
 }
 
-/* MANIFEST with a crash point between each step. */
-static void write_manifest_steps(persist *p, uint64_t cur, uint64_t prev) {
+/* MANIFEST with a crash point between each step. -1 (nothing changed: the
+ * compaction failed) when it cannot be written, e.g. the disk is full; a
+ * failed fsync ends the process (see the top). */
+static int write_manifest_steps(persist *p, uint64_t cur, uint64_t prev) {
     char buf[256];
     int n = snprintf(buf, sizeof buf,
                      "%s\nsnapshot snapshot-%llu\nprevious snapshot-%llu\n",
@@ -624,16 +626,26 @@ static void write_manifest_steps(persist *p, uint64_t cur, uint64_t prev) {
                      (unsigned long long)prev);
     int fd = openat(p->dfd, PERSIST_MANIFEST ".tmp",
                     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, buf, (size_t)n) != n)
-        sync_failed("writing MANIFEST.tmp", errno);
+    if (fd >= 0) errno = 0;
+    if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+        logf_("compaction: cannot write MANIFEST.tmp: %s",
+              fd < 0 || errno ? strerror(errno) : "short write");
+        if (fd >= 0) close(fd);
+        unlinkat(p->dfd, PERSIST_MANIFEST ".tmp", 0);
+        return -1;
+    }
     if (fsync(fd)) sync_failed("fsync of MANIFEST.tmp", errno);
     close(fd);
     crash_point(p, "manifest-written", false);
-    if (renameat(p->dfd, PERSIST_MANIFEST ".tmp", p->dfd, PERSIST_MANIFEST))
-        sync_failed("renaming MANIFEST.tmp", errno);
+    if (renameat(p->dfd, PERSIST_MANIFEST ".tmp", p->dfd, PERSIST_MANIFEST)) {
+        logf_("compaction: cannot rename MANIFEST.tmp: %s", strerror(errno));
+        unlinkat(p->dfd, PERSIST_MANIFEST ".tmp", 0);
+        return -1;
+    }
     crash_point(p, "manifest-renamed", false);
     if (fsync(p->dfd)) sync_failed("fsync of the data directory", errno);
     crash_point(p, "manifest-synced", false);
+    return 0;
 }
 
 static double mono_secs(void) {
@@ -690,7 +702,10 @@ static int compact(persist *p) {
     uint64_t bytes = fstatat(p->dfd, final, &fs, 0) ? 0 : (uint64_t)fs.st_size;
     uint64_t old_cur = p->snap_seq, old_prev = p->prev_seq;
     bool had_prev = p->has_prev;
-    write_manifest_steps(p, s, old_cur);
+    if (write_manifest_steps(p, s, old_cur)) {
+        unlinkat(p->dfd, final, 0); /* not named: useless */
+        return -1;
+    }
     p->snap_seq = s;
     p->snap_bytes = bytes;
     p->prev_seq = old_cur;
