@@ -19,16 +19,18 @@
  * - One flusher at a time (flushing, under mu): it samples written and
  *   jfd, fdatasyncs outside mu, raises synced to its sample and wakes every
  *   waiter, each of which returns if covered or else becomes the next
- *   flusher (group commit). Rotation waits for a running flush to end,
- *   fdatasyncs the old file itself (unless --fsync no) and raises synced,
- *   so a flush only ever needs the current file.
+ *   flusher (group commit). Rotation fdatasyncs the old file before it
+ *   creates the new one (unless --fsync no: a machine crash never leaves a
+ *   journal file after one that lost its end), waits for a running flush
+ *   to end and raises synced, so a flush only ever needs the current file.
  * - A failed fdatasync or fsync ends the process at once with status
  *   PERSIST_EXIT_SYNC_FAILED: the kernel may have dropped the dirty pages,
  *   and a retry could report success for data that is lost (PostgreSQL's
  *   choice); the promise of --fsync cannot be kept any more.
  * - Media bytes reach media/<IS>/<ME> (file and directory synced unless
  *   --fsync no) before the media create's record is written; a service's
- *   media directory is removed only after its delete has committed.
+ *   media directory is removed only once its delete's record is synced
+ *   (drops, run by whoever completes a flush; at once with --fsync no).
  * - Compaction (one thread): under the exclusive lock the journal rotates
  *   to journal-<S+1>, S being the store's commit count, and a child is
  *   forked holding the store as of S; the lock is released at once. The
