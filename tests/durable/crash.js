@@ -424,7 +424,7 @@ async function round(dir, i, mode, point, power) {
   const c = L.check(dir);
   L.expect(c.status === 0, `round ${i}: chatstore-check before restart: exit ${c.status}\n${c.out}`);
   const t0 = Date.now();
-  const synced = path.join(path.dirname(dir), `${path.basename(dir)}.synced`);
+  const synced = path.join(path.dirname(dir), 'synced'); // beside the data directory
   const env = Object.assign(point ? { CHATSTORE_TEST_CRASH: `${point}:2` } : {},
     power ? { CHATSTORE_TEST_SYNCED: synced } : {});
   const srv = await L.startServer(dir, { args, env });
@@ -457,7 +457,8 @@ async function round(dir, i, mode, point, power) {
 }
 
 L.run('server_durable_crash', async () => {
-  const dir = L.tempDir('crash');
+  const root = L.tempDir('crash');
+  const dir = path.join(root, 'data');
   console.log(`seed ${SEED} (DURABLE_SEED to repeat), data directory ${dir}`);
   await setup(dir);
   // Every compaction step once, spread over the rounds; the other rounds
@@ -490,6 +491,6 @@ L.run('server_durable_crash', async () => {
     `${notReached.length ? `; not reached: ${notReached.join(', ')}` : ''}), ${EVERYSEC_ROUNDS} with everysec; ` +
     `${acked} changes acknowledged, ${verified} acknowledged states verified after restarts; ` +
     `everysec rounds (SIGKILL + power loss) lost [${losses.join(', ')}] acknowledged changes; slowest restart ${worst ? `${worst.startMs} ms (${worst.snap} + ${worst.records} records)` : '-'}`);
-  if (!L.failureCount()) L.rmrf(dir);
+  if (!L.failureCount()) L.rmrf(root);
   else console.log(`data directory kept: ${dir}`);
 });
