@@ -780,6 +780,41 @@ CS_API cs_err cs_store_set_journal(cs_store *s, cs_journal_fn fn, void *ctx);
 CS_API cs_err cs_journal_record_seq(const void *rec, size_t len,
                                     uint64_t *seq);
 
+/* What a record is about, read from its header after checking its CRC:
+ * for a server that must act on a record before it commits (e.g. put a
+ * media item's bytes in place under its SID). */
+typedef enum cs_journal_op {
+    CS_JOURNAL_SERVICE_CREATE = 1,
+    CS_JOURNAL_SERVICE_UPDATE = 2,
+    CS_JOURNAL_SERVICE_DELETE = 3,
+    CS_JOURNAL_CHANNEL_CREATE = 4,
+    CS_JOURNAL_CHANNEL_UPDATE = 5,
+    CS_JOURNAL_CHANNEL_DELETE = 6,
+    CS_JOURNAL_MEDIA_CREATE = 7,
+    CS_JOURNAL_MESSAGE_CREATE = 8,
+    CS_JOURNAL_MESSAGE_UPDATE = 9,
+    CS_JOURNAL_MESSAGE_DELETE = 10,
+    CS_JOURNAL_CLEAR = 11
+} cs_journal_op;
+
+typedef struct cs_journal_info {
+    cs_journal_op op;
+    uint64_t seq;
+    /* The SIDs the record names ("" when it names none of that kind):
+     * the service, channel and message it addresses, and the one it
+     * creates (a service, channel, media item or message SID). */
+    char service_sid[CS_SID_BUFSZ];
+    char channel_sid[CS_SID_BUFSZ];
+    char message_sid[CS_SID_BUFSZ];
+    char created_sid[CS_SID_BUFSZ];
+} cs_journal_info;
+
+/* Fills *out (rec and out must not be NULL; err may be NULL).
+ * Errors: BAD_RECORD. */
+CS_API cs_err cs_journal_record_info(const void *rec, size_t len,
+                                     cs_journal_info *out,
+                                     cs_decode_error *err);
+
 /* Applies one record to s. A record whose seq is not above the store's
  * commit count is skipped (CS_OK, *applied false): replaying a journal that
  * overlaps a snapshot is harmless. The next seq is applied (*applied true,

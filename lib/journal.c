@@ -272,6 +272,28 @@ cs_err cs_journal_record_seq(const void *rec, size_t len, uint64_t *seq) {
     return CS_OK;
 }
 
+cs_err cs_journal_record_info(const void *rec, size_t len,
+                              cs_journal_info *out, cs_decode_error *err) {
+    CS__REQUIRE(rec);
+    CS__REQUIRE(out);
+    jrec d;
+    cs_err e = decode(rec, len, &d, err);
+    if (e) return e;
+    memset(out, 0, sizeof *out);
+    out->op = (cs_journal_op)d.op;
+    out->seq = d.seq;
+    static const char created[CS__J_OPS][2] = {
+        [CS__J_SERVICE_CREATE] = "IS", [CS__J_CHANNEL_CREATE] = "CH",
+        [CS__J_MEDIA_CREATE] = "ME", [CS__J_MESSAGE_CREATE] = "IM"};
+    if (d.svc) cs__sid_format('I', 'S', d.svc, out->service_sid);
+    if (d.chan) cs__sid_format('C', 'H', d.chan, out->channel_sid);
+    if (d.msg) cs__sid_format('I', 'M', d.msg, out->message_sid);
+    if (d.created)
+        cs__sid_format(created[d.op][0], created[d.op][1], d.created,
+                       out->created_sid);
+    return CS_OK;
+}
+
 /* ---- applying ----------------------------------------------------------- */
 
 const cs_limits cs__lifted_limits = {UINT32_MAX - 1, UINT32_MAX - 1,

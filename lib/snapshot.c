@@ -348,8 +348,10 @@ static bool next_block(rd *r) {
     }
     uint8_t t[4];
     if (!read_exact(r, t, 4, "truncated block checksum")) return false;
+    /* The damage is somewhere in the block: name where the block starts. */
     if (get_u32(t) != cs__crc32c(0, r->blk, r->len))
-        return fail(r, CS_E_BAD_SNAPSHOT, r->off - 4, "block checksum mismatch");
+        return fail(r, CS_E_BAD_SNAPSHOT, at,
+                    "checksum mismatch in the block starting here");
     r->pos = 0;
     return true;
 }

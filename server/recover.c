@@ -83,26 +83,16 @@ static uint32_t get_u32(const uint8_t *p) {
            (uint32_t)p[3] << 24;
 }
 
-static void sid_hex(char out[35], char a, char b, const uint8_t *bytes) {
-    static const char hex[] = "0123456789abcdef";
-    out[0] = a;
-    out[1] = b;
-    for (int i = 0; i < 16; i++) {
-        out[2 + 2 * i] = hex[bytes[i] >> 4];
-        out[3 + 2 * i] = hex[bytes[i] & 15];
-    }
-    out[34] = '\0';
-}
-
-/* docs/journal.md, version 1: version u8, op u8 (7: media create), flags u8
- * (1: service SID, 8: created SID), ... 40 header bytes, then the service
- * SID (16 bytes) and the created media SID (16 bytes). */
+/* The service and created media SID of a media-create record, through
+ * the library's reading of the record (its CRC checked too). */
 int persist_media_record_sids(const void *rec, size_t len, char is[35],
                               char me[35]) {
-    const uint8_t *p = rec;
-    if (len < 72 + 4 || p[0] != 1 || p[1] != 7 || p[2] != (1 | 8)) return -1;
-    sid_hex(is, 'I', 'S', p + 40);
-    sid_hex(me, 'M', 'E', p + 56);
+    cs_journal_info in;
+    if (cs_journal_record_info(rec, len, &in, NULL) != CS_OK ||
+        in.op != CS_JOURNAL_MEDIA_CREATE)
+        return -1;
+    memcpy(is, in.service_sid, CS_SID_BUFSZ);
+    memcpy(me, in.created_sid, CS_SID_BUFSZ);
     return 0;
 }
 

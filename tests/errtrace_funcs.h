@@ -102,3 +102,6 @@ ET(cs_snapshot_load,
    (const cs_options *opts, cs_read_fn fn, void *ctx, cs_store **out,
     cs_decode_error *err),
    (opts, fn, ctx, out, err))
+ET(cs_journal_record_info,
+   (const void *rec, size_t len, cs_journal_info *out, cs_decode_error *err),
+   (rec, len, out, err))

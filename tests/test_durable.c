@@ -536,6 +536,22 @@ TEST(journal_gap_and_mismatch_are_refused) {
     uint64_t seq = 0;
     CHECK_INT(cs_journal_record_seq(j.rec[1], j.len[1], &seq), CS_OK);
     CHECK_INT(seq, 2);
+    /* The record's header, read back: a's first service create, then a
+     * media create in that service. */
+    cs_journal_info in0, in1;
+    cs_decode_error de = {0, NULL};
+    CHECK_INT(cs_journal_record_info(j.rec[0], j.len[0], &in0, NULL), CS_OK);
+    CHECK_INT(in0.op, CS_JOURNAL_SERVICE_CREATE);
+    CHECK_INT(in0.seq, 1);
+    CHECK_STR(in0.service_sid, "");
+    CHECK(strncmp(in0.created_sid, "IS", 2) == 0);
+    CHECK_INT(cs_journal_record_info(j.rec[1], j.len[1], &in1, NULL), CS_OK);
+    CHECK_INT(in1.op, CS_JOURNAL_MEDIA_CREATE);
+    CHECK_STR(in1.service_sid, in0.created_sid);
+    CHECK(strncmp(in1.created_sid, "ME", 2) == 0);
+    CHECK_INT(cs_journal_record_info(j.rec[1], j.len[1] - 1, &in1, &de),
+              CS_E_BAD_RECORD);
+    CHECK(de.reason != NULL);
     cs_store_free(a);
     cs_store_free(b);
     journal_free(&j);
