@@ -52,7 +52,36 @@ typedef struct bench_cfg {
     /* perf control: enable the profiler around one (op, engine) loop */
     const char *perf_ctl, *perf_ack;
     int perf_op, perf_engine;
+    /* The durable workloads (durable.c): DUR_OFF is the in-memory bench. */
+    int dur;
+    const char *dir;   /* where their files go */
+    const char *tag;   /* distinguishes file names (DUR_BUILD: recovery-<tag>) */
+    int save_reps;     /* DUR_BUILD: snapshot saves, the fastest kept */
+    int perf_rec;      /* DUR_BUILD: profile this REC_* op (-1: none) */
+    bool jbuf;         /* diagnostic: journal frames gathered in a 64 KiB
+                          buffer, written when full and each second */
 } bench_cfg;
+
+/* Durable variants. All of them run create -> update -> delete only, every
+ * operation its own commit, chatstore's calls under its exclusive lock as
+ * the server makes them. */
+enum {
+    DUR_OFF,    /* the in-memory workload of run.c */
+    DUR_MEM,    /* chatstore alone, no journal: its in-memory rate */
+    DUR_NORMAL, /* journal to a file, fdatasync once a second by a thread |
+                   SQLite file, WAL, synchronous=NORMAL, autocommit */
+    DUR_ALWAYS, /* journal with fdatasync per record | synchronous=FULL */
+    DUR_BUILD   /* recovery: build the data once (journal without syncs,
+                   SQLite batched), then time snapshot saves */
+};
+
+/* Recovery steps (chatstore side), for perf control and the tables. The
+ * others are diagnostics: "noio" saves into a callback that only counts the
+ * bytes, or loads from an image already in memory; "warm" is load-noio or
+ * replay with the heap faulted in beforehand (no first-touch faults). */
+enum { REC_SAVE, REC_LOAD, REC_REPLAY, REC_SAVE_NOIO, REC_LOAD_NOIO,
+       REC_LOAD_WARM, REC_REPLAY_WARM, REC__COUNT };
+extern const char *const rec_names[REC__COUNT];
 
 /* ---- latency histogram (log-linear, < 0.8 % relative error) ------------ */
 
@@ -89,7 +118,36 @@ typedef struct run_result {
     double cs_alloc_after_bpm;   /* after delete + steady creates */
     bool prefaulted;             /* RSS deltas not meaningful */
     hist h[OP__COUNT][ENG__COUNT];
+    struct dur_result {          /* the durable variants (dur != DUR_OFF) */
+        uint64_t jrnl_bytes, jrnl_records; /* file bytes, records */
+        uint64_t jrnl_bytes_op[OP__COUNT], jrnl_recs_op[OP__COUNT];
+        uint64_t syncs, sync_max_ns, sync_total_ns; /* fdatasync calls */
+        int replay_checked, replay_equal; /* snapshot + journal == store */
+        /* DUR_BUILD */
+        uint64_t live_messages, digest;
+        uint64_t snap0_bytes, snap_bytes;
+        uint64_t sq_page_size, sq_pages, sq_freelist;
+        uint64_t save_ns[8], save_sync_ns[8], save_noio_ns[8];
+        uint64_t save_cpu_ns[8], save_noio_cpu_ns[8];
+        int nsave;
+        int images_equal;           /* every save gave the same bytes */
+    } d;
 } run_result;
+
+/* One timed recovery step in a fresh process (durable.c). */
+typedef struct rec_result {
+    int ok;             /* ran and every check passed */
+    uint64_t ns;        /* the timed step */
+    uint64_t cpu_ns;    /* the process's CPU time over it */
+    uint64_t items;     /* messages loaded, or records applied */
+    uint64_t rss_bytes; /* RSS growth over the step */
+    int digest_equal;   /* the rebuilt store renders as the original */
+    int image_equal;    /* load: saving it again gives the same image */
+    /* replay: apply time and records per kind (message create, update,
+     * delete: ops 8, 9, 10 of docs/journal.md) */
+    uint64_t kind_ns[3], kind_n[3];
+    char err[160];
+} rec_result;
 
 /* Runs the whole workload once in this process. */
 void bench_run(const bench_cfg *c, run_result *r);
@@ -122,6 +180,77 @@ int sid_parse(const char *s, size_t n, char p0, char p1, uint8_t out[16]);
 /* ---- misc --------------------------------------------------------------- */
 
 uint64_t now_ns(void);
+/* CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID): unlike the
+ * wall clock, it does not count the time other jobs held the CPU. */
+uint64_t cpu_ns(void);
 size_t rss_bytes(void);
+/* Faults in mb MiB of heap and keeps it for later allocations (glibc). */
+void bench_prefault(size_t mb);
+
+/* Runs fn(arg, res) in a forked child and copies its res[0..size) back;
+ * -1 if the child failed. */
+int bench_fork(void (*fn)(const void *arg, void *res), const void *arg,
+               void *res, size_t size);
+
+/* Output to stdout and, when set, to bench_table as well. */
+extern FILE *bench_table;
+void out(const char *fmt, ...);
+const char *fmt_ns(double ns, char *buf, size_t n);
+const char *fmt_rate(double r, char *buf, size_t n);
+/* The load average, "1.23 0.98 0.75" (1, 5, 15 minutes). */
+const char *load_avg(char *buf, size_t n);
+
+/* ---- durable workloads (durable.c) ----------------------------------------- */
+
+/* The journal file: the hook writes u32 length + record with one pwritev()
+ * per record; DUR_NORMAL adds a thread that fdatasyncs once a second,
+ * DUR_ALWAYS an fdatasync at the end of each call (jfile_request_end,
+ * after the store's lock is released). */
+typedef struct jfile jfile;
+jfile *jfile_open(const char *path, int dur, bool buffered);
+int jfile_hook(void *ctx, uint64_t seq, const void *rec, size_t len);
+void jfile_request_end(jfile *j);
+void jfile_phase(jfile *j, int op); /* attribute bytes to this op */
+/* Stops the thread, syncs, closes, and fills the journal part of d. */
+void jfile_close(jfile *j, struct dur_result *d);
+
+/* Snapshot to and from files, buffered 1 MiB. Return 0 / CS_OK on success. */
+int snap_save_file(const cs_store *s, const char *path, bool sync,
+                   uint64_t *bytes, uint64_t *sync_ns);
+cs_err snap_load_file(const char *path, cs_store **out, char *err, size_t n);
+/* Applies every record of a journal file; *records counts them. With
+ * kind_ns and kind_n (may be NULL), each apply is timed and attributed to
+ * message create, update or delete (docs/journal.md ops 8, 9, 10). */
+cs_err journal_replay_file(cs_store *s, const char *path, uint64_t *records,
+                           uint64_t kind_ns[3], uint64_t kind_n[3], char *err,
+                           size_t n);
+/* Every service, channel and message page rendered, and the counts, folded
+ * into one value: equal digests = stores that answer alike. */
+uint64_t store_digest(cs_store *s);
+
+/* Called by bench_run after a DUR_BUILD workload: sizes, digest, timed
+ * saves. */
+void recovery_build_finish(const bench_cfg *c, cs_store *s, sqlite3 *db,
+                           run_result *r);
+/* sync(): all dirty data written back, so a timed loop does not pay for
+ * the writeback of what ran before it. */
+void dur_quiesce(void);
+/* File names of a build: kind "s0", "snap", "journal", "db". */
+void dur_path(const bench_cfg *c, const char *kind, char *buf, size_t n);
+
+typedef struct dur_opts {
+    bench_cfg cfg;          /* workload shape (body sizes, seed, ...) */
+    int runs;               /* repetitions, best kept */
+    bool durable, recovery, smoke, quick;
+    size_t creates, updates, deletes; /* DUR_NORMAL and DUR_MEM */
+    size_t always_ops;      /* DUR_ALWAYS: creates, updates, deletes each */
+    size_t rec_min, rec_max;/* recovery sizes, powers of 10 */
+    const char *dir;        /* NULL: a mkdtemp under /tmp */
+    int perf_rec;           /* REC_* to profile, -1 none */
+    bool perf_durable;      /* --perf-op/--perf-engine apply to DUR_NORMAL */
+} dur_opts;
+
+/* Runs the selected durable modes; returns the number of failed checks. */
+int durable_main(const dur_opts *o);
 
 #endif

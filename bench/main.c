@@ -35,81 +35,12 @@ typedef struct opts {
     const char *json_path, *table_path;
 } opts;
 
-/* ---- output to stdout and the optional table file ----------------------- */
-
-static FILE *g_table;
-
-static void out(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    if (g_table) {
-        va_start(ap, fmt);
-        vfprintf(g_table, fmt, ap);
-        va_end(ap);
-    }
-}
-
-static const char *fmt_ns(double ns, char *buf, size_t n) {
-    if (ns < 1e3)
-        snprintf(buf, n, "%.0fns", ns);
-    else if (ns < 1e6)
-        snprintf(buf, n, "%.1fus", ns / 1e3);
-    else if (ns < 1e9)
-        snprintf(buf, n, "%.2fms", ns / 1e6);
-    else
-        snprintf(buf, n, "%.2fs", ns / 1e9);
-    return buf;
-}
-
-static const char *fmt_rate(double r, char *buf, size_t n) {
-    if (r >= 1e6)
-        snprintf(buf, n, "%.2fM", r / 1e6);
-    else if (r >= 1e3)
-        snprintf(buf, n, "%.1fk", r / 1e3);
-    else
-        snprintf(buf, n, "%.0f", r);
-    return buf;
-}
-
 /* ---- runs in child processes -------------------------------------------- */
 
+static void run_fn(const void *arg, void *res) { bench_run(arg, res); }
+
 static int run_child(const bench_cfg *c, run_result *r) {
-    int fd[2];
-    if (pipe(fd) != 0) return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        close(fd[0]);
-        run_result *mine = malloc(sizeof *mine);
-        if (!mine) _exit(3);
-        bench_run(c, mine);
-        const char *p = (const char *)mine;
-        size_t left = sizeof *mine;
-        while (left) {
-            ssize_t w = write(fd[1], p, left);
-            if (w <= 0) _exit(4);
-            p += w;
-            left -= (size_t)w;
-        }
-        _exit(0);
-    }
-    close(fd[1]);
-    char *p = (char *)r;
-    size_t got = 0;
-    while (got < sizeof *r) {
-        ssize_t n = read(fd[0], p + got, sizeof *r - got);
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (got != sizeof *r || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return -1;
-    return 0;
+    return bench_fork(run_fn, c, r, sizeof *r);
 }
 
 /* Best of N per (op, engine): the run with the highest ops/s supplies that
@@ -595,7 +526,23 @@ static void usage(void) {
         "                       min(10%%, 100000))\n"
         "  --perf-ctl FIFO[,ACK] --perf-op OP --perf-engine ENG\n"
         "                       enable `perf record -D -1 --control fifo:...`\n"
-        "                       only around one operation's loop\n",
+        "                       only around one operation's loop (with\n"
+        "                       --durable: in the journaled run)\n"
+        "durable modes (see bench/README.md, \"Durability\"):\n"
+        "  --durable            every op its own commit: chatstore journal\n"
+        "                       file vs SQLite WAL file, and the fdatasync pair\n"
+        "  --recovery           snapshot save / load, journal replay, sizes\n"
+        "  --dir DIR            their files (default: mkdtemp in /tmp)\n"
+        "  --dur-creates N, --dur-updates N, --dur-deletes N\n"
+        "                       (200000, 100000, 100000)\n"
+        "  --always-ops N       fdatasync pair: creates, updates, deletes\n"
+        "                       each (2000; 0 = skip)\n"
+        "  --recovery-min N, --recovery-max N  sizes 10^k between (1e6, 1e6;\n"
+        "                       --recovery-max 1e7 adds 10^7)\n"
+        "  --perf-ctl FIFO[,ACK] --perf-step STEP\n"
+        "                       profile one recovery step: save, load,\n"
+        "                       replay, save-noio, load-noio, load-warm,\n"
+        "                       replay-warm\n",
         stderr);
 }
 
@@ -655,6 +602,14 @@ int main(int argc, char **argv) {
     o.scale_deletes = 100000;
     o.scale_chan_size = 1000;
     bool scale_only = false, set_runs = false;
+    dur_opts dopt;
+    memset(&dopt, 0, sizeof dopt);
+    dopt.creates = 200000;
+    dopt.updates = 100000;
+    dopt.deletes = 100000;
+    dopt.always_ops = 2000;
+    dopt.rec_min = dopt.rec_max = 1000000;
+    dopt.perf_rec = -1;
     /* --quick and --smoke first, so explicit flags override them. */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
@@ -670,6 +625,10 @@ int main(int argc, char **argv) {
             o.scale_pages = 2000;
             o.scale_updates = 5000;
             o.scale_deletes = 5000;
+            dopt.creates = 20000;
+            dopt.updates = dopt.deletes = 10000;
+            dopt.always_ops = 200;
+            dopt.rec_min = dopt.rec_max = 100000;
         } else if (strcmp(argv[i], "--smoke") == 0) {
             c->smoke = true;
             c->messages = 2000;
@@ -680,6 +639,10 @@ int main(int argc, char **argv) {
             c->sqlite_batch = 300;
             o.runs = 1;
             o.scale = false;
+            dopt.creates = 2000;
+            dopt.updates = dopt.deletes = 300;
+            dopt.always_ops = 30;
+            dopt.rec_min = dopt.rec_max = 2000;
         }
     }
     for (int i = 1; i < argc; i++) {
@@ -694,6 +657,16 @@ int main(int argc, char **argv) {
             usage();
             return 0;
         }
+        else if (strcmp(a, "--durable") == 0) dopt.durable = true;
+        else if (strcmp(a, "--recovery") == 0) dopt.recovery = true;
+        else if (ARG("--dir")) dopt.dir = v;
+        else if (ARG("--dur-creates")) dopt.creates = num(v);
+        else if (ARG("--dur-updates")) dopt.updates = num(v);
+        else if (ARG("--dur-deletes")) dopt.deletes = num(v);
+        else if (ARG("--always-ops")) dopt.always_ops = num(v);
+        else if (ARG("--recovery-min")) dopt.rec_min = num(v);
+        else if (ARG("--recovery-max")) dopt.rec_max = num(v);
+        else if (ARG("--perf-step")) dopt.perf_rec = name_index(v, rec_names, REC__COUNT);
         else if (ARG("--json")) o.json_path = v;
         else if (ARG("--table")) o.table_path = v;
         else if (ARG("--runs")) { o.runs = (int)num(v); set_runs = true; }
@@ -744,27 +717,56 @@ int main(int argc, char **argv) {
     if (!o.scale_runs) o.scale_runs = o.runs;
     if (c->page_size < 1) c->page_size = 1;
     if (c->body_max < c->body_min) c->body_max = c->body_min;
-    if (c->perf_ctl && (c->perf_op < 0 || c->perf_engine < 0)) {
-        fprintf(stderr, "--perf-ctl needs --perf-op and --perf-engine\n");
+    if (c->perf_ctl && dopt.perf_rec < 0 && (c->perf_op < 0 || c->perf_engine < 0)) {
+        fprintf(stderr, "--perf-ctl needs --perf-op and --perf-engine, or "
+                        "--perf-step\n");
         return 2;
     }
+    bool durable_only = dopt.durable || dopt.recovery;
+    dopt.cfg = *c;
+    dopt.runs = o.runs;
+    dopt.smoke = c->smoke;
+    dopt.quick = o.quick;
+    dopt.perf_durable = c->perf_ctl && dopt.perf_rec < 0;
+    if (!dopt.perf_durable) dopt.cfg.perf_op = dopt.cfg.perf_engine = -1;
 
     if (c->smoke) {
-        run_result *r = malloc(sizeof *r);
-        if (!r) return 2;
-        bench_run(c, r);
-        bool ok = r->ok && !r->mismatches && !r->errors;
-        printf("bench_smoke: %zu messages, %zu channels: %zu mismatches, %zu "
-               "errors\n%d passed, %d failed\n",
-               r->messages, r->channels, r->mismatches, r->errors, ok ? 1 : 0,
-               ok ? 0 : 1);
-        free(r);
+        /* The in-memory smoke, then the durable modes' (journal vs SQLite
+         * file, replay, snapshot round trips); only --durable / --recovery
+         * when given. Correctness only, never timings. */
+        bool ok = true;
+        if (!durable_only) {
+            run_result *r = malloc(sizeof *r);
+            if (!r) return 2;
+            bench_run(c, r);
+            ok = r->ok && !r->mismatches && !r->errors;
+            printf("bench_smoke: %zu messages, %zu channels: %zu mismatches, "
+                   "%zu errors\n",
+                   r->messages, r->channels, r->mismatches, r->errors);
+            free(r);
+            dopt.durable = dopt.recovery = true;
+        }
+        fflush(stdout);
+        int bad = durable_main(&dopt);
+        ok = ok && bad == 0;
+        printf("%d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);
         return ok ? 0 : 1;
     }
 
     if (o.table_path) {
-        g_table = fopen(o.table_path, "w");
-        if (!g_table) perror(o.table_path);
+        bench_table = fopen(o.table_path, "w");
+        if (!bench_table) perror(o.table_path);
+    }
+    if (durable_only) {
+        char la[64];
+        out("chatstore-bench %s%s: seed %llu, nice %d, load average %s at "
+            "start\n\n",
+            dopt.durable ? "--durable" : "", dopt.recovery ? " --recovery" : "",
+            (unsigned long long)c->seed, own_nice(), load_avg(la, sizeof la));
+        int bad = durable_main(&dopt);
+        if (bad) out("\nWARNING: %d check(s) failed; see stderr\n", bad);
+        if (bench_table) fclose(bench_table);
+        return bad ? 1 : 0;
     }
     int niceness = own_nice();
     double tmin, tmed;
@@ -826,6 +828,6 @@ int main(int argc, char **argv) {
         out("\nWARNING: the engines' answers differed %zu time(s); the numbers "
             "above compare unequal work\n",
             mism);
-    if (g_table) fclose(g_table);
+    if (bench_table) fclose(bench_table);
     return 0;
 }

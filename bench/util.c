@@ -1,7 +1,11 @@
 /* Histogram, workload text generation, SID text helpers, clock and RSS. */
 #include "bench.h"
 
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -9,12 +13,114 @@ const char *const op_names[OP__COUNT] = {
     "create", "create_steady", "fetch", "page_asc", "page_desc", "update",
     "delete"};
 const char *const eng_names[ENG__COUNT] = {"chatstore", "sqlite"};
+const char *const rec_names[REC__COUNT] = {
+    "save", "load", "replay", "save-noio", "load-noio", "load-warm",
+    "replay-warm"};
+
+/* ---- output --------------------------------------------------------------- */
+
+FILE *bench_table;
+
+void out(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (bench_table) {
+        va_start(ap, fmt);
+        vfprintf(bench_table, fmt, ap);
+        va_end(ap);
+    }
+}
+
+const char *fmt_ns(double ns, char *buf, size_t n) {
+    if (ns < 1e3)
+        snprintf(buf, n, "%.0fns", ns);
+    else if (ns < 1e6)
+        snprintf(buf, n, "%.1fus", ns / 1e3);
+    else if (ns < 1e9)
+        snprintf(buf, n, "%.2fms", ns / 1e6);
+    else
+        snprintf(buf, n, "%.2fs", ns / 1e9);
+    return buf;
+}
+
+const char *fmt_rate(double r, char *buf, size_t n) {
+    if (r >= 1e6)
+        snprintf(buf, n, "%.2fM", r / 1e6);
+    else if (r >= 1e3)
+        snprintf(buf, n, "%.1fk", r / 1e3);
+    else
+        snprintf(buf, n, "%.0f", r);
+    return buf;
+}
+
+const char *load_avg(char *buf, size_t n) {
+    double a[3] = {0, 0, 0};
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf %lf %lf", &a[0], &a[1], &a[2]) != 3) a[0] = -1;
+        fclose(f);
+    }
+    snprintf(buf, n, "%.2f %.2f %.2f", a[0], a[1], a[2]);
+    return buf;
+}
+
+/* ---- child processes -------------------------------------------------------- */
+
+int bench_fork(void (*fn)(const void *arg, void *res), const void *arg,
+               void *res, size_t size) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        void *mine = calloc(1, size);
+        if (!mine) _exit(3);
+        fn(arg, mine);
+        const char *p = mine;
+        size_t left = size;
+        while (left) {
+            ssize_t w = write(fd[1], p, left);
+            if (w <= 0) _exit(4);
+            p += w;
+            left -= (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fd[1]);
+    char *p = res;
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd[0], p + got, size - got);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != size || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return -1;
+    return 0;
+}
 
 /* ---- clock and memory --------------------------------------------------- */
 
 uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
