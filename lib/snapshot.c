@@ -405,6 +405,8 @@ typedef struct ld {
     bool ended;
 } ld;
 
+/* e and why from a restore call made before this one (not as an argument
+ * of it: the order in which arguments are evaluated is unspecified). */
 static bool restored(ld *l, cs_err e, uint64_t at, const char *why) {
     if (!e) return true;
     return fail(&l->r, e, at,
@@ -442,8 +444,8 @@ static bool rec_service(ld *l, uint64_t at) {
     if (!note_serial(l, img.serial, at)) return false;
     const char *why;
     cs_service *v;
-    if (!restored(l, cs__service_restore(r->s, &img, &v, &why), at, why))
-        return false;
+    cs_err e = cs__service_restore(r->s, &img, &v, &why);
+    if (!restored(l, e, at, why)) return false;
     l->svc = v;
     l->chan = NULL;
     l->svc_serial = img.serial;
@@ -470,8 +472,8 @@ static bool rec_media(ld *l, uint64_t at) {
                            : "media before any service");
     img.attached = att;
     const char *why;
-    if (!restored(l, cs__media_restore(r->s, l->svc, &img, &why), at, why))
-        return false;
+    cs_err e = cs__media_restore(r->s, l->svc, &img, &why);
+    if (!restored(l, e, at, why)) return false;
     l->seen[3]++;
     return true;
 }
@@ -497,9 +499,8 @@ static bool rec_channel(ld *l, uint64_t at) {
     if (!note_serial(l, img.serial, at)) return false;
     const char *why;
     cs_channel *c;
-    if (!restored(l, cs__channel_restore(r->s, l->svc, &img, &c, &why), at,
-                  why))
-        return false;
+    cs_err e = cs__channel_restore(r->s, l->svc, &img, &c, &why);
+    if (!restored(l, e, at, why)) return false;
     l->chan = c;
     l->chan_serial = img.serial;
     l->seen[1]++;
@@ -525,8 +526,8 @@ static bool rec_message(ld *l, uint64_t at) {
                     l->chan ? "message flags or body invalid"
                             : "message before any channel");
     const char *why;
-    if (!restored(l, cs__message_restore(r->s, l->chan, &img, &why), at, why))
-        return false;
+    cs_err e = cs__message_restore(r->s, l->chan, &img, &why);
+    if (!restored(l, e, at, why)) return false;
     l->seen[2]++;
     return true;
 }
