@@ -253,14 +253,34 @@ CS_API cs_err cs_store_new(const cs_options *opts, cs_store **out);
  * the store's lock, except the calling thread, whose hold is released. Not
  * from inside an observer. */
 CS_API void cs_store_free(cs_store *s);
-/* Deletes every service (and so everything) and resets the SID generator
- * and counters to their initial state: a cleared store produces the same
- * SIDs as a new one created with the same options. Observers stay
+/* Deletes every service (and so everything) and resets the SID counter
+ * and serial to their initial state: a cleared store produces the same
+ * SIDs as a new one created with the same options and brought to the same
+ * SID epoch (cs_store_new_epoch; clear keeps the epoch). Observers stay
  * registered and receive one STORE_CLEARED event. The commit sequence
  * number (cs_event.seq) is not reset. Inside an observer: REENTRANT and
  * nothing changes.
  * Errors: REENTRANT, NOMEM, JOURNAL_REFUSED. */
 CS_API cs_err cs_store_clear(cs_store *s);
+
+/* Starts a new SID epoch: no call after it can generate a SID (service,
+ * role, channel, media or message) that any call before it generated or
+ * could have generated, including calls whose journal records were lost.
+ * For a store rebuilt from a snapshot and a journal that lost its last
+ * records in a crash: made (and its record made durable) before the store
+ * serves anything, it keeps the SIDs the lost creates gave out from naming
+ * new objects; a message SID of a lost message is NOT_FOUND even when a
+ * new message took its index. SIDs made before it keep working. The epoch
+ * is an input of every generated SID (epoch 0, a new store's, gives the
+ * SIDs of the versions before epochs), it only grows (clear keeps it) and
+ * it is saved in snapshots and journaled (one committed change: an
+ * EPOCH_STARTED event). *epoch (epoch may be NULL) receives the new epoch.
+ * The last epoch is 2^24 - 1: past it, LIMIT_EXCEEDED and nothing changes.
+ * Errors: REENTRANT, LIMIT_EXCEEDED, NOMEM, JOURNAL_REFUSED. */
+CS_API cs_err cs_store_new_epoch(cs_store *s, uint32_t *epoch);
+/* The store's SID epoch (s must not be NULL): 0 until the first
+ * cs_store_new_epoch. */
+CS_API uint32_t cs_store_epoch(const cs_store *s);
 
 /* The store's account SID, base URL and limits; s must not be NULL. The
  * strings live as long as the store. */
@@ -529,12 +549,13 @@ typedef struct cs_message_params {
 } cs_message_params;
 
 /* Appends a message to the channel with the next index. Notifies
- * MESSAGE_CREATED.
+ * MESSAGE_CREATED. Indices stay below 2^40: a channel whose next index
+ * would be 2^40 is LIMIT_EXCEEDED.
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
  * BAD_UTF8, BODY_TOO_LONG, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
  * FROM_TOO_LONG, LAST_UPDATED_BY_TOO_LONG, BAD_DATE_CREATED,
  * BAD_DATE_UPDATED, BAD_MEDIA_SID, MEDIA_NOT_FOUND, MEDIA_IN_USE,
- * JOURNAL_REFUSED. */
+ * LIMIT_EXCEEDED, JOURNAL_REFUSED. */
 CS_API cs_err cs_message_create(cs_store *s, cs_str service_sid,
                                 cs_str channel, const cs_message_params *p,
                                 cs_message_view *out);
@@ -699,19 +720,20 @@ typedef enum cs_event_type {
     CS_EVENT_SERVICE_UPDATED = 8,
     CS_EVENT_SERVICE_DELETED = 9, /* with its channels, messages, media */
     CS_EVENT_MEDIA_CREATED = 10,
-    CS_EVENT_STORE_CLEARED = 11   /* cs_store_clear: everything */
+    CS_EVENT_STORE_CLEARED = 11,  /* cs_store_clear: everything */
+    CS_EVENT_EPOCH_STARTED = 12   /* cs_store_new_epoch */
 } cs_event_type;
 
 typedef struct cs_event {
     cs_event_type type;
     cs_webhook webhook; /* the header value the call carried (ABSENT for
-                           service, media and clear events) */
+                           service, media, clear and epoch events) */
     /* Commit sequence number: 1 for the store's first committed change, one
      * more for each later one, never reset (not by clear either). */
     uint64_t seq;
     /* The resource after the change; for deletes, as it was just before.
      * Exactly the one matching the type is non-NULL (none for
-     * STORE_CLEARED): message events carry the message (with its service
+     * STORE_CLEARED and EPOCH_STARTED): message events carry the message (with its service
      * and channel SIDs), channel events the channel, and so on. Valid
      * during the callback only. */
     const cs_message_view *message;
@@ -794,7 +816,8 @@ typedef enum cs_journal_op {
     CS_JOURNAL_MESSAGE_CREATE = 8,
     CS_JOURNAL_MESSAGE_UPDATE = 9,
     CS_JOURNAL_MESSAGE_DELETE = 10,
-    CS_JOURNAL_CLEAR = 11
+    CS_JOURNAL_CLEAR = 11,
+    CS_JOURNAL_NEW_EPOCH = 12
 } cs_journal_op;
 
 typedef struct cs_journal_info {
@@ -821,8 +844,8 @@ CS_API cs_err cs_journal_record_info(const void *rec, size_t len,
  * observers and s's own journal hook see it as any change); a later one is
  * RECORD_GAP. A damaged record is BAD_RECORD with *err (may be NULL) naming
  * the offset and cause; one that does not fit the store's state (counters,
- * a service, channel, message or media item it names missing, or a call
- * that changes nothing) is RECORD_MISMATCH. The call a record carries is
+ * the epoch, a service, channel, message or media item it names missing,
+ * or a call that changes nothing) is RECORD_MISMATCH. The call a record carries is
  * validated as the call itself (against limits lifted to the maximum, since
  * the store that wrote it accepted it), so a crafted record fails with that
  * call's error and changes nothing. applied may be NULL.
@@ -834,7 +857,7 @@ CS_API cs_err cs_journal_record_info(const void *rec, size_t len,
  * BAD_DATE_CREATED, BAD_DATE_UPDATED, FROM_TOO_LONG, BODY_TOO_LONG,
  * LAST_UPDATED_BY_TOO_LONG, MEDIA_NOT_FOUND, MEDIA_IN_USE,
  * MEDIA_BODY_IMMUTABLE, BAD_MEDIA_SID, BAD_MEDIA_CONTENT_TYPE,
- * MEDIA_TOO_LARGE. */
+ * MEDIA_TOO_LARGE, LIMIT_EXCEEDED. */
 CS_API cs_err cs_journal_apply(cs_store *s, const void *rec, size_t len,
                                bool *applied, cs_decode_error *err);
 

@@ -156,7 +156,7 @@ void cs__arena_tidy(cs_store *s, cs_channel *c) {
             uint32_t nchunk = n->chunk;
             memcpy(n, m, cap);
             n->chunk = nchunk;
-            cs__dix_set(&c->msgs, m->index, n);
+            cs__dix_set(&c->msgs, cs__msg_index(m), n);
             cs__arena_release(s, a, m);
             if (last) return;
         }
@@ -199,7 +199,7 @@ cs_err cs__arena_check(const cs_channel *c, const cs_msg *dying) {
                 kl += m->cap;
                 if (m != dying) {
                     n++;
-                    if (cs__dix_find(&c->msgs, m->index) != m)
+                    if (cs__dix_find(&c->msgs, cs__msg_index(m)) != m)
                         return CS_E_CORRUPT;
                 }
             }

@@ -13,13 +13,15 @@ typedef struct tally {
 
 static cs_err check_message(const cs_store *s, const cs_channel *c,
                             int64_t key, const cs_msg *m, tally *t) {
-    ENSURE((m->flags & CS__M_LIVE) && m->index == key &&
-           m->index >= 0 && m->index < c->next_index);
-    /* The SID opens to this channel and index (the permutation is a
+    int64_t index = cs__msg_index(m);
+    ENSURE((m->flags & CS__M_LIVE) && index == key && index >= 0 &&
+           index < c->next_index && cs__ix_epoch(m->ix) <= s->epoch);
+    /* The SID opens to this channel, index and epoch (the permutation is a
      * bijection, so that is the SID cs__msg_sid gives for them). */
-    int64_t serial, index;
-    cs__msg_sid_open(s, m->sidb, &serial, &index);
-    ENSURE(serial == c->serial && index == m->index);
+    int64_t serial;
+    uint64_t ix;
+    cs__msg_sid_open(s, m->sidb, &serial, &ix);
+    ENSURE(serial == c->serial && ix == m->ix);
     ENSURE(m->cap >= cs__msg_ext_off(m->from_len, m->body_len, m->attr_len) +
                          (m->flags & CS__M_LUB ? sizeof(void *) : 0) +
                          (m->flags & CS__M_MEDIA ? sizeof(void *) : 0));
@@ -89,6 +91,7 @@ static cs_err check_service(const cs_store *s, const cs_service *v, tally *t) {
 cs_err cs_store_check(const cs_store *s) {
     CS__REQUIRE(s);
     tally t = {0, 0, 0, 0};
+    ENSURE(s->epoch <= CS__EPOCH_MAX);
     ENSURE(cs__seq_check(&s->service_seq) == CS_OK);
     ENSURE(s->service_seq.count == HASH_COUNT(s->services));
     for (const cs_service *v = s->services; v; v = v->hh.next)

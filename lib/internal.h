@@ -4,7 +4,7 @@
  *    |- services      uthash by SID bytes        -> cs_service
  *    |- service_seq   creation order (serial)    -> cs_service
  *    |  (no table of messages: a message SID is a keyed permutation of
- *    |   its channel's serial and its index, see cs__msg_sid)
+ *    |   its channel's serial, its index and its epoch, see cs__msg_sid)
  *    `- idents        interned identities (From, LastUpdatedBy, CreatedBy),
  *                     uthash keyed with the store's secret hash key
  *   cs_service
@@ -209,9 +209,24 @@ enum {
     CS__M_LUB = 4,    /* has a LastUpdatedBy slot */
     CS__M_MEDIA = 8   /* has a media slot */
 };
+/* Message indices are below 2^40 (a create past that is LIMIT_EXCEEDED);
+ * the 24 bits above hold the SID epoch the message was created in. */
+#define CS__IX_BITS 40
+#define CS__INDEX_MAX (INT64_C(1) << CS__IX_BITS) /* message indices below this */
+#define CS__EPOCH_MAX ((UINT32_C(1) << (64 - CS__IX_BITS)) - 1)
+static inline uint64_t cs__ix(int64_t index, uint32_t epoch) {
+    return (uint64_t)index | (uint64_t)epoch << CS__IX_BITS;
+}
+static inline int64_t cs__ix_index(uint64_t ix) {
+    return (int64_t)(ix & (((uint64_t)1 << CS__IX_BITS) - 1));
+}
+static inline uint32_t cs__ix_epoch(uint64_t ix) {
+    return (uint32_t)(ix >> CS__IX_BITS);
+}
 typedef struct cs_msg {
     uint8_t sidb[CS__SID_BYTES];
-    int64_t index;
+    uint64_t ix; /* cs__ix(index, epoch): the SID's inputs besides the
+                    channel's serial, in the 8 bytes the index needs */
     int64_t date_created, date_updated;
     uint32_t from_len; /* From is kept in the record: reading a page then */
     uint32_t body_len; /* touches no memory outside the channel's chunks */
@@ -222,6 +237,9 @@ typedef struct cs_msg {
     char data[];
 } cs_msg;
 
+static inline int64_t cs__msg_index(const cs_msg *m) {
+    return cs__ix_index(m->ix);
+}
 static inline const char *cs__msg_from(const cs_msg *m) { return m->data; }
 static inline const char *cs__msg_body(const cs_msg *m) {
     return m->data + m->from_len + 1;
@@ -361,6 +379,7 @@ struct cs_store {
     uint8_t sid_key[16];  /* SID generator */
     uint64_t msg_rk[4][2]; /* round keys of the message-SID permutation */
     uint64_t sid_counter;
+    uint32_t epoch; /* SID epoch: cs_store_new_epoch; 0..CS__EPOCH_MAX */
     int64_t serial;
     cs_service *services;
     cs_seq service_seq;
@@ -392,18 +411,21 @@ static inline uint32_t cs__sid_hashv(const uint8_t *sidb) {
     return h;
 }
 int64_t cs__now(const cs_store *s);
+/* Service, channel, media and role SIDs: SipHash-128 under the SID key of
+ * (sid_counter, epoch); the epoch is left out while it is 0. */
 void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]);
 /* The SID cs__new_sid would give next, without taking it. */
 void cs__peek_sid(const cs_store *s, uint8_t out[CS__SID_BYTES]);
 /* Message SIDs: a keyed 128-bit permutation (a four-round Feistel network
- * over SipHash) of (channel serial, message index). Unique for the store's
- * life, since neither number is reused, and as unpredictable as the other
- * SIDs; _open inverts it, so a fetch finds the message through its channel's
- * index without a store-wide table. */
-void cs__msg_sid(const cs_store *s, int64_t serial, int64_t index,
+ * over SipHash) of (channel serial, cs__ix(index, epoch)). Unique for the
+ * store's life: no serial is reused, an index is reused only after a
+ * journal loss and then in a later epoch (cs_store_new_epoch); as
+ * unpredictable as the other SIDs. _open inverts it, so a fetch finds the
+ * message through its channel's index without a store-wide table. */
+void cs__msg_sid(const cs_store *s, int64_t serial, uint64_t ix,
                  uint8_t out[CS__SID_BYTES]);
 void cs__msg_sid_open(const cs_store *s, const uint8_t sid[CS__SID_BYTES],
-                      int64_t *serial, int64_t *index);
+                      int64_t *serial, uint64_t *ix);
 uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n);
 
 /* Identities: interned, reference-counted strings. */
@@ -458,6 +480,7 @@ enum {
     CS__J_MESSAGE_UPDATE,
     CS__J_MESSAGE_DELETE,
     CS__J_CLEAR,
+    CS__J_EPOCH,
     CS__J_OPS
 };
 #define CS__J_MAXSTR 7
@@ -469,7 +492,8 @@ typedef struct cs__jr {
     cs_webhook wh;
     uint8_t type;         /* channel create: the resolved cs_channel_type */
     uint64_t size;        /* media create */
-    int64_t index;        /* message create: the new index */
+    int64_t index;        /* message create: the new index; epoch: the
+                             new epoch */
     cs_str str[CS__J_MAXSTR];
 } cs__jr;
 /* CS_OK when no hook is set. */
@@ -481,7 +505,6 @@ static inline bool cs__journaled(const cs_store *s) { return s->journal != NULL;
  * create call would (the loader lifts the limits) plus what only an image
  * can get wrong; on failure nothing is linked and *why names the problem
  * (BAD_SNAPSHOT) unless it is NOMEM. */
-#define CS__INDEX_MAX (INT64_C(1) << 40) /* message indices below this */
 typedef struct cs__svc_img {
     const uint8_t *sid, *role[3];
     int64_t serial, dc, du;
@@ -502,6 +525,7 @@ typedef struct cs__media_img {
 } cs__media_img;
 typedef struct cs__msg_img {
     int64_t index, dc, du;
+    uint32_t epoch; /* the SID epoch it was created in */
     bool edited;
     const uint8_t *media; /* SID bytes or NULL */
     cs_str from, body, attr, lub; /* attr absent: "{}"; lub absent: null */

@@ -8,8 +8,9 @@
  *   addresses) and what the store would otherwise take from its clock and
  *   generators (the time, the SIDs it creates, the new message index). The
  *   store's state before the call is checked on apply (seq, SID counter,
- *   serial, the message index), so applying a record is the same call made
- *   again on the same state: deterministic, and validated like any call.
+ *   serial, the message index, the epoch a new-epoch record starts), so
+ *   applying a record is the same call made again on the same state:
+ *   deterministic, and validated like any call.
  * - Every record ends with a CRC-32C of all its bytes before the CRC.
  *
  * The format is written down in docs/journal.md. */
@@ -39,6 +40,7 @@ static const struct {
     [CS__J_MESSAGE_UPDATE] = {F_SVC | F_CHAN | F_MSG, 6},
     [CS__J_MESSAGE_DELETE] = {F_SVC | F_CHAN | F_MSG, 0},
     [CS__J_CLEAR] = {0, 0},
+    [CS__J_EPOCH] = {0, 0},
 };
 
 /* ---- writing ------------------------------------------------------------ */
@@ -332,9 +334,13 @@ static cs_err check_state(const cs_store *s, const jrec *d) {
                                 sid_str(&b, 'C', 'H', d->chan), &c))
             return CS_E_RECORD_MISMATCH;
         if (d->index != c->next_index) return CS_E_RECORD_MISMATCH;
-        cs__msg_sid(s, c->serial, c->next_index, next);
+        cs__msg_sid(s, c->serial, cs__ix(c->next_index, s->epoch), next);
         break;
     }
+    case CS__J_EPOCH:
+        /* the epoch the call starts: the one after the store's */
+        return d->index == (int64_t)s->epoch + 1 ? CS_OK
+                                                 : CS_E_RECORD_MISMATCH;
     default:
         return CS_OK;
     }
@@ -422,6 +428,9 @@ static cs_err replay(cs_store *s, const jrec *d) {
         break;
     case CS__J_CLEAR:
         e = cs_store_clear(s);
+        break;
+    case CS__J_EPOCH:
+        e = cs_store_new_epoch(s, NULL);
         break;
     }
     return e;

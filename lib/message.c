@@ -6,9 +6,12 @@
  * that have them. From lives in the record rather than as a shared
  * interned string: a short name costs about what the pointer to it would,
  * and reading a page then touches only the channel's chunks. There is no
- * store-wide table of messages: the SID encodes (channel serial, index)
- * under a keyed permutation, so a fetch opens the SID and looks the index up
- * in the channel. An update whose new record fits the old one's space
+ * store-wide table of messages: the SID encodes (channel serial, index,
+ * epoch) under a keyed permutation, so a fetch opens the SID, looks the
+ * index up in the channel and finds the message only if it was created in
+ * the SID's epoch (a SID of a message lost with the journal's tail names an
+ * index that a later message may hold). Indices stay below 2^40, the epoch
+ * sits above them in the record's ix. An update whose new record fits the old one's space
  * rewrites it in place; otherwise a new record is built and swapped in. */
 #include "internal.h"
 
@@ -88,7 +91,7 @@ void cs__message_view(const cs_store *s, const cs_channel *c, const cs_msg *m,
     out->was_edited = (m->flags & CS__M_EDITED) != 0;
     out->from = (cs_str){cs__msg_from(m), m->from_len};
     out->body = (cs_str){cs__msg_body(m), m->body_len};
-    out->index = m->index;
+    out->index = cs__msg_index(m);
     const cs_media *me = cs__msg_media(m);
     out->type = me ? CS_MESSAGE_MEDIA : CS_MESSAGE_TEXT;
     out->has_media = me != NULL;
@@ -197,6 +200,8 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     if (e) return e;
     msg_input in;
     if ((e = validate(s, c, p, true, &in))) return e;
+    /* Indices stay below 2^40: the bits above are the SID epoch's. */
+    if (c->next_index >= CS__INDEX_MAX) return CS_E_LIMIT_EXCEEDED;
     if ((e = cs__dix_reserve(s, &c->msgs, c->next_index))) return e;
     shape h = {from_value(p->from), p->body.ptr ? p->body : (cs_str){"", 0},
                stored_attr(p->attributes), NULL, in.media};
@@ -211,7 +216,8 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
         return CS_E_NOMEM;
     }
     int64_t now = cs__now(s);
-    cs__msg_sid(s, c->serial, c->next_index, m->sidb);
+    m->ix = cs__ix(c->next_index, s->epoch);
+    cs__msg_sid(s, c->serial, m->ix, m->sidb);
     if (cs__journaled(s)) {
         cs__jr r = {.op = CS__J_MESSAGE_CREATE, .now = now,
                     .counter0 = s->sid_counter, .svc = c->svc->sidb,
@@ -227,7 +233,7 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     }
     /* Everything is allocated and journaled: from here on nothing can
      * fail. */
-    m->index = c->next_index++;
+    c->next_index++;
     m->date_created = p->date_created.ptr ? in.dc : now;
     m->date_updated = p->date_updated.ptr ? in.du : m->date_created;
     if (in.media) {
@@ -235,7 +241,7 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
         memcpy(in.media->msg_sid, m->sidb, CS__SID_BYTES);
         memcpy(in.media->chan_sid, c->sidb, CS__SID_BYTES);
     }
-    cs__dix_append(&c->msgs, m->index, m);
+    cs__dix_append(&c->msgs, cs__msg_index(m), m);
     s->n_messages++;
     cs_message_view v;
     cs__message_view(s, c, m, &v);
@@ -254,11 +260,13 @@ cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
     *why = NULL;
     cs_media *me = NULL;
     uint8_t sid[CS__SID_BYTES];
-    cs__msg_sid(s, c->serial, img->index, sid);
+    cs__msg_sid(s, c->serial, cs__ix(img->index, img->epoch), sid);
     /* Restores only append: the last key appended is the largest. */
     if (img->index < 0 || img->index >= c->next_index ||
         (c->msgs.count && img->index <= c->msgs.last))
         *why = "message index out of order";
+    else if (img->epoch > s->epoch)
+        *why = "message epoch above the store's";
     else if (check_body(s, img->body) || !img->from.ptr || !img->from.len ||
              cs__check_text(img->from, l->identity_chars, CS_E_FROM_TOO_LONG) ||
              cs__check_text(img->lub, l->identity_chars, CS_E_FROM_TOO_LONG) ||
@@ -274,7 +282,11 @@ cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
         *why = "message media missing or attached elsewhere";
     if (*why) return CS_E_BAD_SNAPSHOT;
     cs_err e = cs__dix_reserve(s, &c->msgs, img->index);
-    if (e) return e == CS_E_NOMEM ? e : CS_E_BAD_SNAPSHOT;
+    if (e == CS_E_NOMEM) return e;
+    if (e) {
+        *why = "message index out of order";
+        return CS_E_BAD_SNAPSHOT;
+    }
     shape h = {img->from, img->body.ptr ? img->body : (cs_str){"", 0},
                stored_attr(img->attr), NULL, me};
     if (img->lub.ptr && cs__ident_get(s, img->lub.ptr, img->lub.len, &h.lub))
@@ -285,11 +297,11 @@ cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
         return CS_E_NOMEM;
     }
     memcpy(m->sidb, sid, CS__SID_BYTES);
-    m->index = img->index;
+    m->ix = cs__ix(img->index, img->epoch);
     m->date_created = img->dc;
     m->date_updated = img->du;
     if (img->edited) m->flags |= CS__M_EDITED;
-    cs__dix_append(&c->msgs, m->index, m);
+    cs__dix_append(&c->msgs, img->index, m);
     s->n_messages++;
     return CS_OK;
 }
@@ -300,12 +312,14 @@ cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
 static cs_msg *find_in(const cs_store *s, const cs_channel *c, cs_str sid) {
     uint8_t b[CS__SID_BYTES];
     if (!sid.ptr || cs__sid_parse(sid.ptr, sid.len, 'I', 'M', b)) return NULL;
-    int64_t serial, index;
-    cs__msg_sid_open(s, b, &serial, &index);
+    int64_t serial;
+    uint64_t ix;
+    cs__msg_sid_open(s, b, &serial, &ix);
     if (serial != c->serial) return NULL;
-    cs_msg *m = cs__dix_find(&c->msgs, index);
-    /* The permutation makes this equal already; the compare is a guard. */
-    return m && memcmp(m->sidb, b, CS__SID_BYTES) == 0 ? m : NULL;
+    cs_msg *m = cs__dix_find(&c->msgs, cs__ix_index(ix));
+    /* A SID of another epoch (a message lost with the journal's tail whose
+     * index a later message took) is not this message's: m->ix differs. */
+    return m && m->ix == ix ? m : NULL;
 }
 
 static cs_err resolve(const cs_store *s, cs_str service_sid, cs_str channel,
@@ -362,7 +376,7 @@ static bool fits_in_place(const cs_msg *m, const cs_message_params *p,
 
 /* Puts n where m was in the channel's index and releases m. */
 static void swap_record(cs_store *s, cs_channel *c, cs_msg *m, cs_msg *n) {
-    cs__dix_set(&c->msgs, m->index, n);
+    cs__dix_set(&c->msgs, cs__msg_index(m), n);
     cs__arena_release(s, &c->arena, m);
 }
 
@@ -421,7 +435,7 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
             return e;
         }
         memcpy(n->sidb, m->sidb, CS__SID_BYTES);
-        n->index = m->index;
+        n->ix = m->ix;
         n->date_created = m->date_created;
         n->date_updated = m->date_updated;
         n->flags |= m->flags & CS__M_EDITED;
@@ -462,7 +476,7 @@ cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
                     .wh = wh};
         if ((e = cs__journal(s, &r))) return e;
     }
-    cs__dix_remove(s, &c->msgs, m->index);
+    cs__dix_remove(s, &c->msgs, cs__msg_index(m));
     s->n_messages--;
     cs_ident *lub = cs__msg_lub(m);
     cs_event ev = {.type = CS_EVENT_MESSAGE_DELETED, .webhook = wh};

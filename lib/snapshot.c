@@ -3,10 +3,11 @@
  *
  * Invariants:
  * - The image holds everything a store is: the keys behind SIDs and page
- *   tokens, the account SID, the SID counter, the serial and commit
- *   counters, and every service, media item, channel and message with all
- *   its fields; message SIDs are not stored (they are a keyed permutation of
- *   the channel's serial and the index, both stored). A loaded store renders
+ *   tokens, the account SID, the SID counter and epoch, the serial and
+ *   commit counters, and every service, media item, channel and message
+ *   with all its fields; message SIDs are not stored (they are a keyed
+ *   permutation of the channel's serial and the message's index and epoch,
+ *   all stored: the epoch in the index field's top bits). A loaded store renders
  *   every object, page and token byte for byte as the saved one did, and
  *   its counters continue where the saved store's stood.
  * - Saving reads the store only and allocates nothing: it may run under the
@@ -22,7 +23,8 @@
  * The format is written down in docs/snapshot.md. */
 #include "internal.h"
 
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2 /* written; 1 (no epochs) is read as epoch 0 */
+#define SNAP_VERSION_MIN 1
 #define HEADER_BYTES 128
 #define BLOCK_BYTES 16384u        /* the writer's block size */
 #define BLOCK_MAX (UINT32_C(1) << 30) /* the reader's largest block */
@@ -160,6 +162,7 @@ static void save_header(const cs_store *s, wr *w, const uint64_t counts[4]) {
     put_u64(h + 72, (uint64_t)s->serial);
     put_u64(h + 80, s->commits);
     for (int i = 0; i < 4; i++) put_u64(h + 88 + 8 * i, counts[i]);
+    put_u32(h + 120, s->epoch);
     put_u32(h + 124, cs__crc32c(0, h, 124));
     out(w, h, HEADER_BYTES);
 }
@@ -181,7 +184,7 @@ static void save_message(wr *w, const cs_msg *m) {
     const cs_media *me = cs__msg_media(m);
     const cs_ident *lub = cs__msg_lub(m);
     rec_begin(w, T_MESSAGE);
-    f_u64(w, (uint64_t)m->index);
+    f_u64(w, m->ix); /* index | epoch << 40 */
     f_u64(w, (uint64_t)m->date_created);
     f_u64(w, (uint64_t)m->date_updated);
     f_u8(w, (uint8_t)((m->flags & CS__M_EDITED ? MF_EDITED : 0) |
@@ -510,7 +513,9 @@ static bool rec_channel(ld *l, uint64_t at) {
 static bool rec_message(ld *l, uint64_t at) {
     rd *r = &l->r;
     cs__msg_img img;
-    img.index = (int64_t)g_u64(r);
+    uint64_t ix = g_u64(r);
+    img.index = cs__ix_index(ix);
+    img.epoch = cs__ix_epoch(ix);
     img.dc = (int64_t)g_u64(r);
     img.du = (int64_t)g_u64(r);
     uint8_t fl = g_u8(r);
@@ -588,10 +593,15 @@ static bool load_header(ld *l, const cs_options *opts, cs_store **out) {
         return fail(r, CS_E_BAD_SNAPSHOT, 0, "not a chatstore snapshot");
     if (get_u32(h + 124) != cs__crc32c(0, h, 124))
         return fail(r, CS_E_BAD_SNAPSHOT, 124, "header checksum mismatch");
-    if (get_u32(h + 8) != SNAP_VERSION)
+    uint32_t version = get_u32(h + 8);
+    if (version < SNAP_VERSION_MIN || version > SNAP_VERSION)
         return fail(r, CS_E_BAD_SNAPSHOT, 8, "unknown snapshot version");
-    if (get_u32(h + 12) != HEADER_BYTES || get_u32(h + 120) != 0)
+    /* Version 1 had a reserved 0 where 2 has the epoch, and indices below
+     * 2^40: it reads as version 2 with every epoch 0. */
+    if (get_u32(h + 12) != HEADER_BYTES || (version == 1 && get_u32(h + 120)))
         return fail(r, CS_E_BAD_SNAPSHOT, 12, "header layout unknown");
+    if (get_u32(h + 120) > CS__EPOCH_MAX)
+        return fail(r, CS_E_BAD_SNAPSHOT, 120, "epoch out of range");
     char acct[CS_SID_BUFSZ];
     cs__sid_format('A', 'C', h + 16, acct);
     static const cs_options defaults = CS_OPTIONS_INIT;
@@ -614,6 +624,7 @@ static bool load_header(ld *l, const cs_options *opts, cs_store **out) {
     r->s = s;
     cs__set_keys(s, h + 32, h + 48);
     s->sid_counter = get_u64(h + 64);
+    s->epoch = get_u32(h + 120);
     l->serial = (int64_t)get_u64(h + 72);
     s->commits = get_u64(h + 80);
     for (int i = 0; i < 4; i++) l->counts[i] = get_u64(h + 88 + 8 * i);

@@ -1,10 +1,13 @@
 /* The store: options, default hooks, keys and SID generation, create, free,
- * clear, limits and stats.
+ * clear, SID epochs, limits and stats.
  *
  * Invariants: everything the store allocates goes through s->alc and is
  * counted in s->bytes; a seeded store derives every key from the seed
  * alone; sid_counter and serial only grow, except that clear resets them
- * (with everything they numbered gone), while commits never resets. */
+ * (with everything they numbered gone), while commits never resets; the
+ * epoch only grows (clear keeps it) and is an input of every generated
+ * SID, so no SID made in an earlier epoch, journaled or not, is made again
+ * in a later one. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -66,22 +69,6 @@ static void keys_from_seed(uint64_t seed, uint8_t out[32]) {
     cs__siphash128(k, in, sizeof in, out + 16);
 }
 
-void cs__peek_sid(const cs_store *s, uint8_t out[CS__SID_BYTES]) {
-    uint64_t c = s->sid_counter;
-    cs__siphash128(s->sid_key, &c, sizeof c, out);
-}
-
-void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]) {
-    uint64_t c = s->sid_counter++;
-    cs__siphash128(s->sid_key, &c, sizeof c, out);
-}
-
-/* Round function of the message-SID permutation: SipHash-2-4 of x under
- * the round's own key (derived from the SID key at store creation). */
-static uint64_t feistel_round(const cs_store *s, unsigned round, uint64_t x) {
-    return cs__siphash_u64(s->msg_rk[round], x);
-}
-
 static void put64(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
@@ -92,13 +79,37 @@ static uint64_t get64(const uint8_t *p) {
     return v;
 }
 
+/* The generator's input: the counter as 8 little-endian bytes, then, from
+ * epoch 1 on, the epoch as 4 (epoch 0 gives the SIDs of a store without
+ * epochs). SipHash hashes the length in, so the two forms never meet. */
+static void gen_sid(const cs_store *s, uint64_t c, uint8_t out[CS__SID_BYTES]) {
+    uint8_t in[12];
+    put64(in, c);
+    for (int i = 0; i < 4; i++) in[8 + i] = (uint8_t)(s->epoch >> (8 * i));
+    cs__siphash128(s->sid_key, in, s->epoch ? 12 : 8, out);
+}
+
+void cs__peek_sid(const cs_store *s, uint8_t out[CS__SID_BYTES]) {
+    gen_sid(s, s->sid_counter, out);
+}
+
+void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]) {
+    gen_sid(s, s->sid_counter++, out);
+}
+
+/* Round function of the message-SID permutation: SipHash-2-4 of x under
+ * the round's own key (derived from the SID key at store creation). */
+static uint64_t feistel_round(const cs_store *s, unsigned round, uint64_t x) {
+    return cs__siphash_u64(s->msg_rk[round], x);
+}
+
 /* Four rounds: with a pseudo-random round function, a strong pseudo-random
  * permutation (Luby-Rackoff), so SIDs reveal neither number. */
 #define FEISTEL_ROUNDS 4u
 
-void cs__msg_sid(const cs_store *s, int64_t serial, int64_t index,
+void cs__msg_sid(const cs_store *s, int64_t serial, uint64_t ix,
                  uint8_t out[CS__SID_BYTES]) {
-    uint64_t l = (uint64_t)serial, r = (uint64_t)index;
+    uint64_t l = (uint64_t)serial, r = ix;
     for (unsigned i = 0; i < FEISTEL_ROUNDS; i++) {
         uint64_t t = l ^ feistel_round(s, i, r);
         l = r;
@@ -109,7 +120,7 @@ void cs__msg_sid(const cs_store *s, int64_t serial, int64_t index,
 }
 
 void cs__msg_sid_open(const cs_store *s, const uint8_t sid[CS__SID_BYTES],
-                      int64_t *serial, int64_t *index) {
+                      int64_t *serial, uint64_t *ix) {
     uint64_t l = get64(sid), r = get64(sid + 8);
     for (unsigned i = FEISTEL_ROUNDS; i-- > 0;) {
         uint64_t t = r ^ feistel_round(s, i, l);
@@ -117,7 +128,7 @@ void cs__msg_sid_open(const cs_store *s, const uint8_t sid[CS__SID_BYTES],
         l = t;
     }
     *serial = (int64_t)l;
-    *index = (int64_t)r;
+    *ix = r;
 }
 
 uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n) {
@@ -243,6 +254,28 @@ cs_err cs_store_clear(cs_store *s) {
     s->serial = 0;
     cs__commit(s, &ev);
     return CS_OK;
+}
+
+cs_err cs_store_new_epoch(cs_store *s, uint32_t *epoch) {
+    CS__REQUIRE(s);
+    if (s->in_observer) return CS_E_REENTRANT;
+    if (s->epoch >= CS__EPOCH_MAX) return CS_E_LIMIT_EXCEEDED;
+    if (cs__journaled(s)) {
+        cs__jr r = {.op = CS__J_EPOCH, .counter0 = s->sid_counter,
+                    .index = (int64_t)s->epoch + 1};
+        cs_err e = cs__journal(s, &r);
+        if (e) return e;
+    }
+    s->epoch++;
+    cs_event ev = {.type = CS_EVENT_EPOCH_STARTED};
+    cs__commit(s, &ev);
+    if (epoch) *epoch = s->epoch;
+    return CS_OK;
+}
+
+uint32_t cs_store_epoch(const cs_store *s) {
+    CS__REQUIRE(s);
+    return s->epoch;
 }
 
 void cs_store_free(cs_store *s) {

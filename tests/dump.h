@@ -75,10 +75,11 @@ static void dump_store(cs_store *s, cs_buf *out) {
     char line[200];
     int n = snprintf(line, sizeof line, "services=%zu channels=%zu messages=%zu "
                      "media=%zu identities=%zu sid_counter=%llu serial=%lld "
-                     "commits=%llu\n",
+                     "commits=%llu epoch=%lu\n",
                      st.services, st.channels, st.messages, st.media,
                      st.identities, (unsigned long long)s->sid_counter,
-                     (long long)s->serial, (unsigned long long)s->commits);
+                     (long long)s->serial, (unsigned long long)s->commits,
+                     (unsigned long)cs_store_epoch(s));
     cs_buf_init(out, NULL);
     if (cs__buf_grow(out, (size_t)n)) abort();
     memcpy(out->data, line, (size_t)n);

@@ -9,6 +9,7 @@
  * No include guard: it is included once per expansion of ET. */
 ET(cs_store_new, (const cs_options *opts, cs_store **out), (opts, out))
 ET(cs_store_clear, (cs_store *s), (s))
+ET(cs_store_new_epoch, (cs_store *s, uint32_t *epoch), (s, epoch))
 ET(cs_store_set_limits, (cs_store *s, const cs_limits *lim), (s, lim))
 ET(cs_store_lock_shared, (cs_store *s), (s))
 ET(cs_store_lock_exclusive, (cs_store *s), (s))

@@ -675,7 +675,7 @@ TEST(journal_refusal_changes_nothing) {
     cs_message_params longer = {0};
     longer.body = S("a body long enough that the record cannot be edited in "
                     "place and a new record is built and then released");
-    cs_err got[12] = {
+    cs_err got[13] = {
         cs_service_create(a, S("x"), NULL),
         cs_service_update(a, S(is), S("y"), NULL),
         cs_service_delete(a, S(is)),
@@ -688,13 +688,15 @@ TEST(journal_refusal_changes_nothing) {
         cs_message_update(a, S(is), S("room-0-1"), S(im), &longer, NULL),
         cs_message_delete(a, S(is), S("room-0-1"), S(im), CS_STR_ABSENT),
         cs_store_clear(a),
+        cs_store_new_epoch(a, NULL),
     };
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 13; i++) {
         if (got[i] != CS_E_JOURNAL_REFUSED)
             CHECK_FAIL_("call %d: %s", i, cs_err_name(got[i]));
     }
     CHECK_INT(ev.n, 0);
     CHECK_INT(cs_store_check(a), CS_OK);
+    CHECK_INT(cs_store_epoch(a), 0);
     char *d1 = dump_of(a);
     CHECK_DUMP(d1, d0);
     /* The same calls go through once the hook accepts again. */
@@ -706,6 +708,571 @@ TEST(journal_refusal_changes_nothing) {
     free(d1);
     cs_store_free(a);
     journal_free(&j);
+}
+
+/* ---- SID epochs ----------------------------------------------------------- */
+
+/* One round of creates, the kinds a crash can lose: a service (with its
+ * three roles), a channel and a media item in the kept service, three
+ * messages in the kept channel, and two messages in the new channel. */
+enum { N_CREATED = 11 };
+typedef struct created {
+    char sid[N_CREATED][CS_SID_BUFSZ];
+    int64_t index[3]; /* of the messages in the kept channel */
+} created;
+enum { C_SVC = 0, C_ROLES = 1, C_CH = 4, C_ME = 5, C_OLD = 6, C_NEW = 9 };
+
+static bool make_creates(cs_store *s, const char *is, const char *ch,
+                         created *c) {
+    cs_service_view sv;
+    if (cs_service_create(s, S("lost?"), &sv)) return false;
+    snprintf(c->sid[C_SVC], CS_SID_BUFSZ, "%s", sv.sid);
+    snprintf(c->sid[C_ROLES], CS_SID_BUFSZ, "%s", sv.default_service_role_sid);
+    snprintf(c->sid[C_ROLES + 1], CS_SID_BUFSZ, "%s",
+             sv.default_channel_role_sid);
+    snprintf(c->sid[C_ROLES + 2], CS_SID_BUFSZ, "%s",
+             sv.default_channel_creator_role_sid);
+    cs_channel_view cv;
+    if (cs_channel_create(s, S(is), NULL, &cv)) return false;
+    snprintf(c->sid[C_CH], CS_SID_BUFSZ, "%s", cv.sid);
+    cs_media_view med;
+    if (cs_media_create(s, S(is), S("image/png"), CS_STR_ABSENT, 3, &med))
+        return false;
+    snprintf(c->sid[C_ME], CS_SID_BUFSZ, "%s", med.sid);
+    for (int i = 0; i < 5; i++) {
+        cs_message_params mp = {0};
+        mp.body = S("maybe lost");
+        cs_message_view mv;
+        if (cs_message_create(s, S(is), S(i < 3 ? ch : c->sid[C_CH]), &mp,
+                              &mv))
+            return false;
+        snprintf(c->sid[C_OLD + i], CS_SID_BUFSZ, "%s", mv.sid);
+        if (i < 3) c->index[i] = mv.index;
+    }
+    return true;
+}
+
+/* The kept store: a service, a channel with five messages, a media item;
+ * their SIDs in keep[0..8]. */
+static bool make_kept(cs_store *s, char keep[9][CS_SID_BUFSZ]) {
+    cs_service_view sv;
+    cs_channel_view cv;
+    cs_media_view med;
+    if (cs_service_create(s, S("kept"), &sv) ||
+        cs_channel_create(s, S(sv.sid), NULL, &cv) ||
+        cs_media_create(s, S(sv.sid), S("text/plain"), CS_STR_ABSENT, 1, &med))
+        return false;
+    snprintf(keep[0], CS_SID_BUFSZ, "%s", sv.sid);
+    snprintf(keep[1], CS_SID_BUFSZ, "%s", cv.sid);
+    snprintf(keep[2], CS_SID_BUFSZ, "%s", med.sid);
+    for (int i = 0; i < 5; i++) {
+        cs_message_view mv;
+        if (cs_message_create(s, S(sv.sid), S(cv.sid), NULL, &mv)) return false;
+        snprintf(keep[3 + i], CS_SID_BUFSZ, "%s", mv.sid);
+    }
+    snprintf(keep[8], CS_SID_BUFSZ, "%s", sv.default_service_role_sid);
+    return true;
+}
+
+/* Every kept SID still names its object in s. */
+static void check_kept(int line, cs_store *s, char keep[9][CS_SID_BUFSZ]) {
+    const char *is = keep[0], *ch = keep[1];
+    cs_err e[4] = {cs_service_fetch(s, S(is), NULL),
+                   cs_channel_fetch(s, S(is), S(ch), NULL),
+                   cs_media_fetch(s, S(is), S(keep[2]), NULL), CS_OK};
+    for (int i = 0; i < 5 && !e[3]; i++) {
+        cs_message_view mv;
+        e[3] = cs_message_fetch(s, S(is), S(ch), S(keep[3 + i]), &mv);
+        if (!e[3] && mv.index != i) e[3] = CS_E_CORRUPT;
+    }
+    for (int i = 0; i < 4; i++)
+        if (e[i])
+            CHECK_FAIL_("line %d: kept SID %d: %s", line, i, cs_err_name(e[i]));
+}
+
+/* The scenario of a machine crash that loses the journal's tail: the store
+ * is saved at seq N, makes creates, and loses them (it is loaded again from
+ * the image). Without a new epoch the same creates reissue the lost SIDs;
+ * after cs_store_new_epoch none of them comes back, the lost message SIDs
+ * are NOT_FOUND although new messages hold their indices, and every SID
+ * from before N still works. Replay and snapshots carry the epoch. */
+TEST(epoch_after_a_lost_tail_never_reissues_sids) {
+    tu_now = TU_T0;
+    cs_store *a = new_store(21);
+    REQUIRE(a);
+    char keep[9][CS_SID_BUFSZ];
+    REQUIRE(make_kept(a, keep));
+    const char *is = keep[0], *ch = keep[1];
+    mem m = {0};
+    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    created lost;
+    REQUIRE(make_creates(a, is, ch, &lost));
+
+    /* The defect the epoch exists for: restarted without one, the store
+     * gives the lost SIDs to new objects. */
+    cs_err e;
+    cs_store *ctl = load(&m, NULL, &e, NULL);
+    REQUIRE(ctl);
+    created again0;
+    REQUIRE(make_creates(ctl, is, ch, &again0));
+    for (int i = 0; i < N_CREATED; i++) CHECK_STR(again0.sid[i], lost.sid[i]);
+    cs_store_free(ctl);
+
+    cs_store *b = load(&m, NULL, &e, NULL);
+    REQUIRE(b);
+    CHECK_INT(cs_store_epoch(b), 0);
+    journal j = {0};
+    REQUIRE(cs_store_set_journal(b, journal_hook, &j) == CS_OK);
+    tu_events ev;
+    memset(&ev, 0, sizeof ev);
+    REQUIRE(cs_observer_add(b, tu_record, &ev, NULL) == CS_OK);
+    cs_store_stats st0, st1;
+    cs_store_stats_get(b, &st0);
+    uint64_t counter0 = b->sid_counter;
+    uint32_t epoch = 0;
+    CHECK_INT(cs_store_new_epoch(b, &epoch), CS_OK);
+    CHECK_INT(epoch, 1);
+    CHECK_INT(cs_store_epoch(b), 1);
+    CHECK_INT(b->sid_counter, counter0); /* the epoch is an input, not a jump */
+    cs_store_stats_get(b, &st1);
+    CHECK_INT(st1.commits, st0.commits + 1); /* one change, one event */
+    CHECK_INT(ev.n, 1);
+    if (ev.n == 1) CHECK_INT(ev.type[0], CS_EVENT_EPOCH_STARTED);
+    CHECK_INT(j.n, 1);
+    CHECK_INT(cs_store_check(b), CS_OK);
+
+    created again;
+    REQUIRE(make_creates(b, is, ch, &again));
+    for (int i = 0; i < N_CREATED; i++) {
+        for (int k = 0; k < N_CREATED; k++)
+            if (!strcmp(again.sid[i], lost.sid[k]))
+                CHECK_FAIL_("created SID %d reissues lost SID %d: %s", i, k,
+                            again.sid[i]);
+        for (int k = 0; k < 9; k++)
+            if (!strcmp(again.sid[i], keep[k]))
+                CHECK_FAIL_("created SID %d equals kept SID %d", i, k);
+    }
+    /* The new messages took the lost messages' indices ... */
+    for (int i = 0; i < 3; i++) CHECK_INT(again.index[i], lost.index[i]);
+    /* ... yet the lost SIDs name nothing. */
+    cs_message_view mv;
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(cs_message_fetch(b, S(is), S(ch), S(lost.sid[C_OLD + i]),
+                                   &mv),
+                  CS_E_NOT_FOUND);
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(cs_message_fetch(b, S(is), S(again.sid[C_CH]),
+                                   S(lost.sid[C_NEW + i]), &mv),
+                  CS_E_NOT_FOUND);
+    CHECK_INT(cs_message_update(b, S(is), S(ch), S(lost.sid[C_OLD]), NULL,
+                                NULL),
+              CS_E_NOT_FOUND);
+    CHECK_INT(cs_message_delete(b, S(is), S(ch), S(lost.sid[C_OLD]),
+                                CS_STR_ABSENT),
+              CS_E_NOT_FOUND);
+    CHECK_INT(cs_service_fetch(b, S(lost.sid[C_SVC]), NULL), CS_E_NOT_FOUND);
+    CHECK_INT(cs_channel_fetch(b, S(is), S(lost.sid[C_CH]), NULL),
+              CS_E_NOT_FOUND);
+    CHECK_INT(cs_media_fetch(b, S(is), S(lost.sid[C_ME]), NULL),
+              CS_E_NOT_FOUND);
+    check_kept(__LINE__, b, keep);
+    /* Messages of both epochs live side by side in the kept channel. */
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(cs_message_fetch(b, S(is), S(ch), S(again.sid[C_OLD + i]),
+                                   &mv),
+                  CS_OK);
+    cs_message_params up = {0};
+    up.body = S("edited in epoch 1");
+    CHECK_INT(cs_message_update(b, S(is), S(ch), S(keep[3]), &up, NULL), CS_OK);
+    CHECK_INT(cs_store_check(b), CS_OK);
+
+    /* Replay: the journal (epoch record first) rebuilds b from the image. */
+    cs_store *c = load(&m, NULL, &e, NULL);
+    REQUIRE(c);
+    for (size_t i = 0; i < j.n; i++) {
+        bool ap = false;
+        CHECK_INT(cs_journal_apply(c, j.rec[i], j.len[i], &ap, NULL), CS_OK);
+        CHECK(ap);
+    }
+    CHECK_INT(cs_store_epoch(c), 1);
+    char *db = dump_of(b), *dc = dump_of(c);
+    CHECK_DUMP(dc, db);
+    free(dc);
+    /* The epoch record as journal.md lays it out: a 62-byte record of op
+     * 12 with no SIDs and no strings, the new epoch in the index field. */
+    const uint8_t *r = j.rec[0];
+    REQUIRE(j.len[0] == 62);
+    CHECK_INT(r[0], 1);
+    CHECK_INT(r[1], 12);
+    CHECK_INT(r[2], 0);
+    uint64_t f[6];
+    for (int k = 0; k < 6; k++) {
+        f[k] = 0;
+        size_t at = k < 4 ? 8 + 8 * (size_t)k : 42 + 8 * (size_t)(k - 4);
+        for (int b8 = 0; b8 < 8; b8++) f[k] |= (uint64_t)r[at + b8] << (8 * b8);
+    }
+    CHECK_INT(f[0], st0.commits + 1); /* seq */
+    CHECK_INT(f[1], 0);               /* now: the call reads no clock */
+    CHECK_INT(f[2], counter0);        /* the SID counter before */
+    CHECK_INT(f[4], 0);               /* size */
+    CHECK_INT(f[5], 1);               /* index: the new epoch */
+    uint32_t crc = 0;
+    for (int b8 = 0; b8 < 4; b8++) crc |= (uint32_t)r[58 + b8] << (8 * b8);
+    CHECK_INT(crc, cs__crc32c(0, r, 58));
+    cs_journal_info info;
+    CHECK_INT(cs_journal_record_info(r, j.len[0], &info, NULL), CS_OK);
+    CHECK_INT(info.op, CS_JOURNAL_NEW_EPOCH);
+    CHECK_STR(info.created_sid, "");
+    /* A record starting any other epoch does not fit: RECORD_MISMATCH. */
+    cs_store *d = load(&m, NULL, &e, NULL);
+    REQUIRE(d);
+    char *d0 = dump_of(d);
+    uint8_t copy[62];
+    for (int want = 0; want < 3; want += 2) {
+        memcpy(copy, r, sizeof copy);
+        copy[50] = (uint8_t)want;
+        uint32_t c2 = cs__crc32c(0, copy, 58);
+        for (int b8 = 0; b8 < 4; b8++) copy[58 + b8] = (uint8_t)(c2 >> (8 * b8));
+        CHECK_INT(cs_journal_apply(d, copy, sizeof copy, NULL, NULL),
+                  CS_E_RECORD_MISMATCH);
+    }
+    char *d1 = dump_of(d);
+    CHECK_DUMP(d1, d0);
+    free(d0);
+    free(d1);
+    cs_store_free(d);
+
+    /* A snapshot keeps the epoch and the messages of both epochs. */
+    mem m2 = {0};
+    REQUIRE(cs_snapshot_save(b, mem_write, &m2) == CS_OK);
+    cs_store *g = load(&m2, NULL, &e, NULL);
+    CHECK_INT(e, CS_OK);
+    REQUIRE(g);
+    CHECK_INT(cs_store_epoch(g), 1);
+    char *dg = dump_of(g);
+    CHECK_DUMP(dg, db);
+    free(dg);
+    check_kept(__LINE__, g, keep);
+    CHECK_INT(cs_message_fetch(g, S(is), S(ch), S(lost.sid[C_OLD]), &mv),
+              CS_E_NOT_FOUND);
+    /* Clear keeps the epoch: the cleared store makes epoch-1 SIDs, not the
+     * ones a new store (epoch 0) makes. */
+    CHECK_INT(cs_store_clear(g), CS_OK);
+    CHECK_INT(cs_store_epoch(g), 1);
+    cs_store *fresh = new_store(21);
+    REQUIRE(fresh);
+    cs_service_view s1, s2;
+    CHECK_INT(cs_service_create(g, S("x"), &s1), CS_OK);
+    CHECK_INT(cs_service_create(fresh, S("x"), &s2), CS_OK);
+    CHECK(strcmp(s1.sid, s2.sid) != 0);
+    CHECK_STR(s2.sid, keep[0]);
+    CHECK_INT(cs_store_new_epoch(fresh, NULL), CS_OK);
+    CHECK_INT(cs_store_clear(fresh), CS_OK);
+    CHECK_INT(cs_service_create(fresh, S("x"), &s2), CS_OK);
+    CHECK_STR(s2.sid, s1.sid);
+    free(db);
+    cs_store_free(fresh);
+    cs_store_free(g);
+    cs_store_free(c);
+    cs_store_free(b);
+    cs_store_free(a);
+    journal_free(&j);
+    mem_free(&m);
+    mem_free(&m2);
+}
+
+/* ---- an image read as docs/snapshot.md describes it ----------------------- */
+
+static uint64_t le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+static void put_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+#define DOC_MAX 64
+typedef struct doc_img {
+    uint32_t version, epoch;
+    uint64_t counter;
+    const uint8_t *sid_key;
+    size_t nmsg, nchan;
+    int64_t msg_serial[DOC_MAX];
+    uint64_t msg_ix[DOC_MAX];
+    size_t chan_next_at[DOC_MAX]; /* image offset of next_index */
+} doc_img;
+
+/* Skips a string field; false when it runs past the payload. */
+static bool doc_str(const uint8_t *p, size_t n, size_t *at) {
+    if (n - *at < 4) return false;
+    uint32_t len = (uint32_t)le(p + *at, 4);
+    *at += 4;
+    if (len == UINT32_MAX) return true;
+    if (n - *at < len) return false;
+    *at += len;
+    return true;
+}
+
+/* Walks the records of the image per the tables of snapshot.md, checking
+ * every CRC. */
+static bool doc_read(const uint8_t *p, size_t n, doc_img *d) {
+    memset(d, 0, sizeof *d);
+    if (n < 128 || memcmp(p, "CSSNAP\r\n", 8) ||
+        le(p + 124, 4) != cs__crc32c(0, p, 124))
+        return false;
+    d->version = (uint32_t)le(p + 8, 4);
+    d->sid_key = p + 48;
+    d->counter = le(p + 64, 8);
+    d->epoch = (uint32_t)le(p + 120, 4);
+    size_t off = 128;
+    bool ended = false;
+    while (!ended) {
+        if (n - off < 8) return false;
+        size_t len = (size_t)le(p + off, 4);
+        const uint8_t *q = p + off + 4;
+        if (n - off - 8 < len || le(q + len, 4) != cs__crc32c(0, q, len))
+            return false;
+        size_t at = 0;
+        while (at < len && !ended) {
+            uint8_t t = q[at++];
+            size_t fixed = t == 'S' ? 16 * 4 + 24 : t == 'D' ? 16 + 17 + 32
+                           : t == 'C' ? 16 + 33 : t == 'M' ? 25 : 32;
+            if (len - at < fixed) return false;
+            int nstr = t == 'S' ? 1 : t == 'D' ? 2 : t == 'C' ? 4
+                       : t == 'M' ? 4 : 0;
+            if (t == 'C') {
+                if (d->nchan == DOC_MAX) return false;
+                d->chan_next_at[d->nchan++] = off + 4 + at + 16 + 24;
+                d->msg_serial[d->nmsg] = (int64_t)le(q + at + 16, 8);
+            } else if (t == 'M') {
+                if (d->nmsg == DOC_MAX) return false;
+                d->msg_ix[d->nmsg] = le(q + at, 8);
+                d->msg_serial[d->nmsg + 1] = d->msg_serial[d->nmsg];
+                d->nmsg++;
+                if (q[at + 24] & 2) fixed += 16;
+            } else if (t == 'E') {
+                ended = true;
+            } else if (t != 'S' && t != 'D') {
+                return false;
+            }
+            at += fixed;
+            for (int k = 0; k < nstr; k++)
+                if (!doc_str(q, len, &at)) return false;
+        }
+        off += 8 + len;
+    }
+    return off == n;
+}
+
+static void doc_hex(const char *prefix, const uint8_t b[16],
+                    char out[CS_SID_BUFSZ]) {
+    int k = snprintf(out, CS_SID_BUFSZ, "%s", prefix);
+    for (int i = 0; i < 16; i++)
+        k += snprintf(out + k, CS_SID_BUFSZ - (size_t)k, "%02x", b[i]);
+}
+
+/* A message SID per "What is not stored": round keys SipHash-2-4-128(K,
+ * "msg-r0".."msg-r3"); L = serial, R = index | epoch << 40; four rounds
+ * L, R = R, L ^ SipHash-2-4(k_i, R). */
+static void doc_msg_sid(const uint8_t key[16], int64_t serial, uint64_t ix,
+                        char out[CS_SID_BUFSZ]) {
+    uint64_t l = (uint64_t)serial, r = ix;
+    for (int i = 0; i < 4; i++) {
+        char name[6] = {'m', 's', 'g', '-', 'r', (char)('0' + i)};
+        uint8_t k[16], rb[8];
+        cs__siphash128(key, name, sizeof name, k);
+        put_le(rb, r, 8);
+        uint64_t t = l ^ cs__siphash(k, rb, 8);
+        l = r;
+        r = t;
+    }
+    uint8_t b[16];
+    put_le(b, l, 8);
+    put_le(b + 8, r, 8);
+    doc_hex("IM", b, out);
+}
+
+/* The next generated SID: SipHash-2-4-128(K, counter as 8 bytes [, epoch
+ * as 4 bytes when not 0]). */
+static void doc_next_sid(const doc_img *d, const char *prefix,
+                         char out[CS_SID_BUFSZ]) {
+    uint8_t in[12], b[16];
+    put_le(in, d->counter, 8);
+    put_le(in + 8, d->epoch, 4);
+    cs__siphash128(d->sid_key, in, d->epoch ? 12 : 8, b);
+    doc_hex(prefix, b, out);
+}
+
+/* Recomputes the header's and every block's CRC after an edit. */
+static void fix_crcs(uint8_t *p, size_t n) {
+    put_le(p + 124, cs__crc32c(0, p, 124), 4);
+    for (size_t off = 128; off + 8 <= n;) {
+        size_t len = (size_t)le(p + off, 4);
+        put_le(p + off + 4 + len, cs__crc32c(0, p + off + 4, len), 4);
+        off += 8 + len;
+    }
+}
+
+static cs_err load_bytes(uint8_t *p, size_t n, cs_store **out,
+                         cs_decode_error *de) {
+    mem t = {p, n, n, 0, 0};
+    *out = NULL;
+    *de = (cs_decode_error){0, NULL};
+    return cs_snapshot_load(NULL, mem_read, &t, out, de);
+}
+
+/* Images of stores with epochs, read with the rules of snapshot.md alone:
+ * version 2, the epoch at offset 120, each message's epoch in its index
+ * field's top 24 bits, every message SID and the next generated SID
+ * derived as the page says. Then the edges: the last epoch, an epoch past
+ * it, a version 1 image, a message of an epoch above the header's, a
+ * channel at the largest next index. */
+TEST(epoch_in_snapshots_as_documented) {
+    tu_now = TU_T0;
+    cs_store *a = new_store(22);
+    REQUIRE(a);
+    cs_service_view sv;
+    cs_channel_view cv;
+    REQUIRE(cs_service_create(a, S("s"), &sv) == CS_OK);
+    REQUIRE(cs_channel_create(a, S(sv.sid), NULL, &cv) == CS_OK);
+    char is[CS_SID_BUFSZ], ch[CS_SID_BUFSZ];
+    memcpy(is, sv.sid, sizeof is);
+    memcpy(ch, cv.sid, sizeof ch);
+    mem m0 = {0}; /* epoch 0, for the version 1 checks */
+    REQUIRE(cs_message_create(a, S(is), S(ch), NULL, NULL) == CS_OK);
+    REQUIRE(cs_snapshot_save(a, mem_write, &m0) == CS_OK);
+    for (int k = 0; k < 6; k++) {
+        if (k == 2 || k == 4) REQUIRE(cs_store_new_epoch(a, NULL) == CS_OK);
+        REQUIRE(cs_message_create(a, S(is), S(ch), NULL, NULL) == CS_OK);
+    }
+    mem m = {0};
+    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    doc_img d;
+    REQUIRE(doc_read(m.p, m.n, &d));
+    CHECK_INT(d.version, 2);
+    CHECK_INT(d.epoch, 2);
+    REQUIRE(d.nmsg == 7 && d.nchan == 1);
+    cs_page pg;
+    REQUIRE(cs_message_list(a, S(is), S(ch), NULL, &pg) == CS_OK);
+    for (size_t i = 0; i < d.nmsg; i++) {
+        cs_message_view mv;
+        REQUIRE(cs_page_next_message(a, &pg, &mv));
+        uint64_t ix = d.msg_ix[i];
+        CHECK_INT((int64_t)(ix & ((UINT64_C(1) << 40) - 1)), mv.index);
+        CHECK_INT(ix >> 40, i < 3 ? 0 : i < 5 ? 1 : 2);
+        char want[CS_SID_BUFSZ];
+        doc_msg_sid(d.sid_key, d.msg_serial[i], ix, want);
+        CHECK_STR(mv.sid, want);
+    }
+    char next[CS_SID_BUFSZ];
+    doc_next_sid(&d, "IS", next);
+    cs_service_view nv;
+    CHECK_INT(cs_service_create(a, S("next"), &nv), CS_OK);
+    CHECK_STR(nv.sid, next);
+    doc_img d0;
+    REQUIRE(doc_read(m0.p, m0.n, &d0));
+    CHECK_INT(d0.epoch, 0);
+    doc_next_sid(&d0, "CH", next); /* epoch 0: the counter alone */
+    cs_store *z;
+    cs_decode_error de;
+    REQUIRE(load_bytes(m0.p, m0.n, &z, &de) == CS_OK);
+    CHECK_INT(cs_channel_create(z, S(is), NULL, &cv), CS_OK);
+    CHECK_STR(cv.sid, next);
+    cs_store_free(z);
+
+    uint8_t *p = malloc(m.n);
+    REQUIRE(p);
+    /* The last epoch loads; a new epoch past it is LIMIT_EXCEEDED and
+     * changes nothing, while SIDs keep working in it. */
+    memcpy(p, m.p, m.n);
+    put_le(p + 120, (UINT32_C(1) << 24) - 1, 4);
+    fix_crcs(p, m.n);
+    cs_store *b;
+    CHECK_INT(load_bytes(p, m.n, &b, &de), CS_OK);
+    if (b) {
+        CHECK_INT(cs_store_epoch(b), (UINT32_C(1) << 24) - 1);
+        char *x0 = dump_of(b);
+        uint32_t ep = 7;
+        CHECK_INT(cs_store_new_epoch(b, &ep), CS_E_LIMIT_EXCEEDED);
+        CHECK_INT(ep, 7);
+        char *x1 = dump_of(b);
+        CHECK_DUMP(x1, x0);
+        free(x0);
+        free(x1);
+        cs_message_view mv, fv;
+        CHECK_INT(cs_message_create(b, S(is), S(ch), NULL, &mv), CS_OK);
+        CHECK_INT(cs_message_fetch(b, S(is), S(ch), S(mv.sid), &fv), CS_OK);
+        CHECK_INT(fv.index, 7);
+        CHECK_INT(cs_store_check(b), CS_OK);
+        cs_store_free(b);
+    }
+    /* One past it is refused. */
+    put_le(p + 120, UINT32_C(1) << 24, 4);
+    fix_crcs(p, m.n);
+    CHECK_INT(load_bytes(p, m.n, &b, &de), CS_E_BAD_SNAPSHOT);
+    CHECK(b == NULL);
+    CHECK_INT(de.offset, 120);
+    CHECK_STR(de.reason ? de.reason : "", "epoch out of range");
+    /* A message of an epoch above the header's is refused. */
+    put_le(p + 120, 1, 4);
+    fix_crcs(p, m.n);
+    CHECK_INT(load_bytes(p, m.n, &b, &de), CS_E_BAD_SNAPSHOT);
+    CHECK_STR(de.reason ? de.reason : "", "message epoch above the store's");
+    /* A version 1 image (written before epochs) is read as epoch 0, and
+     * one with anything at offset 120 is refused. */
+    memcpy(p, m0.p, m0.n);
+    put_le(p + 8, 1, 4);
+    fix_crcs(p, m0.n);
+    CHECK_INT(load_bytes(p, m0.n, &b, &de), CS_OK);
+    if (b) {
+        CHECK_INT(cs_store_epoch(b), 0);
+        cs_store *b0;
+        REQUIRE(load_bytes(m0.p, m0.n, &b0, &de) == CS_OK);
+        char *x0 = dump_of(b0), *x1 = dump_of(b);
+        CHECK_DUMP(x1, x0);
+        free(x0);
+        free(x1);
+        cs_store_free(b0);
+        cs_store_free(b);
+    }
+    put_le(p + 120, 1, 4);
+    fix_crcs(p, m0.n);
+    CHECK_INT(load_bytes(p, m0.n, &b, &de), CS_E_BAD_SNAPSHOT);
+    CHECK_INT(de.offset, 12);
+    put_le(p + 8, 3, 4); /* and no version after 2 */
+    put_le(p + 120, 0, 4);
+    fix_crcs(p, m0.n);
+    CHECK_INT(load_bytes(p, m0.n, &b, &de), CS_E_BAD_SNAPSHOT);
+    CHECK_INT(de.offset, 8);
+    /* A channel at next index 2^40 loads; its next message would need an
+     * index the SIDs cannot hold: LIMIT_EXCEEDED, nothing changes. */
+    memcpy(p, m.p, m.n);
+    put_le(p + d.chan_next_at[0], UINT64_C(1) << 40, 8);
+    fix_crcs(p, m.n);
+    CHECK_INT(load_bytes(p, m.n, &b, &de), CS_OK);
+    if (b) {
+        char *x0 = dump_of(b);
+        cs_store_stats st0, st1;
+        cs_store_stats_get(b, &st0);
+        CHECK_INT(cs_message_create(b, S(is), S(ch), NULL, NULL),
+                  CS_E_LIMIT_EXCEEDED);
+        cs_store_stats_get(b, &st1);
+        CHECK_INT(st1.commits, st0.commits);
+        char *x1 = dump_of(b);
+        CHECK_DUMP(x1, x0);
+        free(x0);
+        free(x1);
+        CHECK_INT(cs_store_check(b), CS_OK);
+        cs_store_free(b);
+    }
+    put_le(p + d.chan_next_at[0], (UINT64_C(1) << 40) + 1, 8);
+    fix_crcs(p, m.n);
+    CHECK_INT(load_bytes(p, m.n, &b, &de), CS_E_BAD_SNAPSHOT);
+    free(p);
+    cs_store_free(a);
+    mem_free(&m);
+    mem_free(&m0);
 }
 
 static const check_test TESTS[] = {
@@ -721,6 +1288,8 @@ static const check_test TESTS[] = {
     T(journal_damage_is_refused_with_offset),
     T(journal_refusal_changes_nothing),
     T(journal_foreign_create_changes_nothing),
+    T(epoch_after_a_lost_tail_never_reissues_sids),
+    T(epoch_in_snapshots_as_documented),
 };
 
 CHECK_MAIN(TESTS)

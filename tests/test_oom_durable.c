@@ -128,7 +128,9 @@ static size_t store_bytes(const cs_store *s) {
  * another service), update (rename, dates), delete; media create; message
  * create (From, LastUpdatedBy, attributes, media, NUL byte, explicit
  * dates, a 30000-byte body), update in place and rebuilt, delete (a gap, a
- * media message); clear; and creates after the clear. */
+ * media message); a new SID epoch, then creates in it (a message in a
+ * channel of the first epoch, a service, channel and message); clear (which
+ * keeps the epoch); and creates after the clear. */
 
 typedef struct sc {
     char is[3][CS_SID_BUFSZ];
@@ -216,6 +218,7 @@ static const struct {
     {"message_delete_media", 0},
     {"channel_update_rename", 0},
     {"channel_update_dates", 0},
+    {"new_epoch", 0},
     {"message_create_after_rename", 0},
     {"channel_delete", 0},
     {"service_delete", 0},
@@ -227,7 +230,7 @@ static const struct {
     {"media_create_after_clear", 0},
 };
 #define N_SCRIPT (sizeof SCRIPT / sizeof SCRIPT[0])
-#define SCRIPT_BEFORE_CLEAR 38 /* ops before store_clear */
+#define SCRIPT_BEFORE_CLEAR 39 /* ops before store_clear */
 
 static cs_err run_op(cs_store *s, sc *c, size_t i) {
     cs_channel_params cp = {0};
@@ -356,25 +359,26 @@ static cs_err run_op(cs_store *s, sc *c, size_t i) {
         cp.date_updated = cs_str_c("2017-01-01T00:00:00Z");
         return cs_channel_update(s, cs_str_c(c->is[0]), cs_str_c("secret"),
                                  &cp, NULL);
-    case 32:
+    case 32: return cs_store_new_epoch(s, NULL);
+    case 33:
         mp.body = cs_str_c("after the rename");
         mp.from = cs_str_c("kim");
         return msg_new(s, c->is[0], c->ch[0], c->im[11], &mp);
-    case 33:
+    case 34:
         return cs_channel_delete(s, cs_str_c(c->is[0]), cs_str_c(c->ch[2]),
                                  cs_str_c("true"));
-    case 34: return cs_service_delete(s, cs_str_c(c->is[1]));
-    case 35: return svc_new(s, c->is[2], "Third");
-    case 36:
+    case 35: return cs_service_delete(s, cs_str_c(c->is[1]));
+    case 36: return svc_new(s, c->is[2], "Third");
+    case 37:
         cp.unique_name = cs_str_c("t");
         return chan_new(s, c->is[2], c->ch[4], &cp);
-    case 37:
+    case 38:
         mp.body = cs_str_c("last before the clear");
         mp.from = cs_str_c("lee");
         return msg_new(s, c->is[2], c->ch[4], c->im[12], &mp);
-    case 38: return cs_store_clear(s);
-    case 39: return svc_new(s, c->is[0], "After the clear");
-    case 40: return media_new(s, c->is[0], c->me[3], "audio/ogg", "a.ogg", 5);
+    case 39: return cs_store_clear(s);
+    case 40: return svc_new(s, c->is[0], "After the clear");
+    case 41: return media_new(s, c->is[0], c->me[3], "audio/ogg", "a.ogg", 5);
     }
     abort();
 }
@@ -443,8 +447,9 @@ static ptrdiff_t mem_read(void *ctx, void *buf, size_t len) {
 }
 
 /* A realistic store: the session up to the clear (two services, three
- * channels, media attached and not, gaps, edits, LastUpdatedBy), then
- * 600 more messages in the lobby (an index beyond two index blocks) of
+ * channels, media attached and not, gaps, edits, LastUpdatedBy, two SID
+ * epochs), then 600 more messages in the lobby, over two more epochs (an
+ * index beyond two index blocks) of
  * which every third is deleted and every fifth edited, one with a
  * 30000-byte body (a block of its own, beyond the loader's first buffer). */
 static cs_store *realistic_store(void) {
@@ -464,6 +469,7 @@ static cs_store *realistic_store(void) {
         if (k % 9 == 0) mp.last_updated_by = cs_str_c("olivia");
         if (k % 10 == 0) mp.attributes = cs_str_c("{\"bulk\": true}");
         if (k == 300) mp.body = cs_str_c(big_body);
+        if ((k == 200 || k == 400) && cs_store_new_epoch(s, NULL)) abort();
         if (msg_new(s, c.is[0], c.ch[0], sid, &mp)) abort();
         if (k % 5 == 0 && k != 300) {
             cs_message_params up = {0};
@@ -569,9 +575,11 @@ static const void *update_target(const cs_store *s, const uint8_t *rec) {
     cs__sid_format('C', 'H', rec + 56, ch);
     cs_channel *c;
     if (cs__resolve_channel(s, cs_str_c(is), cs_str_c(ch), &c)) return NULL;
-    int64_t serial, index;
-    cs__msg_sid_open(s, rec + 72, &serial, &index);
-    return serial == c->serial ? cs__dix_find(&c->msgs, index) : NULL;
+    int64_t serial;
+    uint64_t ix;
+    cs__msg_sid_open(s, rec + 72, &serial, &ix);
+    return serial == c->serial ? cs__dix_find(&c->msgs, cs__ix_index(ix))
+                               : NULL;
 }
 
 /* Sweeps record i: with journaled, the target store has a journal hook

@@ -250,9 +250,10 @@ static int cmp_sid(const void *a, const void *b) {
     return memcmp(a, b, CS__SID_BYTES);
 }
 
-/* cs__msg_sid is a permutation of (serial, index): it opens back, never
- * collides, and its output bits are balanced whatever the inputs' pattern
- * (consecutive indices of one channel, one index across channels). */
+/* cs__msg_sid is a permutation of (serial, index | epoch << 40): it opens
+ * back, never collides, and its output bits are balanced whatever the
+ * inputs' pattern (consecutive indices of one channel, one index across
+ * channels). */
 TEST(msg_sid_permutation_opens_back_and_never_collides) {
     cs_store *s = new_store();
     enum { N = 50000 };
@@ -262,13 +263,14 @@ TEST(msg_sid_permutation_opens_back_and_never_collides) {
     for (size_t i = 0; i < N; i++) {
         /* all pairs distinct: even i walk one channel, odd i one index */
         int64_t serial = i % 2 ? 1000 + (int64_t)i : 3;
-        int64_t index = i % 2 ? 0 : (int64_t)i;
-        if (i == N - 2) index = INT64_MAX; /* extremes open back too */
+        uint64_t ix = i % 2 ? 0 : (uint64_t)i;
+        if (i == N - 2) ix = UINT64_MAX; /* extremes open back too */
         if (i == N - 1) serial = INT64_MAX;
-        cs__msg_sid(s, serial, index, sid[i]);
-        int64_t a, b;
+        cs__msg_sid(s, serial, ix, sid[i]);
+        int64_t a;
+        uint64_t b;
         cs__msg_sid_open(s, sid[i], &a, &b);
-        CHECK(a == serial && b == index);
+        CHECK(a == serial && b == ix);
         for (int bit = 0; bit < 128; bit++)
             ones[bit] += (sid[i][bit / 8] >> (bit % 8)) & 1;
     }
