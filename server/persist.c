@@ -27,6 +27,11 @@
  *   PERSIST_EXIT_SYNC_FAILED: the kernel may have dropped the dirty pages,
  *   and a retry could report success for data that is lost (PostgreSQL's
  *   choice); the promise of --fsync cannot be kept any more.
+ * - Before the first request (and before the background threads start),
+ *   the store starts a new SID epoch (cs_store_new_epoch) and its record is
+ *   fdatasynced, with every journal file recovery read and the directory,
+ *   in every --fsync mode; so a start never issues a SID that a record lost
+ *   in an earlier machine crash gave out.
  * - Media bytes reach media/<IS>/<ME> (file and directory synced unless
  *   --fsync no) before the media create's record is written; a service's
  *   media directory is removed only once its delete's record is synced
@@ -806,6 +811,42 @@ static void open_test_synced(persist *p) {
     logf_("TEST ONLY: CHATSTORE_TEST_SYNCED: noting synced offsets in %s", e);
 }
 
+/* A new SID epoch before anything is served, its record durable in every
+ * mode: the SIDs that records lost in a machine crash gave out are then
+ * never issued again. The journal files recovery read are synced first (a
+ * process crash leaves them in the page cache, and with --fsync no a
+ * rotation does not sync): a power loss that took one of their ends could
+ * otherwise leave a gap before the epoch record, and --repair drop it. */
+static int start_epoch(persist *p) {
+    for (size_t i = 0; i < p->nfiles; i++) {
+        if (p->files[i] == p->jfirst) continue; /* flush_to syncs it */
+        char name[PERSIST_NAME_MAX];
+        snprintf(name, sizeof name, "journal-%llu",
+                 (unsigned long long)p->files[i]);
+        int fd = openat(p->dfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            logf_("%s/%s: %s", p->dir, name, strerror(errno));
+            return -1;
+        }
+        if (fdatasync(fd)) sync_failed("fdatasync of a journal file", errno);
+        close(fd);
+    }
+    uint32_t epoch;
+    cs_err e = cs_store_new_epoch(p->store, &epoch);
+    if (e) {
+        logf_("cannot start a new SID epoch: %s", cs_err_message(e));
+        return -1;
+    }
+    pthread_mutex_lock(&p->mu);
+    uint64_t w = p->written;
+    pthread_mutex_unlock(&p->mu);
+    flush_to(p, w);
+    /* (a journal file created at this start is in the directory too) */
+    if (fsync(p->dfd)) sync_failed("fsync of the data directory", errno);
+    logf_("SID epoch %lu started and synced", (unsigned long)epoch);
+    return 0;
+}
+
 persist *persist_open(const persist_config *cfg, media_store *m,
                       cs_store **store) {
     persist *p = calloc(1, sizeof *p);
@@ -891,6 +932,7 @@ persist *persist_open(const persist_config *cfg, media_store *m,
     if (p->journal_bytes > p->threshold) p->compact_wanted = true;
 
     cs_store_set_journal(p->store, journal_hook, p);
+    if (start_epoch(p)) goto fail;
     if (pthread_create(&p->compactor, NULL, compactor_main, p)) goto fail;
     p->have_compactor = true;
     if (p->cfg.fsync == PERSIST_FSYNC_EVERYSEC) {

@@ -19,7 +19,11 @@
 // - page tokens and SIDs issued before the crash still work;
 // - with --fsync everysec (the last rounds) the acknowledged changes that
 //   are missing are counted and printed instead (a process crash keeps the
-//   page cache, so 0 is expected; only a machine crash can lose them).
+//   page cache, so 0 is expected; only a machine crash can lose them);
+// - a SID acknowledged and then lost (a message, service or media item
+//   whose create a power loss took) is never issued again: the server
+//   starts a new SID epoch at every start, so the creates after the
+//   restart, which reuse the lost messages' indices, get other SIDs.
 //
 // Environment: DURABLE_ROUNDS (rounds with --fsync always, default 24),
 // DURABLE_SEED (default: time-based; printed, to reproduce a run).
@@ -61,6 +65,15 @@ const model = {
 
 let acked = 0;   // acknowledged changes, all rounds
 let verified = 0; // acknowledged states checked after a restart
+// SIDs acknowledged, then lost with the journal's tail in a power loss;
+// every SID acknowledged afterwards is checked against them.
+const lostSids = new Set();
+let reissueChecked = 0;
+function fresh(sid, what) {
+  if (!lostSids.size) return;
+  reissueChecked++;
+  L.expect(!lostSids.has(sid), `${what} ${sid}: acknowledged, lost in a power loss, and now issued again`);
+}
 
 function msgPath(chSid, sid) {
   return `/v2/Services/${model.service}/Channels/${chSid}/Messages${sid ? '/' + sid : ''}`;
@@ -85,6 +98,7 @@ async function opCreate(srv, w, extra) {
   const r = await call(srv, msgPath(ch.sid), { method: 'POST', form },
     () => model.uncertainCreates.push({ ch: ch.sid, form }));
   if (!L.expect(r.status === 201, `create: ${r.status} ${r.text.slice(0, 200)}`)) return;
+  fresh(r.json.sid, 'message');
   model.msgs.set(r.json.sid, { sid: r.json.sid, ch: ch.sid, json: r.text, deleted: false,
     uncertain: null, owner: w.id, history: [r.text] });
   w.mine.push(r.json.sid);
@@ -124,6 +138,7 @@ async function upload(srv, svc) {
   const r = await call(srv, `/v1/Services/${svc}/Media?Filename=${filename}`,
     { method: 'POST', body: bytes, headers: { 'Content-Type': 'application/octet-stream' } });
   if (!L.expect(r.status === 201, `upload: ${r.status} ${r.text.slice(0, 200)}`)) return null;
+  fresh(r.json.sid, 'media');
   model.media.set(r.json.sid, { sid: r.json.sid, svc, bytes, filename, gone: false });
   acked++;
   return r.json.sid;
@@ -162,6 +177,7 @@ async function opService(srv) {
   const r = await call(srv, '/v2/Services', { method: 'POST', form: { FriendlyName: 'temp' } });
   if (!L.expect(r.status === 201, `service create: ${r.status}`)) return;
   sid = r.json.sid;
+  fresh(sid, 'service');
   const s = { deleted: false, uncertain: false };
   model.services.set(sid, s);
   acked++;
@@ -248,6 +264,7 @@ async function verify(srv, strict, round) {
       m.history.push(got);
     } else if (!strict && got === null) {
       lose('create', `message ${m.sid} is missing`);
+      lostSids.add(m.sid); // acknowledged (not deleted: want was not null), its create lost
       m.deleted = true;
       dropMine(m);
     } else if (!strict && got && m.history.includes(got)) {
@@ -327,7 +344,10 @@ async function verify(srv, strict, round) {
     } else if (s.deleted) L.expect(r.status === 404, `round ${round}: deleted service ${sid}: ${r.status}`);
     else if (r.status !== 200) {
       lose('service create', `service ${sid} is missing`);
-      if (!strict) model.services.delete(sid);
+      if (!strict) {
+        model.services.delete(sid);
+        lostSids.add(sid);
+      }
     }
   }
   // Media bytes and metadata.
@@ -341,7 +361,10 @@ async function verify(srv, strict, round) {
     }
     if (c.status !== 200 || !c.buf.equals(m.bytes)) {
       lose('media upload', `media ${m.sid}: ${c.status}, ${c.buf.length} bytes, want ${m.bytes.length}`);
-      if (!strict) model.media.delete(m.sid); // counted once
+      if (!strict) {
+        model.media.delete(m.sid); // counted once
+        if (c.status === 404) lostSids.add(m.sid);
+      }
       continue;
     }
     const r = await L.request(srv, base);
@@ -490,7 +513,8 @@ L.run('server_durable_crash', async () => {
   console.log(`summary: ${ROUNDS} rounds with --fsync always (${planned - notReached.length} of ${POINTS.length} compaction steps crashed at` +
     `${notReached.length ? `; not reached: ${notReached.join(', ')}` : ''}), ${EVERYSEC_ROUNDS} with everysec; ` +
     `${acked} changes acknowledged, ${verified} acknowledged states verified after restarts; ` +
-    `everysec rounds (SIGKILL + power loss) lost [${losses.join(', ')}] acknowledged changes; slowest restart ${worst ? `${worst.startMs} ms (${worst.snap} + ${worst.records} records)` : '-'}`);
+    `everysec rounds (SIGKILL + power loss) lost [${losses.join(', ')}] acknowledged changes, ` +
+    `${lostSids.size} acknowledged SIDs among them, none issued again in ${reissueChecked} creates after; slowest restart ${worst ? `${worst.startMs} ms (${worst.snap} + ${worst.records} records)` : '-'}`);
   if (!L.failureCount()) L.rmrf(root);
   else console.log(`data directory kept: ${dir}`);
 });

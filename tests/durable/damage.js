@@ -2,8 +2,9 @@
 // Damaged data directories (ctest server_durable_damage):
 // (a) the last journal file cut at every byte offset of its last record:
 //     the server starts, truncates the file to the last whole record and
-//     warns naming the file and the bytes dropped; likewise a final record
-//     whose CRC fails and a zero-filled tail;
+//     warns naming the file and the bytes dropped (then appends the record
+//     of the SID epoch every start begins); likewise a final record whose
+//     CRC fails and a zero-filled tail;
 // (b) a byte flipped in the current snapshot: startup refuses, naming the
 //     file and the offset (so does chatstore-check); --repair falls back to
 //     the previous snapshot and its journal files, losing nothing; with no
@@ -89,7 +90,11 @@ async function tornTail(root, src, m) {
     L.expect(st[m.tail[0]] === 200 && st[m.tail[1]] === 200 && st[m.tail[2]] === 404,
       `cut ${cut}: tail messages ${JSON.stringify(st)}`);
     L.expect((await srv.stop()).code === 0, `cut ${cut}: stop`);
-    L.expect(fs.statSync(path.join(dir, last)).size === f.off, `cut ${cut}: file not truncated to ${f.off}`);
+    // Truncated to the last whole record; then the start appended its
+    // new-epoch record (a 62-byte record of op 12, docs/journal.md).
+    const after = fs.readFileSync(path.join(dir, last));
+    L.expect(after.length === f.off + 4 + 62 && after.readUInt32LE(f.off) === 62 && after[f.off + 5] === 12,
+      `cut ${cut}: file not truncated to ${f.off} (then the epoch record): ${after.length} bytes`);
     L.rmrf(dir);
     n++;
   }
