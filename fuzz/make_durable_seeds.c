@@ -7,7 +7,8 @@
  * Snapshot seeds are real images, written by cs_snapshot_save, of the
  * scripted session of durable.h stopped at several points (empty, services
  * and media only, channels, messages with edits and deletes, just before
- * and after the store clear, the whole session), some re-blocked so that
+ * and after the store clear, the whole session; then a wider store whose
+ * messages span three SID epochs), some re-blocked so that
  * each block holds one or two records (the writer puts everything in one
  * 16 KiB block), each behind the harness's three setting bytes: plain, a
  * byte at a time, varying chunks, checksums fixed up, a failing read at the
@@ -18,7 +19,9 @@
  * snapshot) followed by the next one changed in one
  * field (each kind of field and string, the operation, a raw byte edit with
  * and without the CRC fixed); real records given as raw bytes; records out
- * of order (skipped, gap); an allocation failure and a refusing hook. */
+ * of order (skipped, gap); an allocation failure and a refusing hook; the
+ * whole session followed by a new SID epoch and creates in it, as raw
+ * records (the session itself has no epoch record). */
 #include "durable.h"
 
 #include <dirent.h>
@@ -70,7 +73,9 @@ static void image_at(size_t stop, dz_bytes *img) {
 }
 
 /* The whole session, then a service with two channels of 50 messages each
- * (some deleted, some edited): an image of about 10 KiB. */
+ * (some deleted, some edited), a new SID epoch before the second channel
+ * and another halfway through it: an image of about 10 KiB whose messages
+ * have epochs 0, 1 and 2. */
 static void wide_image(dz_bytes *img) {
     cs_store *s = NULL;
     cs_options o = dz_options(NULL);
@@ -86,8 +91,10 @@ static void wide_image(dz_bytes *img) {
         cp.unique_name = DZ_S(c ? "wide-b" : "wide-a");
         cp.type_value = c ? CS_CHANNEL_PRIVATE : CS_CHANNEL_PUBLIC;
         cs_channel_view cv;
+        if (c == 1) dz_must(cs_store_new_epoch(s, NULL), "epoch");
         dz_must(cs_channel_create(s, DZ_S(is), &cp, &cv), "channel");
         for (int m = 0; m < 50; m++) {
+            if (c == 1 && m == 25) dz_must(cs_store_new_epoch(s, NULL), "epoch");
             char body[64];
             snprintf(body, sizeof body, "message %d in %d", m, c);
             cs_message_params mp = {0};
@@ -332,6 +339,40 @@ static void journal_seeds(void) {
         dz_put(&b, J.rec[k].p, J.rec[k].n);
         j_seed("raw-10", b.p, b.n);
         dz_bytes_free(&b);
+    }
+    /* After the whole session: a new SID epoch, then a service, a media
+     * item, a channel and a message in it, as raw records. */
+    {
+        dz_journal E;
+        memset(&E, 0, sizeof E);
+        cs_options o = dz_options(NULL);
+        cs_store *s = NULL;
+        dz_must(cs_store_new(&o, &s), "store");
+        dz_now = DZ_T0;
+        dz_script(s, 0);
+        dz_must(cs_store_set_journal(s, dz_journal_hook, &E), "hook");
+        cs_service_view sv;
+        cs_channel_view cv;
+        dz_must(cs_store_new_epoch(s, NULL), "epoch");
+        dz_must(cs_service_create(s, DZ_S("Epoch"), &sv), "service");
+        dz_must(cs_media_create(s, DZ_S(sv.sid), DZ_S("image/gif"), CS_STR_ABSENT,
+                                7, NULL), "media");
+        dz_must(cs_channel_create(s, DZ_S(sv.sid), NULL, &cv), "channel");
+        dz_must(cs_message_create(s, DZ_S(sv.sid), DZ_S(cv.sid), NULL, NULL),
+                "message");
+        cs_store_free(s);
+        FZ_CHECK(E.n == 5 && J.n < 64, "epoch seed: %zu records", E.n);
+        dz_bytes b = {NULL, 0, 0};
+        uint8_t a[2] = {0, 63};
+        dz_put(&b, a, 2);
+        for (size_t k = 0; k < E.n; k++) {
+            uint8_t h[3] = {1, (uint8_t)E.rec[k].n, (uint8_t)(E.rec[k].n >> 8)};
+            dz_put(&b, h, 3);
+            dz_put(&b, E.rec[k].p, E.rec[k].n);
+        }
+        j_seed("raw-epoch", b.p, b.n);
+        dz_bytes_free(&b);
+        dz_journal_free(&E);
     }
     /* Out of order: a gap, then a skipped one. */
     {
