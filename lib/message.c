@@ -11,8 +11,9 @@
  * index up in the channel and finds the message only if it was created in
  * the SID's epoch (a SID of a message lost with the journal's tail names an
  * index that a later message may hold). Indices stay below 2^40, the epoch
- * sits above them in the record's ix. An update whose new record fits the old one's space
- * rewrites it in place; otherwise a new record is built and swapped in. */
+ * sits above them in the record's ix. An update whose new record fits the
+ * old one's space rewrites it in place; otherwise a new record is built and
+ * swapped in. */
 #include "internal.h"
 
 #include <stddef.h>

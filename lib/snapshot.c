@@ -7,9 +7,10 @@
  *   commit counters, and every service, media item, channel and message
  *   with all its fields; message SIDs are not stored (they are a keyed
  *   permutation of the channel's serial and the message's index and epoch,
- *   all stored: the epoch in the index field's top bits). A loaded store renders
- *   every object, page and token byte for byte as the saved one did, and
- *   its counters continue where the saved store's stood.
+ *   all stored: the epoch in the index field's top bits). A loaded store
+ *   renders every object, page and token byte for byte as the saved one
+ *   did, and its counters continue where the saved store's stood. Version
+ *   1 images (no epochs) load as version 2 ones with every epoch 0.
  * - Saving reads the store only and allocates nothing: it may run under the
  *   shared lock or in a forked child.
  * - Loading validates every byte it is given: a checksum per block, every
