@@ -182,40 +182,48 @@ void fixture_http_date(fixture *fx, char *out, size_t cap) {
 
 /* ---- the loader ---------------------------------------------------------- */
 
+/* One step of the JSON path: ".key[index]", or ".key" (index NO_INDEX). */
+#define NO_INDEX ((size_t)-1)
+typedef struct frame {
+    const char *key;
+    size_t index;
+} frame;
+
 typedef struct loader {
     fixture *fx;
     server *sv;
-    char path[256]; /* JSON path of the item being loaded */
-    size_t plen;
+    frame path[8]; /* where the loader is; written out only for an error */
+    int depth;
     char *msg; /* the first error: "PATH: what" */
     size_t cap;
     int count; /* count what is loaded (the first load) */
 } loader;
 
-static size_t path_push(loader *l, const char *fmt, ...) {
-    size_t saved = l->plen;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(l->path + l->plen, sizeof l->path - l->plen, fmt, ap);
-    va_end(ap);
-    if (n > 0) l->plen += (size_t)n;
-    if (l->plen >= sizeof l->path) l->plen = sizeof l->path - 1;
-    return saved;
+static void path_push(loader *l, const char *key, size_t index) {
+    l->path[l->depth++] = (frame){key, index};
 }
 
-static void path_pop(loader *l, size_t saved) {
-    l->plen = saved;
-    l->path[saved] = '\0';
-}
+static void path_pop(loader *l) { l->depth--; }
 
 /* Records "PATH[.key]: what" and returns -1. */
 static int fail(loader *l, const char *key, const char *fmt, ...) {
-    int n = snprintf(l->msg, l->cap, "%s%s%s: ", l->path, key ? "." : "",
-                     key ? key : "");
-    if (n < 0 || (size_t)n >= l->cap) return -1;
+    size_t n = (size_t)snprintf(l->msg, l->cap, "$");
+    for (int i = 0; i < l->depth && n < l->cap; i++) {
+        const frame *f = &l->path[i];
+        int k = f->index == NO_INDEX
+                    ? snprintf(l->msg + n, l->cap - n, ".%s", f->key)
+                    : snprintf(l->msg + n, l->cap - n, ".%s[%zu]", f->key,
+                               f->index);
+        if (k > 0) n += (size_t)k;
+    }
+    if (key && n < l->cap)
+        n += (size_t)snprintf(l->msg + n, l->cap - n, ".%s", key);
+    if (n + 2 >= l->cap) return -1;
+    memcpy(l->msg + n, ": ", 3);
+    n += 2;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(l->msg + n, l->cap - (size_t)n, fmt, ap);
+    vsnprintf(l->msg + n, l->cap - n, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -382,9 +390,9 @@ static int load_message(loader *l, json_t *js, const char *service_sid,
     char media_sid[CS_SID_BUFSZ];
     json_t *jm = json_object_get(js, "media");
     if (jm && !json_is_null(jm)) {
-        size_t saved = path_push(l, ".media");
+        path_push(l, "media", NO_INDEX);
         int r = load_media(l, jm, service_sid, p.date_created, media_sid);
-        path_pop(l, saved);
+        path_pop(l);
         if (r) {
             free(owned);
             return -1;
@@ -402,9 +410,9 @@ static int load_message(loader *l, json_t *js, const char *service_sid,
     size_t i;
     json_t *ed;
     json_array_foreach(edits, i, ed) {
-        size_t saved = path_push(l, ".edits[%zu]", i);
+        path_push(l, "edits", i);
         int r = load_edit(l, ed, service_sid, channel_sid, sid);
-        path_pop(l, saved);
+        path_pop(l);
         if (r) return -1;
     }
     return 0;
@@ -438,9 +446,9 @@ static int load_channel(loader *l, json_t *js, const char *service_sid) {
     size_t i;
     json_t *m;
     json_array_foreach(msgs, i, m) {
-        size_t saved = path_push(l, ".messages[%zu]", i);
+        path_push(l, "messages", i);
         int r = load_message(l, m, service_sid, sid);
-        path_pop(l, saved);
+        path_pop(l);
         if (r) return -1;
     }
     return 0;
@@ -470,9 +478,9 @@ static int load_service(loader *l, json_t *js) {
     size_t i;
     json_t *c;
     json_array_foreach(chans, i, c) {
-        size_t saved = path_push(l, ".channels[%zu]", i);
+        path_push(l, "channels", i);
         int r = load_channel(l, c, sid);
-        path_pop(l, saved);
+        path_pop(l);
         if (r) return -1;
     }
     return 0;
@@ -482,7 +490,6 @@ static int load_service(loader *l, json_t *js) {
 static int load(fixture *fx, server *sv, int count, char *msg, size_t cap) {
     loader l = {.fx = fx, .sv = sv, .msg = msg, .cap = cap, .count = count};
     static const char *const keys[] = {"services", NULL};
-    path_push(&l, "$");
     if (!json_is_object(fx->root))
         return fail(&l, NULL, "must be an object {\"services\": [...]}");
     json_t *svcs;
@@ -492,9 +499,9 @@ static int load(fixture *fx, server *sv, int count, char *msg, size_t cap) {
     size_t i;
     json_t *s;
     json_array_foreach(svcs, i, s) {
-        size_t saved = path_push(&l, ".services[%zu]", i);
+        path_push(&l, "services", i);
         int r = load_service(&l, s);
-        path_pop(&l, saved);
+        path_pop(&l);
         if (r) return -1;
     }
     return 0;
