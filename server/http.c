@@ -1,4 +1,5 @@
 /* libmicrohttpd glue: request bodies, limits, authentication, replies. */
+#include "fixture.h"
 #include "persist.h"
 #include "server.h"
 
@@ -65,6 +66,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
     if (rp->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rp->allow);
     /* Stopping: no further request on this connection. */
     if (rp->close) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (rp->date[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_DATE, rp->date);
     enum MHD_Result ret = MHD_queue_response(conn, rp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -188,6 +190,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     reply rp;
     memset(&rp, 0, sizeof rp);
     cs_buf_init(&rp.body, NULL);
+    /* --clock: the fixed clock's reading as the request is handled */
+    if (sv->fx) fixture_http_date(sv->fx, rp.date, sizeof rp.date);
     handle(sv, conn, url, method, c, &rp);
     rp.close = __atomic_load_n(&sv->stopping, __ATOMIC_SEQ_CST);
     enum MHD_Result ret = send_reply(conn, &rp);
@@ -236,11 +240,19 @@ int server_start(server *sv, const server_config *cfg) {
         cs_options o = CS_OPTIONS_INIT;
         o.account_sid = cfg->account_sid;
         o.base_url = cfg->base_url;
+        /* --seed, --clock: the store's seed and clock hook */
+        if (cfg->fixture && !(sv->fx = fixture_new(cfg->fixture, &o)))
+            return -1;
         cs_err e = cs_store_new(&o, &sv->store);
         if (e) {
             fprintf(stderr, "chatstore-server: store: %s\n", cs_err_message(e));
             return -1;
         }
+        /* none given: the store's own (derived from the seed, or random) */
+        if (!cfg->account_sid)
+            sv->cfg.account_sid = cs_store_account_sid(sv->store);
+        /* --fixture: loaded before the server listens */
+        if (sv->fx && fixture_start(sv->fx, sv)) return -1;
     }
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -296,6 +308,7 @@ int server_stop(server *sv) {
     if (sv->persist && persist_close(sv->persist)) rc = -1;
     media_store_free(sv->media);
     cs_store_free(sv->store);
+    fixture_free(sv->fx); /* the store's clock context: after the store */
     memset(sv, 0, sizeof *sv);
     return rc;
 }

@@ -5,7 +5,10 @@
  *                    [--threads N] [--media-cap BYTES]
  *                    [--data-dir DIR [--fsync always|everysec|no]
  *                     [--compact-ratio R] [--compact-min-bytes N] [--repair]]
+ *                    [--seed N] [--clock DATE[+STEP]] [--fixture FILE]
+ *                    [--test-endpoints]
  */
+#include "fixture.h"
 #include "persist.h"
 #include "server.h"
 
@@ -22,6 +25,8 @@ static void usage(void) {
             "         [--threads N] [--media-cap BYTES]\n"
             "         [--data-dir DIR [--fsync always|everysec|no]\n"
             "          [--compact-ratio R] [--compact-min-bytes N] [--repair]]\n"
+            "         [--seed N] [--clock DATE[+STEP]] [--fixture FILE]\n"
+            "         [--test-endpoints]\n"
             "Credentials default to $CHATSTORE_ACCOUNT_SID / $CHATSTORE_AUTH_TOKEN,\n"
             "else they are generated and printed (with --data-dir the account\n"
             "SID is the data directory's).\n"
@@ -32,7 +37,16 @@ static void usage(void) {
             "                    snapshot (default 1.0) ...\n"
             "--compact-min-bytes N  ... and N bytes (default 67108864)\n"
             "--repair            start from the longest valid prefix of a damaged\n"
-            "                    DIR (what is dropped is kept in DIR/damaged/)\n");
+            "                    DIR (what is dropped is kept in DIR/damaged/)\n"
+            "Test fixture (memory only, not with --data-dir):\n"
+            "--seed N            SIDs, keys and page tokens from N alone (and the\n"
+            "                    account SID, when none is given)\n"
+            "--clock DATE[+STEP] the store's time is DATE (ISO 8601), advanced by\n"
+            "                    STEP (e.g. 1s, 5m, 1h, 1d) by each committed change\n"
+            "--fixture FILE      load services, channels and messages from a JSON\n"
+            "                    file before listening\n"
+            "--test-endpoints    POST /_chatstore/reset, GET|POST /_chatstore/clock,\n"
+            "                    GET /_chatstore/stats\n");
 }
 
 static void random_hex(char *out, size_t digits) {
@@ -88,11 +102,22 @@ int main(int argc, char **argv) {
     server_config cfg = {host, 8080, NULL, NULL, NULL, 1024 * 1024,
                          64 * 1024 * 1024, 2, NULL, PERSIST_FSYNC_EVERYSEC,
                          PERSIST_COMPACT_RATIO_DEFAULT,
-                         PERSIST_COMPACT_MIN_DEFAULT, 0};
+                         PERSIST_COMPACT_MIN_DEFAULT, 0, NULL};
     int want_demo = 0, durability_flag = 0;
+    fixture_config fxc = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        /* --seed, --clock, --fixture, --test-endpoints */
+        int fr = fixture_flag(&fxc, a, v);
+        if (fr == FIXTURE_FLAG_BAD) {
+            usage();
+            return 2;
+        }
+        if (fr != FIXTURE_FLAG_NONE) {
+            i += fr == FIXTURE_FLAG_VALUE;
+            continue;
+        }
         if (!strcmp(a, "--demo")) {
             want_demo = 1;
             continue;
@@ -163,12 +188,22 @@ int main(int argc, char **argv) {
                         "need --data-dir\n");
         return 2;
     }
+    if (fixture_wanted(&fxc)) {
+        if (cfg.data_dir) {
+            fprintf(stderr, "chatstore-server: --seed, --clock, --fixture and "
+                            "--test-endpoints are for in-memory test servers: "
+                            "not with --data-dir\n");
+            return 2;
+        }
+        cfg.fixture = &fxc;
+    }
     char gen_sid[40] = "AC", gen_token[40];
     int generated = 0;
     if (!cfg.account_sid) cfg.account_sid = getenv("CHATSTORE_ACCOUNT_SID");
     if (!cfg.auth_token) cfg.auth_token = getenv("CHATSTORE_AUTH_TOKEN");
     int sid_from_dir = cfg.data_dir && !cfg.account_sid;
-    if (!cfg.account_sid && !cfg.data_dir) {
+    int sid_from_seed = fxc.use_seed && !cfg.account_sid;
+    if (!cfg.account_sid && !cfg.data_dir && !sid_from_seed) {
         random_hex(gen_sid + 2, 32);
         cfg.account_sid = gen_sid;
         generated = 1;
@@ -194,7 +229,7 @@ int main(int argc, char **argv) {
     }
     char origin[300];
     snprintf(origin, sizeof origin, "http://%s:%u", host, sv.bound_port);
-    if (generated || sid_from_dir)
+    if (generated || sid_from_dir || sid_from_seed)
         printf("account sid %s\nauth token  %s\n", sv.cfg.account_sid,
                cfg.auth_token);
     if (want_demo) demo(&sv, origin);

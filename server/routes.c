@@ -1,7 +1,11 @@
 /* The REST API: paths to store calls, store results to JSON replies. Only the
  * library's public API is used. Reads run under the store's shared lock,
  * changes under the exclusive one; rendering happens under the same lock
- * as the call, since views borrow from the store. */
+ * as the call, since views borrow from the store. The test endpoints
+ * (/_chatstore/..., only with --test-endpoints) route here and act through
+ * fixture.c; without the flag their paths are unknown (404) like any other
+ * outside /v1 and /v2. */
+#include "fixture.h"
 #include "persist.h"
 #include "server.h"
 
@@ -447,6 +451,95 @@ static int allowed(const request *rq, int get, int post, int del) {
            (del && is(rq, "DELETE"));
 }
 
+/* ---- test endpoints (--test-endpoints) ---------------------------------- */
+
+/* A form field "true" or "false" (absent: dflt); -1 for anything else. */
+static int form_bool(const request *rq, const char *key, int dflt) {
+    cs_str v = params_get(&rq->form, key);
+    if (!v.ptr) return dflt;
+    if (v.len == 4 && !memcmp(v.ptr, "true", 4)) return 1;
+    if (v.len == 5 && !memcmp(v.ptr, "false", 5)) return 0;
+    return -1;
+}
+
+static void test_reset(server *sv, const request *rq, reply *rp) {
+    int reload = form_bool(rq, "Fixture", 1);
+    if (reload < 0) {
+        reply_error(rp, 400, 20001, "Fixture must be true or false");
+        return;
+    }
+    char msg[512], stats[512];
+    cs_err e = fixture_reset(sv->fx, sv, reload, msg, sizeof msg);
+    if (e) {
+        char full[600];
+        snprintf(full, sizeof full, "Reset failed, %s", msg);
+        reply_error(rp, (unsigned)cs_err_http_status(e), cs_err_twilio_code(e),
+                    full);
+        return;
+    }
+    fixture_stats_json(sv->fx, sv, stats, sizeof stats);
+    body_append(rp, stats);
+    reply_json(rp, 200);
+}
+
+static void test_clock(server *sv, const request *rq, reply *rp) {
+    char out[160];
+    if (is(rq, "POST")) {
+        cs_str now = params_get(&rq->form, "Now");
+        cs_str step = params_get(&rq->form, "Step");
+        int64_t t, st = -1;
+        if (!now.ptr || cs_parse_date(now, &t)) {
+            reply_error(rp, 400, 20001,
+                        "Now must be an ISO 8601 date-time such as "
+                        "2020-01-01T00:00:00Z");
+            return;
+        }
+        if (step.ptr && fixture_parse_step(step.ptr, step.len, &st)) {
+            reply_error(rp, 400, 20001,
+                        "Step must be a number of seconds, or a number with "
+                        "s, m, h or d");
+            return;
+        }
+        fixture_set_clock(sv->fx, sv, t, st);
+    }
+    cs_store_lock_shared(sv->store);
+    fixture_clock_json(sv->fx, out, sizeof out);
+    cs_store_unlock(sv->store);
+    body_append(rp, out);
+    reply_json(rp, 200);
+}
+
+static void test_stats(server *sv, reply *rp) {
+    char out[512];
+    fixture_stats_json(sv->fx, sv, out, sizeof out);
+    body_append(rp, out);
+    reply_json(rp, 200);
+}
+
+static void route_test(server *sv, const request *rq, reply *rp,
+                       const path *p) {
+    if (p->n != 2) {
+        reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
+    } else if (seg_is(p, 1, "reset")) {
+        if (is(rq, "POST"))
+            test_reset(sv, rq, rp);
+        else
+            method_not_allowed(rp, "POST");
+    } else if (seg_is(p, 1, "clock")) {
+        if (allowed(rq, 1, 1, 0))
+            test_clock(sv, rq, rp);
+        else
+            method_not_allowed(rp, "GET, POST");
+    } else if (seg_is(p, 1, "stats")) {
+        if (is(rq, "GET"))
+            test_stats(sv, rp);
+        else
+            method_not_allowed(rp, "GET");
+    } else {
+        reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
+    }
+}
+
 static void route_v2(server *sv, const request *rq, reply *rp, const path *p) {
     size_t n = p->n;
     if (!seg_is(p, 1, "Services") || (n >= 4 && !seg_is(p, 3, "Channels")) ||
@@ -499,6 +592,8 @@ void route(server *sv, const request *rq, reply *rp) {
         route_v2(sv, rq, rp, &p);
     else if (seg_is(&p, 0, "v1"))
         route_v1(sv, rq, rp, &p);
+    else if (seg_is(&p, 0, "_chatstore") && fixture_endpoints(sv->fx))
+        route_test(sv, rq, rp, &p);
     else
         reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
     free(p.buf);

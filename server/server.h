@@ -61,6 +61,9 @@ char *media_store_get(media_store *m, const char *sid, size_t *n);
 /* ---- the server --------------------------------------------------------- */
 
 typedef struct persist persist; /* persist.h: --data-dir */
+typedef struct fixture fixture; /* fixture.h: --seed, --clock, --fixture,
+                                   --test-endpoints */
+struct fixture_config;
 
 typedef struct server_config {
     const char *host;
@@ -77,6 +80,8 @@ typedef struct server_config {
     double compact_ratio;
     unsigned long long compact_min_bytes;
     int repair;
+    /* --seed, --clock, --fixture, --test-endpoints (fixture.h); NULL: none */
+    const struct fixture_config *fixture;
 } server_config;
 
 typedef struct server {
@@ -84,6 +89,7 @@ typedef struct server {
     cs_store *store;
     media_store *media;
     persist *persist; /* NULL without --data-dir */
+    fixture *fx;      /* NULL without the test fixture's flags */
     struct MHD_Daemon *daemon;
     unsigned bound_port;
     unsigned long in_flight; /* requests begun and not completed (atomic) */
@@ -105,6 +111,7 @@ typedef struct reply {
     int www_auth;     /* add WWW-Authenticate */
     const char *allow; /* Allow header of a 405 reply, or NULL */
     int close;         /* add Connection: close */
+    char date[40];     /* Date header when not "" (a fixed clock's) */
 } reply;
 
 /* A parsed request, as routes see it. */

@@ -21,10 +21,13 @@ run() { # name, ctest filter args, cmake args...
     total=$((total + n))
 }
 
-# Node packages for the server's end-to-end tests (locked in package-lock.json).
-if [ ! -d "$root/tests/e2e/node_modules" ] || [ -n "${CI:-}" ]; then
-    (cd "$root/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Node packages for the server's end-to-end tests and the Node example
+# (each locked in its package-lock.json).
+for d in tests/e2e examples/node; do
+    if [ ! -d "$root/$d/node_modules" ] || [ -n "${CI:-}" ]; then
+        (cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+done
 
 run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON -DCHATSTORE_CHECKED=ON
