@@ -35,7 +35,10 @@
  *   counts. Under the exclusive lock it takes R, the store's commit count,
  *   and its cs_store_stats, rotates the journal to journal-<R+1> (unless the
  *   current file starts there already) and releases the lock: that is the
- *   only time requests wait for it. Holding no lock, it then rebuilds a
+ *   only time requests wait for it. (It fdatasyncs the current file just
+ *   before, unless --fsync no, so that the rotation's fdatasync under the
+ *   lock finds little to write; rotation runs only on this thread, so jfd
+ *   does not change meanwhile.) Holding no lock, it then rebuilds a
  *   private store from the MANIFEST's current snapshot and the closed
  *   journal files, with recovery's reading (recover_rebuild: bounded at R,
  *   a torn end is damage), and goes on only if the rebuilt counts equal
@@ -706,7 +709,11 @@ static bool same_counts(const cs_store_stats *a, const cs_store_stats *b) {
  * abandoned (retried later). */
 static int compact(persist *p) {
     /* Step 1, the only one under the lock: R and the live counts, and the
-     * rotation. */
+     * rotation. The rotation fdatasyncs the current file: most of its
+     * unsynced bytes (up to a second's with everysec) are synced first,
+     * outside the lock (this thread is the only one that replaces jfd). */
+    if (syncing(p) && fdatasync(p->jfd))
+        sync_failed("fdatasync of the journal", errno);
     double t0 = mono_secs();
     cs_store_lock_exclusive(p->store);
     double t1 = mono_secs();
