@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds and runs every test: a release build with warnings as errors, an
-# ASan+UBSan build, a ThreadSanitizer build for the thread stress test, and
-# a short run of every fuzzer (FUZZ_SECONDS each, default 20).
+# ASan+UBSan build, a ThreadSanitizer build for the thread stress tests (the
+# library's, and the server compacting beside writers and readers), and a
+# short run of every fuzzer (FUZZ_SECONDS each, default 20).
 # Usage: tests/run-all.sh [build-root]   (default: ./build-all)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
