@@ -36,6 +36,7 @@ run() { # label, server, args...
     label=$1; bin=$2; shift 2
     rm -rf "$work/data"
     cp -r "$work/template" "$work/data"
+    sync # the copy is on disk before the server starts: its writeback is not measured
     "$bench" run "$bin" "$work/data" --label "$label" --log "$work/$label.log" "$@" | tee -a "$tmp"
     rm -rf "$work/data"
 }
