@@ -777,12 +777,12 @@ static int compact(persist *p) {
     if (recover_rebuild(&ro, p->dfd, p->snap_seq, p->files, p->nfiles, r,
                         &p->cancel, &b, &bi)) {
         if (!stop_asked(p))
-            logf_("compaction: ABANDONED: snapshot-%llu and the journal files "
-                  "do not rebuild the state at seq %llu (why above). Nothing "
-                  "is deleted and the server keeps running, but a restart "
-                  "would stop at the same damage: check the disk, run "
-                  "chatstore-check %s. Retrying later",
-                  (unsigned long long)p->snap_seq, (unsigned long long)r,
+            logf_("compaction: ABANDONED: the state at seq %llu could not be "
+                  "rebuilt from snapshot-%llu and the journal files (why "
+                  "above). Nothing is deleted and the server keeps running; "
+                  "if that is damage, a restart would stop at it too: check "
+                  "the disk, run chatstore-check %s. Retrying later",
+                  (unsigned long long)r, (unsigned long long)p->snap_seq,
                   p->dir);
         return -1;
     }
