@@ -508,19 +508,37 @@ static int run(int argc, char **argv) {
     pthread_join(eth, NULL);
     if (so) fclose(so);
 
-    /* Compaction windows, from the log lines. */
+    /* Compaction windows, from the log lines: from a "started" line (when
+     * the server logs one) or else the end minus the duration, to the end;
+     * one still running at the end of the load lasts to the end. */
     window win[64];
     size_t nw = 0;
+    double started = -1;
     for (size_t i = first_line; i < lines.n && nw < 64; i++) {
+        double at = (double)((int64_t)(lines.v[i].t - t_base)) / 1e9;
+        if (strstr(lines.v[i].text, "compaction: started")) {
+            started = at;
+            continue;
+        }
         const char *s = strstr(lines.v[i].text, "compaction: snapshot-");
         const char *in = s ? strstr(s, ") in ") : NULL;
-        if (!in) continue;
-        double dur = atof(in + 5), end = (double)((int64_t)(lines.v[i].t - t_base)) / 1e9;
-        win[nw].start = end - dur;
-        win[nw].end = end;
+        if (!in) {
+            if (strstr(lines.v[i].text, "compaction: ")) started = -1; /* failed */
+            continue;
+        }
+        win[nw].start = started >= 0 ? started : at - atof(in + 5);
+        win[nw].end = at;
         snprintf(win[nw].text, sizeof win[nw].text, "%s", s);
         char *nl = strchr(win[nw].text, '\n');
         if (nl) *nl = '\0';
+        nw++;
+        started = -1;
+    }
+    if (started >= 0 && started < load_secs && nw < 64) {
+        win[nw].start = started;
+        win[nw].end = load_secs;
+        snprintf(win[nw].text, sizeof win[nw].text,
+                 "(still running when the load stopped)");
         nw++;
     }
     size_t total = 0;

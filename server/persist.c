@@ -767,6 +767,11 @@ static int compact(persist *p) {
     cs_store_unlock(p->store);
     double t2 = mono_secs();
     if (rc) return -1;
+    logf_("compaction: started at seq %llu: changes waited %.2f ms for the "
+          "rotation to journal-%llu (lock held %.2f ms); rebuilding from "
+          "snapshot-%llu",
+          (unsigned long long)r, (t2 - t0) * 1e3, (unsigned long long)r + 1,
+          (t2 - t1) * 1e3, (unsigned long long)p->snap_seq);
     crash_point(p, "rotated");
 
     /* Step 2: no lock from here on; the live store is not read again. */

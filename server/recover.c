@@ -429,10 +429,11 @@ static int later_frame(const uint8_t *p, size_t from, size_t size,
 }
 
 /* Replays one journal file into s. last: the file a crash can have torn
- * (else an incomplete end is damage). A record after max_seq is damage. */
+ * (else an incomplete end is damage). A record after max_seq is damage.
+ * cancel: see recover_rebuild (J_FATAL). */
 static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
                            uint64_t first, bool last, uint64_t max_seq,
-                           uint64_t *size_out, jscan *js) {
+                           const int *cancel, uint64_t *size_out, jscan *js) {
     char name[PERSIST_NAME_MAX];
     snprintf(name, sizeof name, "journal-%llu", (unsigned long long)first);
     int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
@@ -463,6 +464,11 @@ static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
         size_t rem = size - off;
         js->stop_off = off;
         js->at = off;
+        if (!((js->expected - first) & 0xffff) && cancelled(cancel)) {
+            snprintf(js->why, sizeof js->why, "cancelled");
+            res = J_FATAL;
+            break;
+        }
         if (rem < PERSIST_FRAME_HEADER) {
             snprintf(js->why, sizeof js->why,
                      "incomplete frame length (%zu of 4 bytes)", rem);
@@ -971,7 +977,7 @@ static int recover_in(const recover_opts *o, recover_result *r, int dfd) {
         jscan js;
         memset(&js, 0, sizeof js);
         jstatus s = replay_file(r, r->store, dfd, jf[i], last, UINT64_MAX,
-                                &size, &js);
+                                NULL, &size, &js);
         r->journal_files++;
         if (s == J_FATAL) {
             say(o, "%s/%s: %s", o->dir, name, js.why);
@@ -1122,9 +1128,10 @@ int recover_rebuild(const recover_opts *o, int dfd, uint64_t snap,
         jscan js;
         memset(&js, 0, sizeof js);
         /* Closed files: a torn end is damage too. */
-        jstatus j = replay_file(&r, s, dfd, files[i], false, upto, &size, &js);
+        jstatus j = replay_file(&r, s, dfd, files[i], false, upto, cancel,
+                                &size, &js);
         if (j == J_FATAL) {
-            say(o, "%s/%s: %s", o->dir, name, js.why);
+            if (!cancelled(cancel)) say(o, "%s/%s: %s", o->dir, name, js.why);
             goto fail;
         }
         if (j != J_OK) {

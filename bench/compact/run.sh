@@ -28,7 +28,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 out=$root/bench/results/compact.txt
 tmp=$work/out.txt
 {
-    echo "# bench/compact/run.sh $n messages, $reps rep(s), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet 2>/dev/null || echo ' (modified)')"
+    echo "# bench/compact/run.sh $n messages, $reps rep(s), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet -- lib include server bench 2>/dev/null || echo ' (code modified)')"
     echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     "$bench" make "$work/template" "$n"
 } | tee "$tmp"
