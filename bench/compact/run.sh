@@ -7,8 +7,8 @@
 #   bench/compact/run.sh [build-dir] [messages] [reps] [other-server label]
 #
 # Each rep runs, in this order: a forced compaction with --fsync everysec,
-# the same with --fsync always (at half the rate, 2,000 a second: each
-# create waits for an fdatasync), [the other server binary, e.g. one built
+# the same with --fsync always (at 250 a second: each create waits for an
+# fdatasync, slow on a shared disk), [the other server binary, e.g. one built
 # from an older commit, with everysec,] and no compaction (everysec), each
 # on a fresh copy of a data directory made once (make). Needs about 3 times
 # the snapshot's size in $TMPDIR (1.6 GB per copy at 10^7) and 2.5 times the
@@ -43,7 +43,7 @@ run() { # label, server, args...
 for i in $(seq "$reps"); do
     echo "--- rep $i" | tee -a "$tmp"
     run "rebuild (this build), everysec" "$server" --min-bytes 4000000 --secs 90 --tail 3
-    run "rebuild (this build), always" "$server" --fsync always --rate 2000 --min-bytes 2000000 --secs 90 --tail 3
+    run "rebuild (this build), always" "$server" --fsync always --rate 250 --min-bytes 250000 --secs 90 --tail 3
     [ -z "$other" ] || run "$other_label, everysec" "$other" --min-bytes 4000000 --secs 90 --tail 3
     run "no compaction, everysec" "$server" --no-compact --secs 15
 done
