@@ -11,7 +11,7 @@
  *
  *   chatstore-compact-bench run SERVER DIR [--label L] [--fsync MODE]
  *           [--rate R] [--conns K] [--min-bytes B | --no-compact]
- *           [--secs T] [--tail T]
+ *           [--secs T] [--tail T] [--timeline S] [--log FILE]
  *       Starts SERVER on DIR and sends message creates at R per second
  *       (open loop: request i of the run is due at i / R, spread over K
  *       keep-alive connections), each to a random channel. With compaction
@@ -23,7 +23,9 @@
  *       are timestamped as they arrive: a compaction's log line gives its
  *       end and duration, hence its window; requests due inside a window
  *       are "during", the others "outside". RSS of the server is sampled
- *       every 20 ms. Prints one result block.
+ *       every 20 ms. Prints one result block; --timeline S adds the p99
+ *       and max latency of each slice of S seconds; --log FILE keeps the
+ *       server's log with the times its lines arrived.
  *
  * Nothing here is part of the library or the server. */
 #define _GNU_SOURCE
@@ -375,6 +377,7 @@ static int run(int argc, char **argv) {
     double secs = 60, tail = 2;
     unsigned long long min_bytes = 16ull << 20;
     bool compact = true;
+    double timeline = 0; /* seconds per line of the timeline (0: none) */
     load.rate = 4000;
     load.conns = 8;
     for (int i = 4; i < argc; i++) {
@@ -393,6 +396,7 @@ static int run(int argc, char **argv) {
         else if (!strcmp(a, "--tail")) tail = atof(v);
         else if (!strcmp(a, "--min-bytes")) min_bytes = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--log")) logpath = v;
+        else if (!strcmp(a, "--timeline")) timeline = atof(v);
         else die("unknown option %s", a);
     }
     if (logpath && !(lines.log = fopen(logpath, "w"))) die("%s: %s", logpath, strerror(errno));
@@ -595,6 +599,29 @@ static int run(int argc, char **argv) {
     printf("  latency from the send (service time only):\n");
     if (nw) report("during a compaction", in_svc, nin, ein);
     report(nw ? "outside compactions" : "all", out_svc, nout, eout);
+    if (timeline > 0) { /* p99 and max of the latency from due, per slice */
+        printf("  timeline (slice of %.2f s: requests due, p99 / max ms; * = in a "
+               "compaction window):\n", timeline);
+        size_t ns = (size_t)(load_secs / timeline) + 1;
+        for (size_t k = 0; k < ns; k++) {
+            size_t m = 0;
+            for (unsigned i = 0; i < load.conns; i++)
+                for (size_t j = 0; j < w[i].n; j++) {
+                    double due = (double)w[i].s[j].due / 1e9;
+                    if (due >= (double)k * timeline && due < (double)(k + 1) * timeline)
+                        in_lat[m++] = w[i].s[j].lat;
+                }
+            if (!m) continue;
+            qsort(in_lat, m, sizeof *in_lat, cmp_u64);
+            bool during = false;
+            for (size_t j = 0; j < nw; j++)
+                if ((double)k * timeline < win[j].end && (double)(k + 1) * timeline > win[j].start)
+                    during = true;
+            printf("    %6.2f s %c %6zu  %8.2f / %8.2f\n", (double)k * timeline,
+                   during ? '*' : ' ', m, (double)in_lat[(size_t)((double)m * 0.99)] / 1e6,
+                   (double)in_lat[m - 1] / 1e6);
+        }
+    }
     fflush(stdout);
     return 0;
 }
@@ -615,6 +642,6 @@ int main(int argc, char **argv) {
             "usage: chatstore-compact-bench make DIR N [--channels C] [--seed S]\n"
             "       chatstore-compact-bench run SERVER DIR [--label L] [--fsync MODE]\n"
             "           [--rate R] [--conns K] [--min-bytes B | --no-compact]\n"
-            "           [--secs T] [--tail T] [--log FILE]\n");
+            "           [--secs T] [--tail T] [--timeline S] [--log FILE]\n");
     return 2;
 }

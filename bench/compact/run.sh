@@ -42,9 +42,9 @@ run() { # label, server, args...
 }
 for i in $(seq "$reps"); do
     echo "--- rep $i" | tee -a "$tmp"
-    run "rebuild (this build), everysec" "$server" --min-bytes 4000000 --secs 90 --tail 3
-    run "rebuild (this build), always" "$server" --fsync always --rate 250 --min-bytes 250000 --secs 90 --tail 3
-    [ -z "$other" ] || run "$other_label, everysec" "$other" --min-bytes 4000000 --secs 90 --tail 3
+    run "rebuild (this build), everysec" "$server" --min-bytes 4000000 --secs 90 --tail 3 --timeline 1
+    run "rebuild (this build), always" "$server" --fsync always --rate 250 --min-bytes 250000 --secs 90 --tail 3 --timeline 1
+    [ -z "$other" ] || run "$other_label, everysec" "$other" --min-bytes 4000000 --secs 90 --tail 3 --timeline 1
     run "no compaction, everysec" "$server" --no-compact --secs 15
 done
 mkdir -p "$root/bench/results"
