@@ -30,7 +30,7 @@ tmp=$work/out.txt
 {
     echo "# bench/compact/run.sh $n messages, $reps rep(s), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet -- lib include server bench 2>/dev/null || echo ' (code modified)')"
     echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    "$bench" make "$work/template" "$n"
+    (cd "$work" && "$bench" make template "$n")
 } | tee "$tmp"
 run() { # label, server, args...
     label=$1; bin=$2; shift 2
