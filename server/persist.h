@@ -1,6 +1,6 @@
 /* chatstore-server's data directory (--data-dir): journal files, group
- * commit, compaction (persist.c) and recovery (recover.c), shared with the
- * offline checker (check_main.c). The layout and the recovery procedure are
+ * commit, compaction (persist.c) and recovery (recover.c, whose reading
+ * compaction reuses), shared with the offline checker (check_main.c). The layout and the recovery procedure are
  * described in docs/persistence.md. */
 #ifndef CHATSTORE_PERSIST_H
 #define CHATSTORE_PERSIST_H
@@ -95,6 +95,28 @@ typedef struct recover_result {
 int recover(const recover_opts *o, recover_result *r);
 void recover_result_free(recover_result *r);
 
+typedef struct rebuild_info {
+    uint64_t snap_bytes;    /* of the snapshot loaded */
+    uint64_t files;         /* journal files read */
+    uint64_t journal_bytes; /* their size */
+    uint64_t applied;       /* records applied */
+    double load_secs, replay_secs;
+} rebuild_info;
+
+/* Compaction's reading of the directory (dfd): builds into *out a new
+ * store holding exactly the changes 1 .. upto, from snapshot-<snap> and
+ * the journal files whose first seqs are files[0..nfiles) (ascending; those
+ * after upto are not read), with recovery's own reading and checks; but
+ * nothing is truncated, repaired or removed, and since the writer closed
+ * these files, a torn end is damage too, as is a record after upto.
+ * Reads o->dir, o->prog, o->log and o->opts. cancel may be NULL: once
+ * *cancel is non-zero (read atomically, set by another thread) the rebuild
+ * stops quietly. 0, or -1 after printing the file, offset and cause
+ * (nothing when cancelled); *out is then NULL. */
+int recover_rebuild(const recover_opts *o, int dfd, uint64_t snap,
+                    const uint64_t *files, size_t nfiles, uint64_t upto,
+                    const int *cancel, cs_store **out, rebuild_info *info);
+
 /* ---- the running journal (persist.c) -------------------------------------- */
 
 typedef enum persist_fsync {
@@ -141,9 +163,10 @@ int persist_media_stage(persist *p, const void *data, size_t n);
 void persist_media_unstage(persist *p);
 /* After a committed service delete: removes its media bytes. */
 void persist_media_drop_service(persist *p, const char *service_sid);
-/* Clean shutdown (no request may run any more): finishes a running
- * compaction, writes and fsyncs everything, frees p. 0, or -1 if the last
- * fsync failed. */
+/* Clean shutdown (no request may run any more): stops a running
+ * compaction (abandoned while it reads or writes its snapshot: the journal
+ * keeps everything; finished once it replaces the MANIFEST), writes and
+ * fsyncs everything, frees p. 0, or -1 if the last fsync failed. */
 int persist_close(persist *p);
 
 #endif

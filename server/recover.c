@@ -1,11 +1,12 @@
-/* Recovery of a data directory (chatstore-server --data-dir) and its
- * offline check (chatstore-check): the same code reads the directory for
- * both, the checker only never changes a file.
+/* Recovery of a data directory (chatstore-server --data-dir), its offline
+ * check (chatstore-check) and compaction's rebuild of a state from the
+ * files (recover_rebuild): the same code reads the directory for all
+ * three; only recovery changes files (the checker and a rebuild never do).
  *
  * What recovery relies on (persist.c keeps these; docs/persistence.md):
  * - MANIFEST names the current snapshot and, when there is one, the
- *   previous. A snapshot it names is complete and durable: the compaction
- *   child fsynced it and the directory before the MANIFEST was replaced
+ *   previous. A snapshot it names is complete and durable: compaction
+ *   fsynced it and the directory before the MANIFEST was replaced
  *   (tmp + fsync + rename + directory fsync).
  * - journal-<F> holds frames (u32 little-endian length, then the library's
  *   record, whose last 4 bytes are a CRC-32C of the rest) of consecutive
@@ -101,9 +102,11 @@ int persist_media_record_sids(const void *rec, size_t len, char is[35],
 static void say(const recover_opts *o, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
+    flockfile(o->log); /* one line, whichever threads log */
     fprintf(o->log, "%s: ", o->prog);
     vfprintf(o->log, fmt, ap);
     fputc('\n', o->log);
+    funlockfile(o->log);
     va_end(ap);
 }
 
@@ -255,11 +258,20 @@ typedef struct rbuf {
     uint8_t *buf;
     size_t len, pos, cap;
     int err;
+    const int *cancel; /* may be NULL */
 } rbuf;
+
+static bool cancelled(const int *cancel) {
+    return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
+}
 
 static ptrdiff_t rbuf_read(void *ctx, void *out, size_t len) {
     rbuf *r = ctx;
     if (r->pos == r->len) {
+        if (cancelled(r->cancel)) {
+            r->err = ECANCELED;
+            return -1;
+        }
         ssize_t k;
         do k = read(r->fd, r->buf, r->cap);
         while (k < 0 && errno == EINTR);
@@ -279,10 +291,10 @@ static ptrdiff_t rbuf_read(void *ctx, void *out, size_t len) {
 }
 
 /* Loads snapshot-<seq>. 0, or -1 with the cause in why/off (off: -1 when
- * there is no offset). */
+ * there is no offset). cancel: see recover_rebuild. */
 static int load_snapshot(const recover_opts *o, int dfd, uint64_t seq,
-                         cs_store **out, uint64_t *bytes, char *why,
-                         size_t why_cap, int64_t *off) {
+                         const int *cancel, cs_store **out, uint64_t *bytes,
+                         char *why, size_t why_cap, int64_t *off) {
     char name[PERSIST_NAME_MAX];
     snprintf(name, sizeof name, "snapshot-%llu", (unsigned long long)seq);
     *off = -1;
@@ -295,7 +307,7 @@ static int load_snapshot(const recover_opts *o, int dfd, uint64_t seq,
         return -1;
     }
     *bytes = (uint64_t)st.st_size;
-    rbuf r = {fd, malloc(1 << 18), 0, 0, 1 << 18, 0};
+    rbuf r = {fd, malloc(1 << 18), 0, 0, 1 << 18, 0, cancel};
     if (!r.buf) {
         close(fd);
         snprintf(why, why_cap, "out of memory");
@@ -416,10 +428,12 @@ static int later_frame(const uint8_t *p, size_t from, size_t size,
     return 0;
 }
 
-/* Replays one journal file into s. */
+/* Replays one journal file into s. last: the file a crash can have torn
+ * (else an incomplete end is damage). A record after max_seq is damage.
+ * cancel: see recover_rebuild (J_FATAL). */
 static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
-                           uint64_t first, bool last,
-                           uint64_t *size_out, jscan *js) {
+                           uint64_t first, bool last, uint64_t max_seq,
+                           const int *cancel, uint64_t *size_out, jscan *js) {
     char name[PERSIST_NAME_MAX];
     snprintf(name, sizeof name, "journal-%llu", (unsigned long long)first);
     int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
@@ -450,6 +464,11 @@ static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
         size_t rem = size - off;
         js->stop_off = off;
         js->at = off;
+        if (!((js->expected - first) & 0xffff) && cancelled(cancel)) {
+            snprintf(js->why, sizeof js->why, "cancelled");
+            res = J_FATAL;
+            break;
+        }
         if (rem < PERSIST_FRAME_HEADER) {
             snprintf(js->why, sizeof js->why,
                      "incomplete frame length (%zu of 4 bytes)", rem);
@@ -509,6 +528,15 @@ static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
                      "record has seq %llu where %llu was expected",
                      (unsigned long long)seq,
                      (unsigned long long)js->expected);
+            res = J_DAMAGED;
+            break;
+        }
+        if (seq > max_seq) {
+            js->at = off;
+            snprintf(js->why, sizeof js->why,
+                     "record seq %llu comes after seq %llu, where this file "
+                     "was closed",
+                     (unsigned long long)seq, (unsigned long long)max_seq);
             res = J_DAMAGED;
             break;
         }
@@ -814,7 +842,8 @@ static int recover_in(const recover_opts *o, recover_result *r, int dfd) {
         double t0 = now_secs();
         cs_store *s = NULL;
         uint64_t bytes = 0;
-        if (!load_snapshot(o, dfd, cand[i], &s, &bytes, why, sizeof why, &off)) {
+        if (!load_snapshot(o, dfd, cand[i], NULL, &s, &bytes, why, sizeof why,
+                           &off)) {
             if (used < ncand) { /* check mode: the previous one loads too */
                 cs_store_free(s);
                 continue;
@@ -947,7 +976,8 @@ static int recover_in(const recover_opts *o, recover_result *r, int dfd) {
         uint64_t size = 0;
         jscan js;
         memset(&js, 0, sizeof js);
-        jstatus s = replay_file(r, r->store, dfd, jf[i], last, &size, &js);
+        jstatus s = replay_file(r, r->store, dfd, jf[i], last, UINT64_MAX,
+                                NULL, &size, &js);
         r->journal_files++;
         if (s == J_FATAL) {
             say(o, "%s/%s: %s", o->dir, name, js.why);
@@ -1052,4 +1082,79 @@ out:
     free(l.snaps.v);
     free(l.journals.v);
     return rc;
+}
+
+/* ---- rebuilding a state (compaction) ------------------------------------ */
+
+int recover_rebuild(const recover_opts *o, int dfd, uint64_t snap,
+                    const uint64_t *files, size_t nfiles, uint64_t upto,
+                    const int *cancel, cs_store **out, rebuild_info *info) {
+    memset(info, 0, sizeof *info);
+    *out = NULL;
+    char name[PERSIST_NAME_MAX], why[256];
+    int64_t off;
+    fmt_snap(name, snap);
+    double t0 = now_secs();
+    cs_store *s = NULL;
+    if (load_snapshot(o, dfd, snap, cancel, &s, &info->snap_bytes, why,
+                      sizeof why, &off)) {
+        if (cancelled(cancel)) return -1;
+        if (off >= 0)
+            say(o, "%s/%s: damaged at offset %lld: %s", o->dir, name,
+                (long long)off, why);
+        else
+            say(o, "%s/%s: cannot load: %s", o->dir, name, why);
+        return -1;
+    }
+    info->load_secs = now_secs() - t0;
+    t0 = now_secs();
+    recover_result r;
+    memset(&r, 0, sizeof r);
+    cs_store_stats st;
+    for (size_t i = 0; i < nfiles && files[i] <= upto; i++) {
+        if (cancelled(cancel)) goto fail;
+        cs_store_stats_get(s, &st);
+        snprintf(name, sizeof name, "journal-%llu", (unsigned long long)files[i]);
+        if (i + 1 < nfiles && files[i + 1] - 1 <= st.commits)
+            continue; /* wholly covered by the snapshot */
+        if (files[i] > st.commits + 1) {
+            say(o, "%s/%s: records %llu to %llu are missing (no journal file "
+                   "holds them)",
+                o->dir, name, (unsigned long long)st.commits + 1,
+                (unsigned long long)files[i] - 1);
+            goto fail;
+        }
+        uint64_t size = 0;
+        jscan js;
+        memset(&js, 0, sizeof js);
+        /* Closed files: a torn end is damage too. */
+        jstatus j = replay_file(&r, s, dfd, files[i], false, upto, cancel,
+                                &size, &js);
+        if (j == J_FATAL) {
+            if (!cancelled(cancel)) say(o, "%s/%s: %s", o->dir, name, js.why);
+            goto fail;
+        }
+        if (j != J_OK) {
+            say(o, "%s/%s: damaged at offset %llu: %s", o->dir, name,
+                (unsigned long long)js.at, js.why);
+            goto fail;
+        }
+        info->files++;
+        info->journal_bytes += size;
+    }
+    cs_store_stats_get(s, &st);
+    if (st.commits != upto) {
+        say(o, "%s: snapshot-%llu and the journal files reach seq %llu, not "
+               "seq %llu: records are missing",
+            o->dir, (unsigned long long)snap, (unsigned long long)st.commits,
+            (unsigned long long)upto);
+        goto fail;
+    }
+    info->applied = r.applied;
+    info->replay_secs = now_secs() - t0;
+    *out = s;
+    return 0;
+fail:
+    cs_store_free(s);
+    return -1;
 }

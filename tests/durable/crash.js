@@ -34,7 +34,7 @@ const L = require('./lib');
 const ROUNDS = Number(process.env.DURABLE_ROUNDS || 24);
 const EVERYSEC_ROUNDS = Number(process.env.DURABLE_EVERYSEC_ROUNDS || 4);
 const WORKERS = 6;
-const POINTS = ['rotated', 'forked', 'snapshot-written', 'snapshot-renamed', 'snapshot-done',
+const POINTS = ['rotated', 'rebuilt', 'snapshot-written', 'snapshot-renamed', 'snapshot-done',
   'manifest-written', 'manifest-renamed', 'manifest-synced', 'deleted-snapshot',
   'deleted-journal', 'done'];
 const SERVER_ARGS = ['--compact-min-bytes', '16384', '--compact-ratio', '0.25'];
