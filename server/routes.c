@@ -4,6 +4,7 @@
  * as the call, since views borrow from the store. */
 #include "persist.h"
 #include "server.h"
+#include "webhook.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,7 +373,9 @@ static void message(server *sv, const request *rq, reply *rp, cs_str is_sid,
         cs_message_params p = message_params(rq);
         p.media_sid = CS_STR_ABSENT;
         cs_store_lock_exclusive(s);
+        webhooks_set_modified_by(p.last_updated_by); /* onMessageUpdated */
         e = cs_message_update(s, is_sid, ch, im, &p, &v);
+        webhooks_set_modified_by(CS_STR_ABSENT);
         if (!e) r = cs_render_message(s, &v, &rp->body);
         cs_store_unlock(s);
         done(rp, rq, e, r, 200);
