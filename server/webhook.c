@@ -14,8 +14,10 @@
  *   pending, none active and not in the ready list is freed.
  * - At most cfg.queue_max deliveries are pending (not active). Appending
  *   one more drops the oldest pending one, which is the head of its
- *   service's list (both lists are in commit order); the worker logs and
- *   frees what was dropped.
+ *   service's list (both lists are in commit order). It is freed at once;
+ *   the worker logs the event and service of up to DROP_LOG drops between
+ *   two wake-ups and counts the rest, so memory stays bounded however
+ *   fast deliveries are dropped.
  * - An active delivery belongs to the worker alone: its libcurl handle, its
  *   request and its retry timer are touched by no other thread. */
 #include "webhook.h"
@@ -34,13 +36,13 @@
 #define MAX_ACTIVE 64 /* transfers at once (services in parallel) */
 #define TIMEOUT_MS 5000u
 #define RETRY_BASE_MS 1000u
+#define DROP_LOG 4096 /* drops remembered for their log lines, between wake-ups */
 
 typedef struct svcq svcq;
 
 typedef struct delivery {
-    struct delivery *gnext, *gprev; /* pending: the global list; active and
-                                       waiting: the worker's waiting list;
-                                       dropped: the dropped list */
+    struct delivery *gnext, *gprev; /* pending: the global list; waiting
+                                       for a retry: the worker's list */
     struct delivery *snext;         /* pending: the service's list */
     svcq *svc;
     const char *event;
@@ -83,9 +85,16 @@ struct webhooks {
     delivery *ghead, *gtail;
     size_t pending;
     svcq *rhead, *rtail;
-    delivery *dropped;
+    struct dropped {
+        const char *event;
+        char sid[CS_SID_BUFSZ];
+    } dropped[DROP_LOG];
+    size_t ndropped;         /* in dropped[] */
+    uint64_t drops_unlogged; /* beyond it */
     webhook_stats st;
     /* the worker's own */
+    CURL *pool[MAX_ACTIVE]; /* easy handles kept for the next attempts */
+    size_t npool;
     delivery *waiting;
     size_t nactive; /* deliveries active: in flight or waiting */
 };
@@ -291,9 +300,14 @@ static void drop_oldest(webhooks *w) {
     if (!q->head) q->tail = NULL;
     w->pending--;
     w->st.dropped++;
-    d->svc = NULL;
-    d->gnext = w->dropped;
-    w->dropped = d;
+    if (w->ndropped < DROP_LOG) {
+        w->dropped[w->ndropped].event = d->event;
+        memcpy(w->dropped[w->ndropped].sid, d->sid, CS_SID_BUFSZ);
+        w->ndropped++;
+    } else {
+        w->drops_unlogged++;
+    }
+    delivery_free(d);
     svc_maybe_free(w, q);
 }
 
@@ -328,9 +342,13 @@ static void enqueue(webhooks *w, delivery *d) {
     w->gtail = d;
     w->pending++;
     w->st.queued++;
-    if (!q->active && !q->queued_ready) svc_push_ready(w, q);
+    /* The worker needs waking only for a service it does not already work
+     * on (an active delivery's end starts the next one); a drop is freed
+     * with the next wake-up. */
+    int wake = !q->active && !q->queued_ready;
+    if (wake) svc_push_ready(w, q);
     pthread_mutex_unlock(&w->mu);
-    curl_multi_wakeup(w->multi);
+    if (wake) curl_multi_wakeup(w->multi);
 }
 
 static int has_filter(const cs_service_view *sv, cs_webhook_event e) {
@@ -490,7 +508,7 @@ static int start_attempt(webhooks *w, delivery *d) {
     if (l) l = curl_slist_append(l, "Expect:");
     if (!l) goto fail;
     d->hdrs = l;
-    CURL *e = curl_easy_init();
+    CURL *e = w->npool ? w->pool[--w->npool] : curl_easy_init();
     if (!e) goto fail;
     d->easy = e;
     d->err[0] = '\0';
@@ -538,7 +556,12 @@ static void attempt_done(webhooks *w, delivery *d, CURLcode cc) {
     long status = 0;
     curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(w->multi, d->easy);
-    curl_easy_cleanup(d->easy);
+    if (w->npool < MAX_ACTIVE) { /* kept: no new handle per attempt */
+        curl_easy_reset(d->easy);
+        w->pool[w->npool++] = d->easy;
+    } else {
+        curl_easy_cleanup(d->easy);
+    }
     d->easy = NULL;
     d->attempts++;
     pthread_mutex_lock(&w->mu);
@@ -571,8 +594,11 @@ static void start_or_end(webhooks *w, delivery *d) {
 
 static void *worker(void *arg) {
     webhooks *w = arg;
+    static struct dropped drops[DROP_LOG]; /* the worker's copy */
     for (;;) {
-        delivery *start = NULL, *dropped;
+        delivery *start = NULL;
+        size_t ndrops;
+        uint64_t unlogged;
         pthread_mutex_lock(&w->mu);
         int stop = w->stop;
         while (!stop && w->nactive < MAX_ACTIVE && w->rhead) {
@@ -601,18 +627,22 @@ static void *worker(void *arg) {
             d->gnext = start;
             start = d;
         }
-        dropped = w->dropped;
-        w->dropped = NULL;
+        ndrops = w->ndropped;
+        unlogged = w->drops_unlogged;
+        memcpy(drops, w->dropped, ndrops * sizeof *drops);
+        w->ndropped = 0;
+        w->drops_unlogged = 0;
         pthread_mutex_unlock(&w->mu);
-        for (delivery *d = dropped, *n; d; d = n) {
-            n = d->gnext;
-            if (w->cfg.log) {
+        if (w->cfg.log && (ndrops || unlogged)) {
+            for (size_t i = 0; i < ndrops; i++)
+                fprintf(w->cfg.log, "webhook %s %s -> dropped (queue full)\n",
+                        drops[i].event, drops[i].sid);
+            if (unlogged)
                 fprintf(w->cfg.log,
-                        "webhook %s %s %s %s -> dropped (queue full)\n",
-                        d->event, d->sid, d->get ? "GET" : "POST", d->url);
-                fflush(w->cfg.log);
-            }
-            delivery_free(d);
+                        "webhooks: %llu more dropped (queue full), not logged "
+                        "one by one\n",
+                        (unsigned long long)unlogged);
+            fflush(w->cfg.log);
         }
         if (stop) break;
         /* started in commit order: the list was built backwards, and
@@ -730,10 +760,6 @@ void webhooks_free(webhooks *w) {
         n = d->gnext;
         delivery_free(d);
     }
-    for (delivery *d = w->dropped, *n; d; d = n) {
-        n = d->gnext;
-        delivery_free(d);
-    }
     HASH_ITER(hh, w->services, q, tmp) {
         HASH_DEL(w->services, q);
         free(q);
@@ -748,6 +774,7 @@ void webhooks_free(webhooks *w) {
                 (unsigned long long)s.attempts, w->pending + w->nactive);
         fflush(w->cfg.log);
     }
+    for (size_t i = 0; i < w->npool; i++) curl_easy_cleanup(w->pool[i]);
     curl_multi_cleanup(w->multi);
     pthread_mutex_destroy(&w->mu);
     free(w->account_sid);
