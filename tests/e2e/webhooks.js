@@ -434,7 +434,7 @@ describe('order, retries, timeouts', () => {
 });
 
 describe('the twilio client making the REST calls', () => {
-  it('xTwilioWebhookEnabled: "true" fires the same webhooks; settings through services().update()', async () => {
+  it('xTwilioWebhookEnabled: \'true\' fires the same webhooks; settings through services().update()', async () => {
     class Local extends twilio.RequestClient {
       request(opts) {
         const u = new URL(opts.uri);
