@@ -379,6 +379,11 @@ static bool documented(cs_err e) {
     case CS_E_BAD_MEDIA_SID:
     case CS_E_BAD_MEDIA_CONTENT_TYPE:
     case CS_E_MEDIA_TOO_LARGE:
+    case CS_E_LIMIT_EXCEEDED:
+    case CS_E_BAD_WEBHOOK_URL:
+    case CS_E_BAD_WEBHOOK_METHOD:
+    case CS_E_BAD_WEBHOOK_FILTER:
+    case CS_E_BAD_RETRY_COUNT:
         return true;
     default:
         return false;
