@@ -195,7 +195,8 @@ static inline void dz_must(cs_err e, const char *what) {
  * attributes, dates, CreatedBy and webhook values (typed and as strings);
  * media with and without filenames; messages with From, attributes, dates,
  * LastUpdatedBy, media, NUL bytes and non-ASCII text; updates of text and
- * media messages; deletes; a store clear and life after it. Stops after
+ * media messages; deletes; a store clear and life after it; service
+ * webhook settings (strings, typed, set back to null). Stops after
  * `stop` committed changes (0: the whole script) and returns how many
  * changes it made. The clock is dz_now, advanced here. */
 static inline size_t dz_script(cs_store *s, size_t stop) {
@@ -368,6 +369,38 @@ static inline size_t dz_script(cs_store *s, size_t stop) {
         if (i == 3) p.attributes = DZ_S("{\"last\": 1}");
         STEP(cs_message_create(s, DZ_S(C), DZ_S("again"), &p, &mv),
              "message after clear");
+    }
+    { /* webhook settings: strings, typed, then back to null */
+        cs_service_params p = {0};
+        cs_str f[2] = {DZ_S("onMessageSent"), DZ_S("onChannelDestroyed")};
+        p.post_webhook_url = DZ_S("https://hooks.example.com/chat?env=test");
+        p.pre_webhook_url = DZ_S("http://127.0.0.1:9/pre");
+        p.webhook_method = DZ_S("GET");
+        p.webhook_filters = f;
+        p.n_webhook_filters = 2;
+        p.post_webhook_retry_count = DZ_S("3");
+        STEP(cs_service_update_with(s, DZ_S(C), &p, NULL), "service webhooks");
+    }
+    {
+        cs_service_params p = {0};
+        static const cs_webhook_event f[] = {CS_WEBHOOK_ON_MESSAGE_UPDATED,
+                                             CS_WEBHOOK_ON_MEDIA_MESSAGE_SENT};
+        p.friendly_name = DZ_S("Hooked");
+        p.post_webhook_url = DZ_S("http://localhost:8080/hook");
+        p.webhook_method_value = CS_WEBHOOK_METHOD_POST;
+        p.webhook_filter_values = f;
+        p.n_webhook_filter_values = 2;
+        p.pre_webhook_retry_count_value = CS_RETRY_COUNT(1);
+        STEP(cs_service_create_with(s, &p, &sv), "service with webhooks");
+    }
+    {
+        cs_service_params p = {0};
+        cs_str f[1] = {DZ_S("")};
+        p.pre_webhook_url = DZ_S("");
+        p.webhook_filters = f;
+        p.n_webhook_filters = 1;
+        STEP(cs_service_update_with(s, DZ_S(C), &p, NULL),
+             "service webhooks back to null");
     }
     return n;
 #undef STEP

@@ -61,7 +61,7 @@
 
 #define J_HEADER 40
 #define J_ABSENT UINT32_MAX
-#define N_OPS 12 /* operations 1..11 */
+#define N_OPS 15 /* operations 1..14 */
 enum { F_SVC = 1, F_CHAN = 2, F_MSG = 4, F_CREATED = 8 };
 
 static const struct {
@@ -78,6 +78,9 @@ static const struct {
     [9] = {F_SVC | F_CHAN | F_MSG, 6},     /* message update */
     [10] = {F_SVC | F_CHAN | F_MSG, 0},    /* message delete */
     [11] = {0, 0},                         /* clear */
+    [12] = {0, 0},                         /* new epoch */
+    [13] = {F_CREATED, 7},                 /* service create, webhooks */
+    [14] = {F_SVC, 7},                     /* service update, webhooks */
 };
 
 #define MAXSTR 7
@@ -376,6 +379,11 @@ static bool documented(cs_err e) {
     case CS_E_BAD_MEDIA_SID:
     case CS_E_BAD_MEDIA_CONTENT_TYPE:
     case CS_E_MEDIA_TOO_LARGE:
+    case CS_E_LIMIT_EXCEEDED:
+    case CS_E_BAD_WEBHOOK_URL:
+    case CS_E_BAD_WEBHOOK_METHOD:
+    case CS_E_BAD_WEBHOOK_FILTER:
+    case CS_E_BAD_RETRY_COUNT:
         return true;
     default:
         return false;

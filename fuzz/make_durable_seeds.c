@@ -139,12 +139,15 @@ static size_t rec_len(const uint8_t *p, size_t n) {
     case 'E': return 1 + 32;
     default: return 0;
     }
+    if (p[0] == 'S') nstr = 3; /* version 3: name and the two webhook URLs */
     size_t off = fixed;
     for (size_t i = 0; i < nstr; i++) {
         if (off + 4 > n) return 0;
         uint32_t l = dz_get_u32(p + off);
         off += 4 + (l == UINT32_MAX ? 0 : l);
     }
+    /* the service's method, retry counts and filters */
+    if (p[0] == 'S') off = off + 4 <= n ? off + 4 + p[off + 3] : n + 1;
     return off <= n ? off : 0;
 }
 

@@ -134,7 +134,14 @@ CS_API int cs_version_number(void);
     XX(RECORD_MISMATCH, 41, 500, 20500,                                       \
        "Journal record does not fit the store's state")                       \
     XX(BAD_SNAPSHOT, 42, 500, 20500, "Damaged snapshot")                      \
-    XX(IO, 43, 500, 20500, "A read or write callback failed")
+    XX(IO, 43, 500, 20500, "A read or write callback failed")                \
+    XX(BAD_WEBHOOK_URL, 44, 400, 20001,                                       \
+       "Webhook URLs must be absolute http or https URLs")                    \
+    XX(BAD_WEBHOOK_METHOD, 45, 400, 20001, "WebhookMethod must be GET or POST") \
+    XX(BAD_WEBHOOK_FILTER, 46, 400, 20001,                                    \
+       "WebhookFilters values must be webhook event names")                   \
+    XX(BAD_RETRY_COUNT, 47, 400, 20001,                                       \
+       "Webhook retry counts must be integers from 0 to 3")
 
 typedef enum cs_err {
 #define CS__ERR_ENUM(name, num, status, code, msg) CS_E_##name = num,
@@ -358,12 +365,65 @@ CS_API cs_err cs_parse_date(cs_str s, int64_t *out);
  *   CS_OK, cs_store_clear, cs_store_free). A call that fails changes
  *   nothing and invalidates nothing. Under the shared lock no change can
  *   happen, so views stay valid while the lock is held. */
+/* The 23 webhook event names a service's webhook_filters may hold, in the
+ * order of Twilio's table (pre-event, then post-event, per action). */
+#define CS_WEBHOOK_EVENT_MAP(XX)                                              \
+    XX(ON_MESSAGE_SEND, 1, "onMessageSend")                                   \
+    XX(ON_MESSAGE_SENT, 2, "onMessageSent")                                   \
+    XX(ON_MESSAGE_UPDATE, 3, "onMessageUpdate")                               \
+    XX(ON_MESSAGE_UPDATED, 4, "onMessageUpdated")                             \
+    XX(ON_MESSAGE_REMOVE, 5, "onMessageRemove")                               \
+    XX(ON_MESSAGE_REMOVED, 6, "onMessageRemoved")                             \
+    XX(ON_MEDIA_MESSAGE_SEND, 7, "onMediaMessageSend")                        \
+    XX(ON_MEDIA_MESSAGE_SENT, 8, "onMediaMessageSent")                        \
+    XX(ON_CHANNEL_ADD, 9, "onChannelAdd")                                     \
+    XX(ON_CHANNEL_ADDED, 10, "onChannelAdded")                                \
+    XX(ON_CHANNEL_UPDATE, 11, "onChannelUpdate")                              \
+    XX(ON_CHANNEL_UPDATED, 12, "onChannelUpdated")                            \
+    XX(ON_CHANNEL_DESTROY, 13, "onChannelDestroy")                            \
+    XX(ON_CHANNEL_DESTROYED, 14, "onChannelDestroyed")                        \
+    XX(ON_MEMBER_ADD, 15, "onMemberAdd")                                      \
+    XX(ON_MEMBER_ADDED, 16, "onMemberAdded")                                  \
+    XX(ON_MEMBER_UPDATE, 17, "onMemberUpdate")                                \
+    XX(ON_MEMBER_UPDATED, 18, "onMemberUpdated")                              \
+    XX(ON_MEMBER_REMOVE, 19, "onMemberRemove")                                \
+    XX(ON_MEMBER_REMOVED, 20, "onMemberRemoved")                              \
+    XX(ON_USER_ADDED, 21, "onUserAdded")                                      \
+    XX(ON_USER_UPDATE, 22, "onUserUpdate")                                    \
+    XX(ON_USER_UPDATED, 23, "onUserUpdated")
+
+typedef enum cs_webhook_event {
+#define CS__EVENT_ENUM(name, num, text) CS_WEBHOOK_##name = num,
+    CS_WEBHOOK_EVENT_MAP(CS__EVENT_ENUM)
+#undef CS__EVENT_ENUM
+} cs_webhook_event;
+#define CS_WEBHOOK_EVENTS 23
+
+/* The event's name ("onMessageSent"); NULL for a value outside 1..23. */
+CS_API const char *cs_webhook_event_name(cs_webhook_event e);
+
+/* A service's webhook_method: null (which delivery treats as POST), GET
+ * or POST. As a parameter, UNSET means "not given". */
+typedef enum cs_webhook_method {
+    CS_WEBHOOK_METHOD_UNSET = 0,
+    CS_WEBHOOK_METHOD_GET = 1,
+    CS_WEBHOOK_METHOD_POST = 2
+} cs_webhook_method;
+
 typedef struct cs_service_view {
     const char *sid, *account_sid;
     cs_str friendly_name;
     int64_t date_created, date_updated;
     const char *default_service_role_sid, *default_channel_role_sid,
         *default_channel_creator_role_sid;
+    /* Webhook settings. URLs: ptr NULL is null. n_webhook_filters 0 is a
+     * null list; otherwise webhook_filters[0..n) in the order given, each
+     * event once. Retry counts 0..3. */
+    cs_str pre_webhook_url, post_webhook_url;
+    cs_webhook_method webhook_method; /* UNSET: null */
+    size_t n_webhook_filters;
+    cs_webhook_event webhook_filters[CS_WEBHOOK_EVENTS];
+    unsigned pre_webhook_retry_count, post_webhook_retry_count;
 } cs_service_view;
 
 typedef enum cs_channel_type {
@@ -423,12 +483,52 @@ typedef struct cs_message_view {
 /* In every call below s must not be NULL, and an out view may be NULL (then
  * it is not filled). */
 
+/* The typed form of a retry count n (0..3); 0 in the field: not given. */
+#define CS_RETRY_COUNT(n) ((unsigned)(n) + 1u)
+
+/* Service parameters: zero-initialise and set what is given, as for
+ * channels; p may be NULL: nothing given. Each webhook setting has a
+ * string form (what a server received) and a typed form; giving both
+ * forms of one is INVALID_ARGUMENT. Checked in this order, each with its
+ * own error: */
+typedef struct cs_service_params {
+    cs_str friendly_name;
+    /* Absolute http or https URL (scheme in any case, a host, printable
+     * ASCII only, at most 2048 bytes); empty: null. BAD_WEBHOOK_URL. */
+    cs_str pre_webhook_url;
+    cs_str post_webhook_url;
+    /* "GET" or "POST", exact case. BAD_WEBHOOK_METHOD. */
+    cs_str webhook_method;
+    /* The whole new list: each value one of the 23 event names, exact case
+     * (repeats are kept once, in the order of their first appearance);
+     * no value, or one empty value, sets the list back to null. NULL: not
+     * given. BAD_WEBHOOK_FILTER. */
+    const cs_str *webhook_filters;
+    size_t n_webhook_filters;
+    /* "0" .. "3". BAD_RETRY_COUNT. */
+    cs_str pre_webhook_retry_count;
+    cs_str post_webhook_retry_count;
+    /* Typed forms. */
+    cs_webhook_method webhook_method_value; /* UNSET: not given */
+    const cs_webhook_event *webhook_filter_values; /* NULL: not given */
+    size_t n_webhook_filter_values;
+    unsigned pre_webhook_retry_count_value;  /* CS_RETRY_COUNT(n); 0: not given */
+    unsigned post_webhook_retry_count_value;
+} cs_service_params;
+
 /* Creates a service. friendly_name is required (FRIENDLY_NAME_MISSING when
  * absent or empty). Notifies SERVICE_CREATED.
  * Errors: REENTRANT, NOMEM, FRIENDLY_NAME_MISSING, BAD_UTF8,
  * FRIENDLY_NAME_TOO_LONG, JOURNAL_REFUSED. */
 CS_API cs_err cs_service_create(cs_store *s, cs_str friendly_name,
                                 cs_service_view *out);
+/* Creates a service with its webhook settings (unset ones: null or 0).
+ * Notifies SERVICE_CREATED.
+ * Errors: REENTRANT, NOMEM, INVALID_ARGUMENT, FRIENDLY_NAME_MISSING,
+ * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, BAD_WEBHOOK_URL, BAD_WEBHOOK_METHOD,
+ * BAD_WEBHOOK_FILTER, BAD_RETRY_COUNT, JOURNAL_REFUSED. */
+CS_API cs_err cs_service_create_with(cs_store *s, const cs_service_params *p,
+                                     cs_service_view *out);
 /* Errors: NOT_FOUND. */
 CS_API cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
                                cs_service_view *out);
@@ -439,6 +539,17 @@ CS_API cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
  * FRIENDLY_NAME_TOO_LONG, JOURNAL_REFUSED. */
 CS_API cs_err cs_service_update(cs_store *s, cs_str service_sid,
                                 cs_str friendly_name, cs_service_view *out);
+/* Sets every parameter given (a given setting counts as a change even when
+ * it equals the current value). With at least one, date_updated becomes
+ * now and SERVICE_UPDATED is notified; with none the service is returned
+ * unchanged and nobody is notified.
+ * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT,
+ * FRIENDLY_NAME_MISSING, BAD_UTF8, FRIENDLY_NAME_TOO_LONG, BAD_WEBHOOK_URL,
+ * BAD_WEBHOOK_METHOD, BAD_WEBHOOK_FILTER, BAD_RETRY_COUNT,
+ * JOURNAL_REFUSED. */
+CS_API cs_err cs_service_update_with(cs_store *s, cs_str service_sid,
+                                     const cs_service_params *p,
+                                     cs_service_view *out);
 /* Deletes the service with all its channels, messages and media. Notifies
  * SERVICE_DELETED once (with the counts of what went with it), not each
  * channel or message.
@@ -804,7 +915,9 @@ CS_API cs_err cs_journal_record_seq(const void *rec, size_t len,
 
 /* What a record is about, read from its header after checking its CRC:
  * for a server that must act on a record before it commits (e.g. put a
- * media item's bytes in place under its SID). */
+ * media item's bytes in place under its SID). A service create or update
+ * that set webhook settings (record operations 13 and 14 in
+ * docs/journal.md) is reported as SERVICE_CREATE / SERVICE_UPDATE. */
 typedef enum cs_journal_op {
     CS_JOURNAL_SERVICE_CREATE = 1,
     CS_JOURNAL_SERVICE_UPDATE = 2,
@@ -857,7 +970,8 @@ CS_API cs_err cs_journal_record_info(const void *rec, size_t len,
  * BAD_DATE_CREATED, BAD_DATE_UPDATED, FROM_TOO_LONG, BODY_TOO_LONG,
  * LAST_UPDATED_BY_TOO_LONG, MEDIA_NOT_FOUND, MEDIA_IN_USE,
  * MEDIA_BODY_IMMUTABLE, BAD_MEDIA_SID, BAD_MEDIA_CONTENT_TYPE,
- * MEDIA_TOO_LARGE, LIMIT_EXCEEDED. */
+ * MEDIA_TOO_LARGE, LIMIT_EXCEEDED, BAD_WEBHOOK_URL, BAD_WEBHOOK_METHOD,
+ * BAD_WEBHOOK_FILTER, BAD_RETRY_COUNT. */
 CS_API cs_err cs_journal_apply(cs_store *s, const void *rec, size_t len,
                                bool *applied, cs_decode_error *err);
 

@@ -354,6 +354,14 @@ typedef struct cs_service {
     int64_t date_created, date_updated;
     char *friendly_name;
     size_t fn_len;
+    /* Webhook settings (service.c): URLs NULL when null; filters[0..n)
+     * distinct events in the order given, n 0 when null. */
+    char *pre_url, *post_url;
+    size_t pre_len, post_len;
+    uint8_t method; /* cs_webhook_method */
+    uint8_t n_filters;
+    uint8_t filters[CS_WEBHOOK_EVENTS];
+    uint8_t pre_retry, post_retry; /* 0..3 */
     cs_channel *channels;
     cs_name_ent *names;
     cs_seq channel_seq;
@@ -481,6 +489,10 @@ enum {
     CS__J_MESSAGE_DELETE,
     CS__J_CLEAR,
     CS__J_EPOCH,
+    /* service create / update that give a webhook setting: the seven
+     * strings of service.c's record (one that gives none is op 1 / 2) */
+    CS__J_SERVICE_CREATE_WH,
+    CS__J_SERVICE_UPDATE_WH,
     CS__J_OPS
 };
 #define CS__J_MAXSTR 7
@@ -498,6 +510,10 @@ typedef struct cs__jr {
 } cs__jr;
 /* CS_OK when no hook is set. */
 cs_err cs__journal(cs_store *s, const cs__jr *r);
+/* Replays a service create (svc absent) or update record of op 13 / 14:
+ * its seven strings back into the call (service.c). */
+cs_err cs__service_replay(cs_store *s, cs_str svc, const cs_str str[7],
+                          cs_service_view *out);
 static inline bool cs__journaled(const cs_store *s) { return s->journal != NULL; }
 
 /* ---- snapshot restore (snapshot.c drives, each resource builds) --------
@@ -509,6 +525,10 @@ typedef struct cs__svc_img {
     const uint8_t *sid, *role[3];
     int64_t serial, dc, du;
     cs_str name;
+    /* webhook settings (snapshot version 3; defaults for older images) */
+    cs_str pre_url, post_url; /* absent: null */
+    uint8_t method, n_filters, pre_retry, post_retry;
+    const uint8_t *filters; /* n_filters event numbers */
 } cs__svc_img;
 typedef struct cs__chan_img {
     const uint8_t *sid;

@@ -41,6 +41,9 @@ static const struct {
     [CS__J_MESSAGE_DELETE] = {F_SVC | F_CHAN | F_MSG, 0},
     [CS__J_CLEAR] = {0, 0},
     [CS__J_EPOCH] = {0, 0},
+    /* service records with webhook settings (service.c writes them) */
+    [CS__J_SERVICE_CREATE_WH] = {F_CREATED, 7},
+    [CS__J_SERVICE_UPDATE_WH] = {F_SVC, 7},
 };
 
 /* ---- writing ------------------------------------------------------------ */
@@ -286,7 +289,11 @@ cs_err cs_journal_record_info(const void *rec, size_t len,
     out->seq = d.seq;
     static const char created[CS__J_OPS][2] = {
         [CS__J_SERVICE_CREATE] = "IS", [CS__J_CHANNEL_CREATE] = "CH",
-        [CS__J_MEDIA_CREATE] = "ME", [CS__J_MESSAGE_CREATE] = "IM"};
+        [CS__J_MEDIA_CREATE] = "ME", [CS__J_MESSAGE_CREATE] = "IM",
+        [CS__J_SERVICE_CREATE_WH] = "IS"};
+    /* the service records with webhook settings are service calls too */
+    if (d.op == CS__J_SERVICE_CREATE_WH) out->op = CS_JOURNAL_SERVICE_CREATE;
+    if (d.op == CS__J_SERVICE_UPDATE_WH) out->op = CS_JOURNAL_SERVICE_UPDATE;
     if (d.svc) cs__sid_format('I', 'S', d.svc, out->service_sid);
     if (d.chan) cs__sid_format('C', 'H', d.chan, out->channel_sid);
     if (d.msg) cs__sid_format('I', 'M', d.msg, out->message_sid);
@@ -323,6 +330,7 @@ static cs_err check_state(const cs_store *s, const jrec *d) {
     uint8_t next[CS__SID_BYTES];
     switch (d->op) {
     case CS__J_SERVICE_CREATE:
+    case CS__J_SERVICE_CREATE_WH:
     case CS__J_CHANNEL_CREATE:
     case CS__J_MEDIA_CREATE:
         cs__peek_sid(s, next);
@@ -431,6 +439,16 @@ static cs_err replay(cs_store *s, const jrec *d) {
         break;
     case CS__J_EPOCH:
         e = cs_store_new_epoch(s, NULL);
+        break;
+    case CS__J_SERVICE_CREATE_WH: {
+        cs_service_view v;
+        e = cs__service_replay(s, CS_STR_ABSENT, x, &v);
+        if (!e) e = strcmp(sid_str(&tn, 'I', 'S', d->created).ptr, v.sid)
+                        ? CS_E_CORRUPT : CS_OK;
+        break;
+    }
+    case CS__J_SERVICE_UPDATE_WH:
+        e = cs__service_replay(s, svc, x, NULL);
         break;
     }
     return e;

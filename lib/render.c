@@ -194,10 +194,8 @@ cs_err cs_render_message(const cs_store *s, const cs_message_view *v,
 static const char SERVICE_DEFAULTS[] =
     ", \"read_status_enabled\": true, \"reachability_enabled\": false"
     ", \"typing_indicator_timeout\": 5, \"consumption_report_interval\": 10"
-    ", \"limits\": {\"user_channels\": 250, \"channel_members\": 100}"
-    ", \"pre_webhook_url\": null, \"post_webhook_url\": null"
-    ", \"webhook_method\": null, \"webhook_filters\": null"
-    ", \"pre_webhook_retry_count\": 0, \"post_webhook_retry_count\": 0"
+    ", \"limits\": {\"user_channels\": 250, \"channel_members\": 100}";
+static const char SERVICE_DEFAULTS2[] =
     ", \"notifications\": {\"removed_from_channel\": {\"enabled\": false}"
     ", \"log_enabled\": false, \"added_to_channel\": {\"enabled\": false}"
     ", \"new_message\": {\"enabled\": false}"
@@ -223,6 +221,35 @@ static void w_service(w *o, const cs_store *s, const cs_service_view *v) {
     W_LIT(o, ", \"default_channel_creator_role_sid\": ");
     w_sid(o, v->default_channel_creator_role_sid);
     W_LIT(o, SERVICE_DEFAULTS);
+    W_LIT(o, ", \"pre_webhook_url\": ");
+    w_str(o, v->pre_webhook_url);
+    W_LIT(o, ", \"post_webhook_url\": ");
+    w_str(o, v->post_webhook_url);
+    W_LIT(o, ", \"webhook_method\": ");
+    if (v->webhook_method == CS_WEBHOOK_METHOD_GET)
+        W_LIT(o, "\"GET\"");
+    else if (v->webhook_method == CS_WEBHOOK_METHOD_POST)
+        W_LIT(o, "\"POST\"");
+    else
+        W_LIT(o, "null");
+    W_LIT(o, ", \"webhook_filters\": ");
+    size_t nf = v->n_webhook_filters < CS_WEBHOOK_EVENTS
+                    ? v->n_webhook_filters : CS_WEBHOOK_EVENTS;
+    if (!nf) W_LIT(o, "null");
+    for (size_t i = 0; i < nf; i++) {
+        const char *name = cs_webhook_event_name(v->webhook_filters[i]);
+        if (i)
+            W_LIT(o, ", ");
+        else
+            W_LIT(o, "[");
+        w_str(o, cs_str_c(name ? name : ""));
+    }
+    if (nf) W_LIT(o, "]");
+    W_LIT(o, ", \"pre_webhook_retry_count\": ");
+    w_u64(o, v->pre_webhook_retry_count);
+    W_LIT(o, ", \"post_webhook_retry_count\": ");
+    w_u64(o, v->post_webhook_retry_count);
+    W_LIT(o, SERVICE_DEFAULTS2);
     w_u64(o, s->lim.media_bytes / (1024 * 1024));
     W_LIT(o, "}, \"url\": \"");
     w_service_path(o, s, v->sid);

@@ -10,7 +10,9 @@
  *   all stored: the epoch in the index field's top bits). A loaded store
  *   renders every object, page and token byte for byte as the saved one
  *   did, and its counters continue where the saved store's stood. Version
- *   1 images (no epochs) load as version 2 ones with every epoch 0.
+ *   1 images (no epochs) load as version 2 ones with every epoch 0, and
+ *   version 2 images (no webhook settings) as version 3 ones whose
+ *   services have the default settings (null, 0).
  * - Saving reads the store only and allocates nothing: it may run under the
  *   shared lock or in a forked child.
  * - Loading validates every byte it is given: a checksum per block, every
@@ -24,7 +26,8 @@
  * The format is written down in docs/snapshot.md. */
 #include "internal.h"
 
-#define SNAP_VERSION 2 /* written; 1 (no epochs) is read as epoch 0 */
+#define SNAP_VERSION 3 /* written; 2 (no webhook settings) and 1 (no
+                          epochs either) are read with the defaults */
 #define SNAP_VERSION_MIN 1
 #define HEADER_BYTES 128
 #define BLOCK_BYTES 16384u        /* the writer's block size */
@@ -227,6 +230,13 @@ static void save_service(wr *w, const cs_service *v) {
     f_u64(w, (uint64_t)v->date_created);
     f_u64(w, (uint64_t)v->date_updated);
     f_str(w, v->friendly_name, v->fn_len);
+    f_str(w, v->pre_url, v->pre_len);
+    f_str(w, v->post_url, v->post_len);
+    f_u8(w, v->method);
+    f_u8(w, v->pre_retry);
+    f_u8(w, v->post_retry);
+    f_u8(w, v->n_filters);
+    if (v->n_filters) f_bytes(w, v->filters, v->n_filters);
     rec_end(w);
     for (const cs_media *m = v->media; m && !w->err; m = m->hh.next)
         save_media(w, m);
@@ -401,6 +411,7 @@ typedef struct ld {
     uint64_t counts[4]; /* services, channels, messages, media: the header's */
     uint64_t seen[4];
     int64_t serial;     /* the header's */
+    uint32_t version;   /* the image's format version */
     cs_service *svc;
     cs_channel *chan;
     int64_t svc_serial, chan_serial; /* the last ones, for the order */
@@ -442,6 +453,21 @@ static bool rec_service(ld *l, uint64_t at) {
     img.dc = (int64_t)g_u64(r);
     img.du = (int64_t)g_u64(r);
     img.name = g_str(r);
+    img.pre_url = img.post_url = CS_STR_ABSENT;
+    img.method = img.pre_retry = img.post_retry = img.n_filters = 0;
+    img.filters = NULL;
+    if (l->version >= 3) { /* webhook settings; older images: defaults */
+        img.pre_url = g_str(r);
+        img.post_url = g_str(r);
+        img.method = g_u8(r);
+        img.pre_retry = g_u8(r);
+        img.post_retry = g_u8(r);
+        img.n_filters = g_u8(r);
+        if (img.n_filters <= CS_WEBHOOK_EVENTS && need(r, img.n_filters)) {
+            img.filters = r->blk + r->pos;
+            r->pos += img.n_filters;
+        }
+    }
     if (r->err) return false;
     if (img.serial <= l->svc_serial)
         return fail(r, CS_E_BAD_SNAPSHOT, at, "services out of order");
@@ -624,6 +650,7 @@ static bool load_header(ld *l, const cs_options *opts, cs_store **out) {
     cs_store *s = *out;
     r->s = s;
     cs__set_keys(s, h + 32, h + 48);
+    l->version = version;
     s->sid_counter = get_u64(h + 64);
     s->epoch = get_u32(h + 120);
     l->serial = (int64_t)get_u64(h + 72);

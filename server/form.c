@@ -98,6 +98,14 @@ cs_str params_get(const params *p, const char *key) {
     return CS_STR_ABSENT;
 }
 
+size_t params_count(const params *p, const char *key) {
+    size_t kn = strlen(key), n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->items[i].key_len == kn && memcmp(p->items[i].key, key, kn) == 0)
+            n++;
+    return n;
+}
+
 size_t params_all(const params *p, const char *key, cs_str *out, size_t max) {
     size_t kn = strlen(key), n = 0;
     for (size_t i = 0; i < p->n && n < max; i++)

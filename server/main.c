@@ -1,7 +1,8 @@
 /* chatstore-server: a local, stateful Twilio Chat v2 API over chatstore.
  *
  *   chatstore-server [--listen HOST:PORT] [--account-sid AC...]
- *                    [--auth-token TOKEN] [--base-url URL] [--demo]
+ *                    [--auth-token TOKEN] [--base-url URL]
+ *                    [--demo [WEBHOOK_URL]] [--webhook-queue N]
  *                    [--threads N] [--media-cap BYTES]
  *                    [--data-dir DIR [--fsync always|everysec|no]
  *                     [--compact-ratio R] [--compact-min-bytes N] [--repair]]
@@ -11,6 +12,7 @@
 #include "fixture.h"
 #include "persist.h"
 #include "server.h"
+#include "webhook.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +23,8 @@
 static void usage(void) {
     fprintf(stderr,
             "usage: chatstore-server [--listen HOST:PORT] [--account-sid AC...]\n"
-            "         [--auth-token TOKEN] [--base-url URL] [--demo]\n"
+            "         [--auth-token TOKEN] [--base-url URL]\n"
+            "         [--demo [WEBHOOK_URL]] [--webhook-queue N]\n"
             "         [--threads N] [--media-cap BYTES]\n"
             "         [--data-dir DIR [--fsync always|everysec|no]\n"
             "          [--compact-ratio R] [--compact-min-bytes N] [--repair]]\n"
@@ -30,6 +33,10 @@ static void usage(void) {
             "Credentials default to $CHATSTORE_ACCOUNT_SID / $CHATSTORE_AUTH_TOKEN,\n"
             "else they are generated and printed (with --data-dir the account\n"
             "SID is the data directory's).\n"
+            "--demo [URL]        a demo service and channel; with URL, the service\n"
+            "                    sends every webhook event to URL\n"
+            "--webhook-queue N   webhook deliveries kept pending (default 10000);\n"
+            "                    one more drops the oldest\n"
             "--data-dir DIR      journal every change to DIR and recover from it\n"
             "--fsync MODE        always: a 2xx means on disk; everysec (default):\n"
             "                    fdatasync once a second; no: the OS decides\n"
@@ -69,32 +76,49 @@ static int parse_listen(const char *s, char *host, size_t cap, unsigned *port) {
     return 0;
 }
 
-/* Creates a service and a channel and prints commands to try them. */
-static void demo(server *sv, const char *origin) {
+/* Creates a service and a channel and prints commands to try them; with a
+ * webhook URL the service sends every event there. */
+static int demo(server *sv, const char *origin, const char *hook) {
     cs_service_view svc;
     cs_channel_view ch;
     cs_channel_params cp = {0};
     cp.unique_name = cs_str_c("general");
     cp.friendly_name = cs_str_c("General");
+    cs_service_params sp = {0};
+    cs_webhook_event every[CS_WEBHOOK_EVENTS];
+    for (int i = 0; i < CS_WEBHOOK_EVENTS; i++)
+        every[i] = (cs_webhook_event)(i + 1);
+    sp.friendly_name = cs_str_c("demo");
+    if (hook) {
+        sp.post_webhook_url = cs_str_c(hook);
+        sp.webhook_filter_values = every;
+        sp.n_webhook_filter_values = CS_WEBHOOK_EVENTS;
+    }
     cs_store_lock_exclusive(sv->store);
-    cs_err e = cs_service_create(sv->store, cs_str_c("demo"), &svc);
+    cs_err e = cs_service_create_with(sv->store, &sp, &svc);
     if (!e) e = cs_channel_create(sv->store, cs_str_c(svc.sid), &cp, &ch);
     cs_store_unlock(sv->store);
     if (e) {
         fprintf(stderr, "demo: %s\n", cs_err_message(e));
-        return;
+        return -1;
     }
     const char *u = sv->cfg.account_sid, *t = sv->cfg.auth_token;
+    const char *wh = hook ? " -H 'X-Twilio-Webhook-Enabled: true'" : "";
     printf("demo service %s, channel %s (unique name \"general\")\n", svc.sid, ch.sid);
-    printf("  curl -u %s:%s -X POST %s/v2/Services/%s/Channels/general/Messages "
+    if (hook)
+        printf("demo webhooks: every event of the demo service goes to %s (POST, "
+               "signed with the auth token), for REST calls with the header "
+               "X-Twilio-Webhook-Enabled: true\n", hook);
+    printf("  curl -u %s:%s -X POST%s %s/v2/Services/%s/Channels/general/Messages "
            "--data-urlencode 'Body=Hello, world!' --data-urlencode 'From=alice'\n",
-           u, t, origin, svc.sid);
+           u, t, wh, origin, svc.sid);
     printf("  curl -u %s:%s '%s/v2/Services/%s/Channels/general/Messages?PageSize=20'\n",
            u, t, origin, svc.sid);
     printf("  curl -u %s:%s '%s/v2/Services/%s/Channels/general/Messages?Order=desc'\n",
            u, t, origin, svc.sid);
     printf("  curl -u %s:%s %s/v2/Services/%s/Channels/general\n", u, t, origin,
            svc.sid);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -105,6 +129,8 @@ int main(int argc, char **argv) {
                          PERSIST_COMPACT_MIN_DEFAULT, 0, NULL};
     int want_demo = 0, durability_flag = 0;
     fixture_config fxc = {0};
+    const char *demo_hook = NULL;
+    size_t webhook_queue = WEBHOOK_QUEUE_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -120,6 +146,10 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(a, "--demo")) {
             want_demo = 1;
+            if (v && strncmp(v, "--", 2) != 0) { /* --demo WEBHOOK_URL */
+                demo_hook = v;
+                i++;
+            }
             continue;
         }
         if (!strcmp(a, "--repair")) {
@@ -145,6 +175,14 @@ int main(int argc, char **argv) {
             cfg.base_url = v;
         } else if (!strcmp(a, "--threads")) {
             cfg.threads = (unsigned)strtoul(v, NULL, 10);
+        } else if (!strcmp(a, "--webhook-queue")) {
+            char *end;
+            unsigned long long q = strtoull(v, &end, 10);
+            if (*end || *v == '-' || q == 0) {
+                usage();
+                return 2;
+            }
+            webhook_queue = (size_t)q;
         } else if (!strcmp(a, "--media-cap")) {
             cfg.media_cap = (size_t)strtoull(v, NULL, 10);
         } else if (!strcmp(a, "--data-dir")) {
@@ -227,18 +265,33 @@ int main(int argc, char **argv) {
         server_stop(&sv);
         return 1;
     }
+    /* Webhooks: signed with the auth token, logged to stderr. */
+    webhook_config wc = {sv.cfg.account_sid, cfg.auth_token, webhook_queue,
+                         stderr, 0, 0};
+    webhooks *wh = webhooks_new(&wc);
+    if (!wh || webhooks_attach(wh, sv.store)) {
+        server_stop(&sv);
+        webhooks_free(wh);
+        return 1;
+    }
     char origin[300];
     snprintf(origin, sizeof origin, "http://%s:%u", host, sv.bound_port);
     if (generated || sid_from_dir || sid_from_seed)
         printf("account sid %s\nauth token  %s\n", sv.cfg.account_sid,
                cfg.auth_token);
-    if (want_demo) demo(&sv, origin);
+    if (want_demo && demo(&sv, origin, demo_hook) && demo_hook) {
+        server_stop(&sv);
+        webhooks_free(wh);
+        return 2;
+    }
     printf("listening on %s\n", origin);
     fflush(stdout);
 
     int sig;
     sigwait(&set, &sig);
-    if (server_stop(&sv)) {
+    int stop_rc = server_stop(&sv);
+    webhooks_free(wh); /* after the store: no observer runs any more */
+    if (stop_rc) {
         fprintf(stderr, "chatstore-server: the final flush failed: changes "
                         "may be missing after a crash of the machine\n");
         return 1;

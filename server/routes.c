@@ -8,6 +8,7 @@
 #include "fixture.h"
 #include "persist.h"
 #include "server.h"
+#include "webhook.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,9 +199,31 @@ static void service(server *sv, const request *rq, reply *rp, cs_str is_sid) {
         cs_store_unlock(s);
         done(rp, rq, e, r, 200);
     } else if (is(rq, "POST")) {
+        /* WebhookFilters repeats: every value is read (the one parameter,
+         * with Type, whose repeats count) */
+        cs_str filters[CS_WEBHOOK_EVENTS + 1];
+        cs_service_params p = {0};
+        p.friendly_name = params_get(&rq->form, "FriendlyName");
+        p.pre_webhook_url = params_get(&rq->form, "PreWebhookUrl");
+        p.post_webhook_url = params_get(&rq->form, "PostWebhookUrl");
+        p.webhook_method = params_get(&rq->form, "WebhookMethod");
+        p.pre_webhook_retry_count = params_get(&rq->form, "PreWebhookRetryCount");
+        p.post_webhook_retry_count =
+            params_get(&rq->form, "PostWebhookRetryCount");
+        size_t nf = params_count(&rq->form, "WebhookFilters");
+        cs_str *fv = nf <= CS_WEBHOOK_EVENTS + 1 ? filters
+                                                 : malloc(nf * sizeof *fv);
+        if (!fv) {
+            reply_error(rp, 500, 20500, "Out of memory");
+            return;
+        }
+        if (nf) {
+            p.webhook_filters = fv;
+            p.n_webhook_filters = params_all(&rq->form, "WebhookFilters", fv, nf);
+        }
         cs_store_lock_exclusive(s);
-        e = cs_service_update(s, is_sid, params_get(&rq->form, "FriendlyName"),
-                              &v);
+        e = cs_service_update_with(s, is_sid, &p, &v);
+        if (fv != filters) free(fv);
         if (!e) r = cs_render_service(s, &v, &rp->body);
         cs_store_unlock(s);
         done(rp, rq, e, r, 200);
@@ -354,7 +377,9 @@ static void message(server *sv, const request *rq, reply *rp, cs_str is_sid,
         cs_message_params p = message_params(rq);
         p.media_sid = CS_STR_ABSENT;
         cs_store_lock_exclusive(s);
+        webhooks_set_modified_by(p.last_updated_by); /* onMessageUpdated */
         e = cs_message_update(s, is_sid, ch, im, &p, &v);
+        webhooks_set_modified_by(CS_STR_ABSENT);
         if (!e) r = cs_render_message(s, &v, &rp->body);
         cs_store_unlock(s);
         done(rp, rq, e, r, 200);

@@ -29,6 +29,8 @@ int params_add(params *p, const char *k, size_t kn, const char *v, size_t vn);
 void params_free(params *p);
 /* The first value of key, or the absent string. */
 cs_str params_get(const params *p, const char *key);
+/* How many times key appears. */
+size_t params_count(const params *p, const char *key);
 /* Collects every value of key into out[0..max); returns how many. */
 size_t params_all(const params *p, const char *key, cs_str *out, size_t max);
 

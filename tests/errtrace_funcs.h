@@ -19,6 +19,13 @@ ET(cs_parse_date, (cs_str str, int64_t *out), (str, out))
 ET(cs_service_create,
    (cs_store *s, cs_str friendly_name, cs_service_view *out),
    (s, friendly_name, out))
+ET(cs_service_create_with,
+   (cs_store *s, const cs_service_params *p, cs_service_view *out),
+   (s, p, out))
+ET(cs_service_update_with,
+   (cs_store *s, cs_str service_sid, const cs_service_params *p,
+    cs_service_view *out),
+   (s, service_sid, p, out))
 ET(cs_service_fetch,
    (const cs_store *s, cs_str service_sid, cs_service_view *out),
    (s, service_sid, out))

@@ -3784,6 +3784,265 @@ TEST(decision_service_create_requires_friendly_name) {
     tu_close(&f);
 }
 
+/* The service JSON of f's service, as a string (static buffer). */
+static const char *wh_svc_json(tu_fx *f) {
+    static char out[4096];
+    cs_service_view v;
+    cs_buf b;
+    cs_buf_init(&b, NULL);
+    out[0] = '\0';
+    if (cs_service_fetch(f->s, S(f->svc), &v) == CS_OK &&
+        cs_render_service(f->s, &v, &b) == CS_OK)
+        snprintf(out, sizeof out, "%s", b.data);
+    cs_buf_free(&b);
+    return out;
+}
+
+#define CHECK_HAS(hay, needle)                                                \
+    do {                                                                      \
+        if (!strstr((hay), (needle)))                                         \
+            CHECK_FAIL_("missing %s in %s", (needle), (hay));                 \
+    } while (0)
+
+/* Webhook settings are service state: set by update (and create),
+ * rendered in their place of the service JSON, each given one a change. */
+TEST(decision_service_webhook_settings_set_and_rendered) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    tu_events ev = {0};
+    REQUIRE_OK(cs_observer_add(f.s, tu_record, &ev, NULL));
+    CHECK_HAS(wh_svc_json(&f),
+              "\"limits\": {\"user_channels\": 250, \"channel_members\": 100}, "
+              "\"pre_webhook_url\": null, \"post_webhook_url\": null, "
+              "\"webhook_method\": null, \"webhook_filters\": null, "
+              "\"pre_webhook_retry_count\": 0, \"post_webhook_retry_count\": 0, "
+              "\"notifications\": {");
+    cs_service_params p = {0};
+    cs_str filt[4] = {S("onMessageSent"), S("onChannelDestroyed"),
+                      S("onMessageSent"), S("onMessageSend")};
+    p.pre_webhook_url = S("https://pre.example.com/a?b=c");
+    p.post_webhook_url = S("HTTP://127.0.0.1:3000/post");
+    p.webhook_method = S("GET");
+    p.webhook_filters = filt;
+    p.n_webhook_filters = 4;
+    p.pre_webhook_retry_count = S("3");
+    p.post_webhook_retry_count = S("1");
+    tu_now = TU_T0 + 5;
+    cs_service_view v;
+    MUT_OK(f.s, cs_service_update_with(f.s, S(f.svc), &p, &v));
+    CHECK_INT(v.date_updated, TU_T0 + 5);
+    CHECK_CSTR(v.post_webhook_url, "HTTP://127.0.0.1:3000/post");
+    CHECK_INT(v.webhook_method, CS_WEBHOOK_METHOD_GET);
+    CHECK_INT(v.n_webhook_filters, 3); /* a repeat is kept once */
+    CHECK_INT(v.webhook_filters[0], CS_WEBHOOK_ON_MESSAGE_SENT);
+    CHECK_INT(v.webhook_filters[2], CS_WEBHOOK_ON_MESSAGE_SEND);
+    CHECK_INT(ev.n, 1);
+    CHECK_INT(ev.type[0], CS_EVENT_SERVICE_UPDATED);
+    CHECK_HAS(wh_svc_json(&f),
+              "\"pre_webhook_url\": \"https://pre.example.com/a?b=c\", "
+              "\"post_webhook_url\": \"HTTP://127.0.0.1:3000/post\", "
+              "\"webhook_method\": \"GET\", \"webhook_filters\": "
+              "[\"onMessageSent\", \"onChannelDestroyed\", \"onMessageSend\"], "
+              "\"pre_webhook_retry_count\": 3, \"post_webhook_retry_count\": 1, ");
+    /* Filters replace the whole list; empty URLs and one empty filter value
+     * set null; the method cannot go back to null. A setting equal to the
+     * current value is still a change. */
+    cs_service_params q = {0};
+    cs_str one[1] = {S("onMessageUpdated")};
+    q.webhook_filters = one;
+    q.n_webhook_filters = 1;
+    q.pre_webhook_url = S("");
+    q.webhook_method = S("POST");
+    tu_now = TU_T0 + 6;
+    MUT_OK(f.s, cs_service_update_with(f.s, S(f.svc), &q, &v));
+    CHECK_HAS(wh_svc_json(&f),
+              "\"pre_webhook_url\": null, \"post_webhook_url\": "
+              "\"HTTP://127.0.0.1:3000/post\", \"webhook_method\": \"POST\", "
+              "\"webhook_filters\": [\"onMessageUpdated\"], ");
+    cs_service_params r = {0};
+    cs_str empty[1] = {S("")};
+    r.webhook_filters = empty;
+    r.n_webhook_filters = 1;
+    r.post_webhook_url = S("");
+    r.post_webhook_retry_count = S("1");
+    tu_now = TU_T0 + 7;
+    MUT_OK(f.s, cs_service_update_with(f.s, S(f.svc), &r, &v));
+    CHECK_INT(v.date_updated, TU_T0 + 7);
+    CHECK(v.post_webhook_url.ptr == NULL);
+    CHECK_HAS(wh_svc_json(&f), "\"post_webhook_url\": null, \"webhook_method\": "
+                            "\"POST\", \"webhook_filters\": null, ");
+    CHECK_INT(ev.n, 3);
+    /* Nothing given: unchanged, nobody told. */
+    tu_now = TU_T0 + 8;
+    cs_service_params none = {0};
+    MUT_OK(f.s, cs_service_update_with(f.s, S(f.svc), &none, &v));
+    MUT_OK(f.s, cs_service_update_with(f.s, S(f.svc), NULL, &v));
+    CHECK_INT(v.date_updated, TU_T0 + 7);
+    CHECK_INT(ev.n, 3);
+    /* Create takes them too (the server's create reads FriendlyName only). */
+    cs_service_params c = p;
+    c.friendly_name = S("with hooks");
+    MUT_OK(f.s, cs_service_create_with(f.s, &c, &v));
+    CHECK_CSTR(v.pre_webhook_url, "https://pre.example.com/a?b=c");
+    CHECK_INT(v.pre_webhook_retry_count, 3);
+    CHECK_INT(v.post_webhook_retry_count, 1);
+    MUT_FAILS_E(&f, cs_service_create_with(f.s, &p, NULL),
+                E_20001(CS_E_FRIENDLY_NAME_MISSING));
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S("IS00000000000000000000000000000000"),
+                                           &p, NULL),
+                E_404);
+    CHECK_STR(cs_webhook_event_name(CS_WEBHOOK_ON_MEDIA_MESSAGE_SENT),
+              "onMediaMessageSent");
+    CHECK_STR(cs_webhook_event_name(CS_WEBHOOK_ON_USER_UPDATED), "onUserUpdated");
+    CHECK(cs_webhook_event_name((cs_webhook_event)0) == NULL);
+    CHECK(cs_webhook_event_name((cs_webhook_event)24) == NULL);
+    tu_close(&f);
+}
+
+/* Each setting is checked as DECISIONS.md says (400 / 20001 with its own
+ * error); a refused call changes nothing; the first bad one in the order
+ * of cs_service_params wins. */
+TEST(decision_service_webhook_settings_validation) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    static const char *const bad_urls[] = {
+        "ftp://example.com/x", "example.com/hook", "/relative", "http:/x",
+        "http://", "http:///path", "https://?q", "http://exa mple.com/",
+        "http://example.com/\x01", "http://ex\xc3\xa9.com/", "http://:80/",
+        "http://host:port/", "http://host:123456/", "http://host:65536/",
+        "http://[::1/", "http://[]/", "http://user@/", "mailto:a@b.c",
+        "javascript:alert(1)", " http://example.com/", "http://example.com/ ",
+        "http://host:/"};
+    for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
+        cs_service_params p = {0};
+        p.post_webhook_url = S(bad_urls[i]);
+        MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &p, NULL),
+                    E_20001(CS_E_BAD_WEBHOOK_URL));
+        cs_service_params q = {0};
+        q.pre_webhook_url = S(bad_urls[i]);
+        MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &q, NULL),
+                    E_20001(CS_E_BAD_WEBHOOK_URL));
+    }
+    static const char *const good_urls[] = {
+        "http://a", "HTTPS://Example.COM", "https://h.example.com:8443/p?q=1#f",
+        "http://user:pass@127.0.0.1:1/x", "http://[::1]:9/x", "http://[::1]",
+        "https://example.com/%E2%98%83?x=%20"};
+    for (size_t i = 0; i < sizeof good_urls / sizeof good_urls[0]; i++) {
+        cs_service_params p = {0};
+        p.post_webhook_url = S(good_urls[i]);
+        cs_service_view v;
+        MUT_OK(f.s, cs_service_update_with(f.s, S(f.svc), &p, &v));
+        CHECK_CSTR(v.post_webhook_url, good_urls[i]);
+    }
+    /* 2048 bytes at most. */
+    char *longu = tu_repeat("https://example.com/", "a", 2048 - 20, "");
+    cs_service_params lp = {0};
+    lp.post_webhook_url = S(longu);
+    MUT_OK(f.s, cs_service_update_with(f.s, S(f.svc), &lp, NULL));
+    free(longu);
+    longu = tu_repeat("https://example.com/", "a", 2049 - 20, "");
+    lp.post_webhook_url = S(longu);
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &lp, NULL),
+                E_20001(CS_E_BAD_WEBHOOK_URL));
+    free(longu);
+    static const char *const bad_methods[] = {"", "get", "Post", "PUT",
+                                              "POST ", "GETS", "DELETE"};
+    for (size_t i = 0; i < sizeof bad_methods / sizeof bad_methods[0]; i++) {
+        cs_service_params p = {0};
+        p.webhook_method = S(bad_methods[i]);
+        MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &p, NULL),
+                    E_20001(CS_E_BAD_WEBHOOK_METHOD));
+    }
+    static const char *const bad_filters[] = {
+        "onmessagesent", "onMessageSent ", "onMessage", "onUserAdd",
+        "onMessageSentX", "message.sent"};
+    for (size_t i = 0; i < sizeof bad_filters / sizeof bad_filters[0]; i++) {
+        cs_service_params p = {0};
+        cs_str v[2] = {S("onMessageSent"), S(bad_filters[i])};
+        p.webhook_filters = v;
+        p.n_webhook_filters = 2;
+        MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &p, NULL),
+                    E_20001(CS_E_BAD_WEBHOOK_FILTER));
+    }
+    {   /* an empty value among others, and an absent one */
+        cs_service_params p = {0};
+        cs_str v[2] = {S("onMessageSent"), S("")};
+        p.webhook_filters = v;
+        p.n_webhook_filters = 2;
+        MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &p, NULL),
+                    E_20001(CS_E_BAD_WEBHOOK_FILTER));
+        v[1] = CS_STR_ABSENT;
+        MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &p, NULL),
+                    E_20001(CS_E_BAD_WEBHOOK_FILTER));
+    }
+    static const char *const bad_counts[] = {"4", "-1", "", "01", "1.0", " 1",
+                                             "1 ", "+1", "three", "10"};
+    for (size_t i = 0; i < sizeof bad_counts / sizeof bad_counts[0]; i++) {
+        cs_service_params p = {0};
+        p.pre_webhook_retry_count = S(bad_counts[i]);
+        MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &p, NULL),
+                    E_20001(CS_E_BAD_RETRY_COUNT));
+        cs_service_params q = {0};
+        q.post_webhook_retry_count = S(bad_counts[i]);
+        MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &q, NULL),
+                    E_20001(CS_E_BAD_RETRY_COUNT));
+    }
+    /* Typed forms: out of range, or both forms of one setting. */
+    cs_service_params t = {0};
+    t.webhook_method_value = (cs_webhook_method)3;
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &t, NULL),
+                E_20001(CS_E_BAD_WEBHOOK_METHOD));
+    t.webhook_method_value = CS_WEBHOOK_METHOD_GET;
+    t.webhook_method = S("GET");
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &t, NULL),
+                E_20001(CS_E_INVALID_ARGUMENT));
+    cs_service_params tf = {0};
+    static const cs_webhook_event badev[] = {CS_WEBHOOK_ON_MESSAGE_SENT,
+                                             (cs_webhook_event)24};
+    tf.webhook_filter_values = badev;
+    tf.n_webhook_filter_values = 2;
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &tf, NULL),
+                E_20001(CS_E_BAD_WEBHOOK_FILTER));
+    cs_str sv1[1] = {S("onMessageSent")};
+    tf.n_webhook_filter_values = 1;
+    tf.webhook_filters = sv1;
+    tf.n_webhook_filters = 1;
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &tf, NULL),
+                E_20001(CS_E_INVALID_ARGUMENT));
+    cs_service_params tr = {0};
+    tr.post_webhook_retry_count_value = CS_RETRY_COUNT(4);
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &tr, NULL),
+                E_20001(CS_E_BAD_RETRY_COUNT));
+    tr.post_webhook_retry_count_value = CS_RETRY_COUNT(3);
+    tr.post_webhook_retry_count = S("3");
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &tr, NULL),
+                E_20001(CS_E_INVALID_ARGUMENT));
+    /* Precedence: FriendlyName, URLs, method, filters, retry counts. */
+    cs_service_params all = {0};
+    cs_str bf[1] = {S("nope")};
+    all.friendly_name = S("");
+    all.post_webhook_url = S("nope");
+    all.webhook_method = S("PUT");
+    all.webhook_filters = bf;
+    all.n_webhook_filters = 1;
+    all.pre_webhook_retry_count = S("9");
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &all, NULL),
+                E_20001(CS_E_FRIENDLY_NAME_MISSING));
+    all.friendly_name = CS_STR_ABSENT;
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &all, NULL),
+                E_20001(CS_E_BAD_WEBHOOK_URL));
+    all.post_webhook_url = CS_STR_ABSENT;
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &all, NULL),
+                E_20001(CS_E_BAD_WEBHOOK_METHOD));
+    all.webhook_method = CS_STR_ABSENT;
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &all, NULL),
+                E_20001(CS_E_BAD_WEBHOOK_FILTER));
+    all.webhook_filters = NULL;
+    MUT_FAILS_E(&f, cs_service_update_with(f.s, S(f.svc), &all, NULL),
+                E_20001(CS_E_BAD_RETRY_COUNT));
+    tu_close(&f);
+}
+
 TEST(decision_service_delete_cascades) {
     tu_fx f;
     rich r;
@@ -5074,6 +5333,8 @@ static const check_test tests[] = {
     T(decision_failed_call_out_of_memory_leaves_store_unchanged),
     T(decision_error_table_status_and_codes),
     T(decision_service_create_requires_friendly_name),
+    T(decision_service_webhook_settings_set_and_rendered),
+    T(decision_service_webhook_settings_validation),
     T(decision_service_delete_cascades),
     T(decision_channel_delete_cascades),
     T(decision_store_clear_reproduces_seed_sids),

@@ -174,6 +174,24 @@ static bool populate(cs_store *s, int rounds) {
         up.unique_name = S("");
         if (cs_channel_update(s, S(is), S(chs[0]), &up, NULL)) return false;
         if (cs_channel_delete(s, S(is), S(chs[2]), CS_STR_ABSENT)) return false;
+        if (r == 0 || r == 1) { /* webhook settings, string and typed */
+            cs_service_params sp = {0};
+            cs_str f[2] = {S("onMessageSent"), S("onMessageUpdated")};
+            static const cs_webhook_event fv[] = {CS_WEBHOOK_ON_CHANNEL_ADDED};
+            sp.post_webhook_url = S("https://hooks.example.com/p?a=b");
+            if (r == 0) {
+                sp.webhook_filters = f;
+                sp.n_webhook_filters = 2;
+                sp.webhook_method = S("GET");
+                sp.post_webhook_retry_count = S("3");
+            } else {
+                sp.pre_webhook_url = S("http://127.0.0.1:8080/pre");
+                sp.webhook_filter_values = fv;
+                sp.n_webhook_filter_values = 1;
+                sp.pre_webhook_retry_count_value = CS_RETRY_COUNT(1);
+            }
+            if (cs_service_update_with(s, S(is), &sp, NULL)) return false;
+        }
         if (r == 2 && cs_service_delete(s, S(is))) return false;
     }
     return true;
@@ -997,10 +1015,16 @@ typedef struct doc_img {
     uint32_t version, epoch;
     uint64_t counter;
     const uint8_t *sid_key;
-    size_t nmsg, nchan;
+    size_t nmsg, nchan, nsvc;
     int64_t msg_serial[DOC_MAX];
     uint64_t msg_ix[DOC_MAX];
     size_t chan_next_at[DOC_MAX]; /* image offset of next_index */
+    /* version 3: each service's webhook settings, as the page lays them */
+    struct {
+        const uint8_t *pre, *post; /* the string fields (length first) */
+        uint8_t method, pre_retry, post_retry, nf;
+        const uint8_t *filters;
+    } svc[DOC_MAX];
 } doc_img;
 
 /* Skips a string field; false when it runs past the payload. */
@@ -1015,8 +1039,11 @@ static bool doc_str(const uint8_t *p, size_t n, size_t *at) {
 }
 
 /* Walks the records of the image per the tables of snapshot.md, checking
- * every CRC. */
-static bool doc_read(const uint8_t *p, size_t n, doc_img *d) {
+ * every CRC. With v2 set, also writes the image as version 2 would hold it
+ * (the services' webhook settings left out, blocks and CRCs redone) into
+ * v2[0..*v2n) (room for n bytes). */
+static bool doc_walk(const uint8_t *p, size_t n, doc_img *d, uint8_t *v2,
+                     size_t *v2n) {
     memset(d, 0, sizeof *d);
     if (n < 128 || memcmp(p, "CSSNAP\r\n", 8) ||
         le(p + 124, 4) != cs__crc32c(0, p, 124))
@@ -1025,7 +1052,12 @@ static bool doc_read(const uint8_t *p, size_t n, doc_img *d) {
     d->sid_key = p + 48;
     d->counter = le(p + 64, 8);
     d->epoch = (uint32_t)le(p + 120, 4);
-    size_t off = 128;
+    size_t off = 128, o2 = 128;
+    if (v2) {
+        memcpy(v2, p, 128);
+        put_le(v2 + 8, 2, 4);
+        put_le(v2 + 124, cs__crc32c(0, v2, 124), 4);
+    }
     bool ended = false;
     while (!ended) {
         if (n - off < 8) return false;
@@ -1033,8 +1065,10 @@ static bool doc_read(const uint8_t *p, size_t n, doc_img *d) {
         const uint8_t *q = p + off + 4;
         if (n - off - 8 < len || le(q + len, 4) != cs__crc32c(0, q, len))
             return false;
-        size_t at = 0;
+        size_t at = 0, blk2 = o2;
+        o2 += 4;
         while (at < len && !ended) {
+            size_t start = at;
             uint8_t t = q[at++];
             size_t fixed = t == 'S' ? 16 * 4 + 24 : t == 'D' ? 16 + 17 + 32
                            : t == 'C' ? 16 + 33 : t == 'M' ? 25 : 32;
@@ -1059,10 +1093,45 @@ static bool doc_read(const uint8_t *p, size_t n, doc_img *d) {
             at += fixed;
             for (int k = 0; k < nstr; k++)
                 if (!doc_str(q, len, &at)) return false;
+            size_t keep = at; /* a version 2 record ends here */
+            if (t == 'S' && d->version >= 3) {
+                /* pre_webhook_url, post_webhook_url, method, retry counts,
+                 * the number of filters and the filters */
+                if (d->nsvc == DOC_MAX) return false;
+                d->svc[d->nsvc].pre = q + at;
+                if (!doc_str(q, len, &at)) return false;
+                d->svc[d->nsvc].post = q + at;
+                if (!doc_str(q, len, &at) || len - at < 4) return false;
+                d->svc[d->nsvc].method = q[at];
+                d->svc[d->nsvc].pre_retry = q[at + 1];
+                d->svc[d->nsvc].post_retry = q[at + 2];
+                uint8_t nf = q[at + 3];
+                at += 4;
+                if (len - at < nf) return false;
+                d->svc[d->nsvc].nf = nf;
+                d->svc[d->nsvc].filters = q + at;
+                at += nf;
+                d->nsvc++;
+            }
+            if (v2) {
+                memcpy(v2 + o2, q + start, keep - start);
+                o2 += keep - start;
+            }
+        }
+        if (v2) {
+            size_t l2 = o2 - blk2 - 4;
+            put_le(v2 + blk2, l2, 4);
+            put_le(v2 + o2, cs__crc32c(0, v2 + blk2 + 4, l2), 4);
+            o2 += 4;
         }
         off += 8 + len;
     }
+    if (v2) *v2n = o2;
     return off == n;
+}
+
+static bool doc_read(const uint8_t *p, size_t n, doc_img *d) {
+    return doc_walk(p, n, d, NULL, NULL);
 }
 
 static void doc_hex(const char *prefix, const uint8_t b[16],
@@ -1150,7 +1219,7 @@ TEST(epoch_in_snapshots_as_documented) {
     REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
     doc_img d;
     REQUIRE(doc_read(m.p, m.n, &d));
-    CHECK_INT(d.version, 2);
+    CHECK_INT(d.version, 3);
     CHECK_INT(d.epoch, 2);
     REQUIRE(d.nmsg == 7 && d.nchan == 1);
     cs_page pg;
@@ -1219,12 +1288,14 @@ TEST(epoch_in_snapshots_as_documented) {
     fix_crcs(p, m.n);
     CHECK_INT(load_bytes(p, m.n, &b, &de), CS_E_BAD_SNAPSHOT);
     CHECK_STR(de.reason ? de.reason : "", "message epoch above the store's");
-    /* A version 1 image (written before epochs) is read as epoch 0, and
-     * one with anything at offset 120 is refused. */
-    memcpy(p, m0.p, m0.n);
+    /* A version 1 image (written before epochs: a version 2 image with
+     * the version 1) is read as epoch 0, and one with anything at offset
+     * 120 is refused. */
+    size_t n1 = 0;
+    REQUIRE(doc_walk(m0.p, m0.n, &d0, p, &n1));
     put_le(p + 8, 1, 4);
-    fix_crcs(p, m0.n);
-    CHECK_INT(load_bytes(p, m0.n, &b, &de), CS_OK);
+    fix_crcs(p, n1);
+    CHECK_INT(load_bytes(p, n1, &b, &de), CS_OK);
     if (b) {
         CHECK_INT(cs_store_epoch(b), 0);
         cs_store *b0;
@@ -1237,11 +1308,11 @@ TEST(epoch_in_snapshots_as_documented) {
         cs_store_free(b);
     }
     put_le(p + 120, 1, 4);
-    fix_crcs(p, m0.n);
-    CHECK_INT(load_bytes(p, m0.n, &b, &de), CS_E_BAD_SNAPSHOT);
+    fix_crcs(p, n1);
+    CHECK_INT(load_bytes(p, n1, &b, &de), CS_E_BAD_SNAPSHOT);
     CHECK_INT(de.offset, 12);
-    put_le(p + 8, 3, 4); /* and no version after 2 */
-    put_le(p + 120, 0, 4);
+    memcpy(p, m0.p, m0.n);
+    put_le(p + 8, 4, 4); /* and no version after 3 */
     fix_crcs(p, m0.n);
     CHECK_INT(load_bytes(p, m0.n, &b, &de), CS_E_BAD_SNAPSHOT);
     CHECK_INT(de.offset, 8);
@@ -1275,6 +1346,165 @@ TEST(epoch_in_snapshots_as_documented) {
     mem_free(&m0);
 }
 
+/* Webhook settings as docs/snapshot.md (version 3, the service record's
+ * last fields) and docs/journal.md (operations 13 and 14, seven strings)
+ * lay them out; a version 2 image loads with the default settings; an
+ * image or record with settings a call could not set is refused. */
+TEST(webhook_settings_in_snapshots_and_journal) {
+    tu_now = TU_T0;
+    cs_store *a = new_store(23), *b = new_store(23);
+    REQUIRE(a && b);
+    journal j = {0};
+    REQUIRE(cs_store_set_journal(a, journal_hook, &j) == CS_OK);
+    cs_service_params sp = {0};
+    cs_str f[3] = {S("onChannelDestroyed"), S("onMessageSent"),
+                   S("onChannelDestroyed")};
+    sp.friendly_name = S("hooks");
+    sp.post_webhook_url = S("https://hooks.example.com/chat?env=test");
+    sp.webhook_method = S("GET");
+    sp.webhook_filters = f;
+    sp.n_webhook_filters = 3;
+    sp.post_webhook_retry_count = S("2");
+    cs_service_view v1, v2;
+    REQUIRE(cs_service_create_with(a, &sp, &v1) == CS_OK);
+    char is1[CS_SID_BUFSZ];
+    memcpy(is1, v1.sid, sizeof is1);
+    REQUIRE(cs_service_create(a, S("plain"), &v2) == CS_OK);
+    cs_service_params up = {0};
+    static const cs_webhook_event fv[] = {CS_WEBHOOK_ON_MESSAGE_REMOVED};
+    up.pre_webhook_url = S("http://[::1]:9/pre");
+    up.webhook_filter_values = fv;
+    up.n_webhook_filter_values = 1;
+    up.pre_webhook_retry_count_value = CS_RETRY_COUNT(0);
+    REQUIRE(cs_service_update_with(a, S(is1), &up, NULL) == CS_OK);
+    cs_service_params only_name = {0};
+    only_name.friendly_name = S("plain 2");
+    REQUIRE(cs_service_update_with(a, S(v2.sid), &only_name, NULL) == CS_OK);
+    REQUIRE(j.n == 4);
+    /* Records: ops 13, 1, 14, 2; the seven strings of 13 and 14 in the
+     * documented order, the typed forms as their text. */
+    CHECK_INT(j.rec[0][1], 13);
+    CHECK_INT(j.rec[1][1], 1);
+    CHECK_INT(j.rec[2][1], 14);
+    CHECK_INT(j.rec[3][1], 2);
+    static const char *const want13[7] = {
+        "hooks", "", "https://hooks.example.com/chat?env=test", "GET",
+        "onChannelDestroyed,onMessageSent", NULL, "2"};
+    static const char *const want14[7] = {
+        NULL, "http://[::1]:9/pre", NULL, NULL, "onMessageRemoved", "0", NULL};
+    for (int r = 0; r < 2; r++) {
+        const uint8_t *q = j.rec[r ? 2 : 0];
+        size_t at = 40 + 16 + 18; /* header, one SID, fixed fields */
+        for (int k = 0; k < 7; k++) {
+            const char *want = (r ? want14 : want13)[k];
+            uint32_t len = (uint32_t)le(q + at, 4);
+            at += 4;
+            if (r == 0 && k == 1) {
+                CHECK_INT(len, UINT32_MAX); /* pre URL not given */
+                continue;
+            }
+            if (!want) {
+                CHECK_INT(len, UINT32_MAX);
+                continue;
+            }
+            CHECK_INT(len, strlen(want));
+            CHECK(len != UINT32_MAX && memcmp(q + at, want, strlen(want)) == 0);
+            if (len != UINT32_MAX) at += len;
+        }
+        CHECK_INT(at + 4, j.len[r ? 2 : 0]);
+        cs_journal_info info;
+        REQUIRE(cs_journal_record_info(q, j.len[r ? 2 : 0], &info, NULL) ==
+                CS_OK);
+        CHECK_INT(info.op, r ? CS_JOURNAL_SERVICE_UPDATE
+                             : CS_JOURNAL_SERVICE_CREATE);
+        CHECK_STR(r ? info.service_sid : info.created_sid, is1);
+    }
+    /* Replayed into a store with the same keys: the same store, and the
+     * same records. */
+    journal jb = {0};
+    REQUIRE(cs_store_set_journal(b, journal_hook, &jb) == CS_OK);
+    for (size_t i = 0; i < j.n; i++)
+        CHECK_INT(cs_journal_apply(b, j.rec[i], j.len[i], NULL, NULL), CS_OK);
+    REQUIRE(jb.n == j.n);
+    for (size_t i = 0; i < j.n; i++)
+        CHECK(jb.len[i] == j.len[i] && !memcmp(jb.rec[i], j.rec[i], j.len[i]));
+    char *da = dump_of(a), *db = dump_of(b);
+    CHECK_DUMP(db, da);
+    free(db);
+
+    /* The image: version 3, each service record's settings as laid out. */
+    mem m = {0};
+    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    doc_img d;
+    REQUIRE(doc_read(m.p, m.n, &d));
+    CHECK_INT(d.version, 3);
+    REQUIRE(d.nsvc == 2);
+    CHECK_INT(le(d.svc[0].pre, 4), strlen("http://[::1]:9/pre"));
+    CHECK(memcmp(d.svc[0].pre + 4, "http://[::1]:9/pre", 18) == 0);
+    CHECK_INT(le(d.svc[0].post, 4), 39);
+    CHECK_INT(d.svc[0].method, 1); /* GET */
+    CHECK_INT(d.svc[0].pre_retry, 0);
+    CHECK_INT(d.svc[0].post_retry, 2);
+    CHECK_INT(d.svc[0].nf, 1);
+    CHECK_INT(d.svc[0].filters[0], 6); /* onMessageRemoved */
+    CHECK_INT(le(d.svc[1].pre, 4), UINT32_MAX);
+    CHECK_INT(le(d.svc[1].post, 4), UINT32_MAX);
+    CHECK_INT(d.svc[1].method, 0);
+    CHECK_INT(d.svc[1].nf, 0);
+    cs_store *c;
+    cs_decode_error de;
+    REQUIRE(load_bytes(m.p, m.n, &c, &de) == CS_OK);
+    char *dc = dump_of(c);
+    CHECK_DUMP(dc, da);
+    free(dc);
+    cs_store_free(c);
+
+    /* As version 2 (the settings left out): loads, every service with the
+     * default settings. */
+    uint8_t *p = malloc(m.n);
+    REQUIRE(p);
+    size_t n2 = 0;
+    doc_img d2;
+    REQUIRE(doc_walk(m.p, m.n, &d2, p, &n2));
+    REQUIRE(load_bytes(p, n2, &c, &de) == CS_OK);
+    cs_service_view got;
+    REQUIRE(cs_service_fetch(c, S(is1), &got) == CS_OK);
+    CHECK(got.post_webhook_url.ptr == NULL && got.pre_webhook_url.ptr == NULL);
+    CHECK_INT(got.webhook_method, CS_WEBHOOK_METHOD_UNSET);
+    CHECK_INT(got.n_webhook_filters, 0);
+    CHECK_INT(got.pre_webhook_retry_count + got.post_webhook_retry_count, 0);
+    cs_store_free(c);
+
+    /* Settings a call could not set are refused with the service's offset. */
+    size_t fat = (size_t)(d.svc[0].filters - m.p);
+    struct {
+        size_t at;
+        uint8_t val;
+    } bad[] = {
+        {fat - 4, 3},  /* method */
+        {fat - 3, 4},  /* pre retry count */
+        {fat - 2, 9},  /* post retry count */
+        {fat, 0},      /* filter 0 */
+        {fat, 24},     /* filter past the last event */
+        {(size_t)(d.svc[0].pre - m.p) + 4, 'f'}, /* "fttp://" */
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        memcpy(p, m.p, m.n);
+        p[bad[k].at] = bad[k].val;
+        fix_crcs(p, m.n);
+        CHECK_INT(load_bytes(p, m.n, &c, &de), CS_E_BAD_SNAPSHOT);
+        CHECK(c == NULL);
+        CHECK_STR(de.reason ? de.reason : "", "service webhook settings invalid");
+    }
+    free(p);
+    free(da);
+    mem_free(&m);
+    cs_store_free(a);
+    cs_store_free(b);
+    journal_free(&j);
+    journal_free(&jb);
+}
+
 static const check_test TESTS[] = {
     T(snapshot_roundtrip_is_byte_identical),
     T(snapshot_tokens_and_sids_survive_and_continue),
@@ -1290,6 +1520,7 @@ static const check_test TESTS[] = {
     T(journal_foreign_create_changes_nothing),
     T(epoch_after_a_lost_tail_never_reissues_sids),
     T(epoch_in_snapshots_as_documented),
+    T(webhook_settings_in_snapshots_and_journal),
 };
 
 CHECK_MAIN(TESTS)

@@ -67,6 +67,33 @@ static cs_err op_service2(cs_store *s, ctx *c) {
 static cs_err op_service_update(cs_store *s, ctx *c) {
     return cs_service_update(s, cs_str_c(c->is2), cs_str_c("renamed"), NULL);
 }
+/* Every webhook setting, then URLs replaced (the old ones freed). */
+static cs_err op_service_webhooks(cs_store *s, ctx *c) {
+    cs_service_params p = {0};
+    cs_str f[2] = {cs_str_c("onMessageSent"), cs_str_c("onChannelAdded")};
+    p.pre_webhook_url = cs_str_c("https://pre.example.com/x");
+    p.post_webhook_url = cs_str_c("http://127.0.0.1:9/post");
+    p.webhook_method = cs_str_c("GET");
+    p.webhook_filters = f;
+    p.n_webhook_filters = 2;
+    p.post_webhook_retry_count = cs_str_c("2");
+    return cs_service_update_with(s, cs_str_c(c->is), &p, NULL);
+}
+static cs_err op_service_webhooks_again(cs_store *s, ctx *c) {
+    cs_service_params p = {0};
+    p.friendly_name = cs_str_c("hooks");
+    p.pre_webhook_url = cs_str_c("");
+    p.post_webhook_url = cs_str_c("https://post.example.com/y");
+    return cs_service_update_with(s, cs_str_c(c->is), &p, NULL);
+}
+static cs_err op_service_with(cs_store *s, ctx *c) {
+    (void)c;
+    cs_service_params p = {0};
+    p.friendly_name = cs_str_c("third");
+    p.post_webhook_url = cs_str_c("http://localhost/hook");
+    p.webhook_method_value = CS_WEBHOOK_METHOD_POST;
+    return cs_service_create_with(s, &p, NULL);
+}
 static cs_err op_channel(cs_store *s, ctx *c) {
     cs_channel_params p = {0};
     p.unique_name = cs_str_c("general");
@@ -234,6 +261,9 @@ static const struct {
     {"message_delete", op_msg_delete},
     {"channel_delete", op_channel_delete},
     {"service_delete", op_service_delete},
+    {"service_update_webhooks", op_service_webhooks},
+    {"service_update_webhooks_again", op_service_webhooks_again},
+    {"service_create_with_webhooks", op_service_with},
 };
 #define N_OPS (sizeof ops / sizeof ops[0])
 

@@ -129,8 +129,10 @@ static size_t store_bytes(const cs_store *s) {
  * create (From, LastUpdatedBy, attributes, media, NUL byte, explicit
  * dates, a 30000-byte body), update in place and rebuilt, delete (a gap, a
  * media message); a new SID epoch, then creates in it (a message in a
- * channel of the first epoch, a service, channel and message); clear (which
- * keeps the epoch); and creates after the clear. */
+ * channel of the first epoch, a service with webhook settings, channel and
+ * message); clear (which keeps the epoch); creates after the clear; and
+ * service creates and updates with webhook settings (string and typed
+ * forms, settings set back to null). */
 
 typedef struct sc {
     char is[3][CS_SID_BUFSZ];
@@ -228,6 +230,9 @@ static const struct {
     {"store_clear", 0},
     {"service_create_after_clear", 0},
     {"media_create_after_clear", 0},
+    {"service_create_webhooks", 0},
+    {"service_update_webhooks_typed", 0},
+    {"service_update_clear_filters", 0},
 };
 #define N_SCRIPT (sizeof SCRIPT / sizeof SCRIPT[0])
 #define SCRIPT_BEFORE_CLEAR 39 /* ops before store_clear */
@@ -368,7 +373,19 @@ static cs_err run_op(cs_store *s, sc *c, size_t i) {
         return cs_channel_delete(s, cs_str_c(c->is[0]), cs_str_c(c->ch[2]),
                                  cs_str_c("true"));
     case 35: return cs_service_delete(s, cs_str_c(c->is[1]));
-    case 36: return svc_new(s, c->is[2], "Third");
+    case 36: { /* webhook settings in the snapshot image too */
+        cs_service_params sp = {0};
+        cs_str f[2] = {cs_str_c("onChannelDestroyed"), cs_str_c("onMessageSent")};
+        sp.friendly_name = cs_str_c("Third");
+        sp.post_webhook_url = cs_str_c("http://localhost:8080/hook");
+        sp.webhook_filters = f;
+        sp.n_webhook_filters = 2;
+        sp.post_webhook_retry_count_value = CS_RETRY_COUNT(2);
+        cs_service_view v;
+        cs_err e = cs_service_create_with(s, &sp, &v);
+        if (!e) memcpy(c->is[2], v.sid, CS_SID_BUFSZ);
+        return e;
+    }
     case 37:
         cp.unique_name = cs_str_c("t");
         return chan_new(s, c->is[2], c->ch[4], &cp);
@@ -379,6 +396,41 @@ static cs_err run_op(cs_store *s, sc *c, size_t i) {
     case 39: return cs_store_clear(s);
     case 40: return svc_new(s, c->is[0], "After the clear");
     case 41: return media_new(s, c->is[0], c->me[3], "audio/ogg", "a.ogg", 5);
+    case 42: { /* every webhook setting, in string form */
+        cs_service_params sp = {0};
+        cs_str f[3] = {cs_str_c("onMessageSent"), cs_str_c("onChannelAdded"),
+                       cs_str_c("onMessageSent")};
+        sp.friendly_name = cs_str_c("Hooks");
+        sp.pre_webhook_url = cs_str_c("http://127.0.0.1:9/pre");
+        sp.post_webhook_url = cs_str_c("https://hooks.example.com/chat?x=1");
+        sp.webhook_method = cs_str_c("GET");
+        sp.webhook_filters = f;
+        sp.n_webhook_filters = 3;
+        sp.pre_webhook_retry_count = cs_str_c("2");
+        sp.post_webhook_retry_count = cs_str_c("3");
+        cs_service_view v;
+        cs_err e = cs_service_create_with(s, &sp, &v);
+        if (!e) memcpy(c->is[1], v.sid, CS_SID_BUFSZ);
+        return e;
+    }
+    case 43: { /* typed forms; a URL back to null */
+        cs_service_params sp = {0};
+        static const cs_webhook_event f[] = {CS_WEBHOOK_ON_MESSAGE_UPDATED};
+        sp.pre_webhook_url = cs_str_c("");
+        sp.webhook_method_value = CS_WEBHOOK_METHOD_POST;
+        sp.webhook_filter_values = f;
+        sp.n_webhook_filter_values = 1;
+        sp.post_webhook_retry_count_value = CS_RETRY_COUNT(1);
+        return cs_service_update_with(s, cs_str_c(c->is[1]), &sp, NULL);
+    }
+    case 44: { /* filters back to null, another URL */
+        cs_service_params sp = {0};
+        cs_str f[1] = {cs_str_c("")};
+        sp.post_webhook_url = cs_str_c("https://other.example/x");
+        sp.webhook_filters = f;
+        sp.n_webhook_filters = 1;
+        return cs_service_update_with(s, cs_str_c(c->is[1]), &sp, NULL);
+    }
     }
     abort();
 }

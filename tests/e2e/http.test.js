@@ -963,30 +963,55 @@ describe('error precedence', () => {
 });
 
 describe('services over HTTP', () => {
-  it('update ignores every parameter but FriendlyName, webhook settings included', async () => {
+  it('update sets FriendlyName and the webhook settings, and ignores every other parameter', async () => {
     const s = await mkService('only the name');
     const p = `/v2/Services/${s.sid}`;
     const others = {
-      PreWebhookUrl: 'https://example.com/pre', PostWebhookUrl: 'https://example.com/post',
-      WebhookMethod: 'GET', WebhookFilters: 'onMessageSent', PreWebhookRetryCount: '3',
-      PostWebhookRetryCount: '2', ReachabilityEnabled: 'true', ReadStatusEnabled: 'false',
+      ReachabilityEnabled: 'true', ReadStatusEnabled: 'false',
       TypingIndicatorTimeout: '9', ConsumptionReportInterval: '3',
       'Notifications.NewMessage.Enabled': 'true', 'Notifications.LogEnabled': 'true',
       'Media.CompatibilityMessage': 'changed', 'Limits.ChannelMembers': '5', 'Limits.UserChannels': '7',
       DefaultServiceRoleSid: `RL${'1'.repeat(32)}`, DefaultChannelRoleSid: `RL${'2'.repeat(32)}`,
       DefaultChannelCreatorRoleSid: `RL${'3'.repeat(32)}`, AccountSid: `AC${'4'.repeat(32)}`, Sid: `IS${'5'.repeat(32)}`,
     };
-    // Without FriendlyName: nothing changes, date_updated included.
+    // Only other parameters: nothing changes, date_updated included.
     const same = await post(p, others, { headers: { 'X-Twilio-Webhook-Enabled': 'true' } });
     assert.equal(same.status, 200, same.text);
     assert.equal(same.text, (await get(p)).text);
     assert.deepEqual(same.json, s);
-    // With it: only friendly_name and date_updated may differ.
-    const r = await post(p, Object.assign({ FriendlyName: 'renamed' }, others));
+    // With FriendlyName and the webhook settings: only those and date_updated differ.
+    const hooks = new URLSearchParams(Object.assign({ FriendlyName: 'renamed' }, others, {
+      PreWebhookUrl: 'https://example.com/pre', PostWebhookUrl: 'https://example.com/post?a=1',
+      WebhookMethod: 'GET', PreWebhookRetryCount: '3', PostWebhookRetryCount: '2',
+    }));
+    hooks.append('WebhookFilters', 'onMessageSent');
+    hooks.append('WebhookFilters', 'onChannelDestroyed');
+    const r = await post(p, hooks.toString());
     assert.equal(r.status, 200, r.text);
-    const want = Object.assign({}, s, { friendly_name: 'renamed', date_updated: r.json.date_updated });
+    const want = Object.assign({}, s, {
+      friendly_name: 'renamed', date_updated: r.json.date_updated,
+      pre_webhook_url: 'https://example.com/pre', post_webhook_url: 'https://example.com/post?a=1',
+      webhook_method: 'GET', webhook_filters: ['onMessageSent', 'onChannelDestroyed'],
+      pre_webhook_retry_count: 3, post_webhook_retry_count: 2,
+    });
     assert.deepEqual(r.json, want);
     assert.equal((await get(p)).text, r.text);
+    // Bad settings: 400 / 20001, nothing changes.
+    for (const bad of [{ PostWebhookUrl: 'ftp://x' }, { PreWebhookUrl: 'relative/path' },
+      { WebhookMethod: 'get' }, { WebhookFilters: 'onMessageSend ' }, { PostWebhookRetryCount: '4' },
+      { PreWebhookRetryCount: '' }, { WebhookMethod: '' }]) {
+      const b = await post(p, bad);
+      assert.equal(b.status, 400, JSON.stringify(bad));
+      assert.equal(b.json.code, 20001);
+      assert.equal((await get(p)).text, r.text);
+    }
+    // Empty values: URLs and filters back to null.
+    const cleared = await post(p, 'PreWebhookUrl=&PostWebhookUrl=&WebhookFilters=');
+    assert.equal(cleared.status, 200, cleared.text);
+    assert.equal(cleared.json.pre_webhook_url, null);
+    assert.equal(cleared.json.post_webhook_url, null);
+    assert.equal(cleared.json.webhook_filters, null);
+    assert.equal(cleared.json.webhook_method, 'GET');
   });
 });
 

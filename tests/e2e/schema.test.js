@@ -298,6 +298,13 @@ describe('every response validates', () => {
     await call(srv, 'GET', `/v2/Services/${IS}`);
     await call(srv, 'POST', `/v2/Services/${IS}`, { form: { FriendlyName: 'renamed' } });
     await call(srv, 'POST', `/v2/Services/${IS}`, { form: {} });
+    // Every webhook setting set, then back to null (filters as a list).
+    const hooked = await call(srv, 'POST', `/v2/Services/${IS}`, {
+      form: 'PreWebhookUrl=https%3A%2F%2Fexample.com%2Fpre&PostWebhookUrl=http%3A%2F%2F127.0.0.1%3A9%2Fpost' +
+        '&WebhookMethod=POST&WebhookFilters=onMessageSent&WebhookFilters=onChannelAdded' +
+        '&PreWebhookRetryCount=1&PostWebhookRetryCount=3' });
+    assert.deepEqual(hooked.json.webhook_filters, ['onMessageSent', 'onChannelAdded']);
+    await call(srv, 'POST', `/v2/Services/${IS}`, { form: 'PreWebhookUrl=&PostWebhookUrl=&WebhookFilters=' });
     const extra = [];
     for (let i = 0; i < 3; i++) extra.push((await call(srv, 'POST', '/v2/Services', { form: { FriendlyName: `s${i}` } })).json.sid);
     let p = (await call(srv, 'GET', '/v2/Services?PageSize=2')).json;
