@@ -22,9 +22,11 @@
  *   4  apply R[i] unchanged (an old one is skipped, a later one is a gap)
  *   5  the next apply's k-th allocation fails
  *   6  A's journal hook refuses the next record
- *   7  jump: A and B are closed (with the end-of-input checks) and
- *      reopened from the session's snapshot after k changes: deep states
- *      without replaying the records before them
+ *   7  jump: while nothing was applied, A and B open from the session's
+ *      snapshot after k changes instead: deep states without replaying
+ *      the records before them. After an apply it ends the input: one
+ *      world per input (the rest would be an input of its own, paid for
+ *      in every execution of this one)
  *
  * For every apply:
  *  - the result is CS_OK or one of the errors on cs_journal_apply's
@@ -35,25 +37,33 @@
  *    reason and an offset <= the record length; NOMEM only when an
  *    allocation failed; JOURNAL_REFUSED exactly when A's hook refused;
  *  - the clock is never read while applying;
- *  - cs_store_check passes after every apply;
+ *  - cs_store_check passes after every apply: at once after an applied
+ *    record (but for the session's own records on the session's states,
+ *    checked at start-up), and for failed ones together, after the next
+ *    applied record, before a delete or clear that can apply and at the
+ *    end (damage a failure leaves stays until a change removes it);
  *  - a failed or skipped apply commits nothing, notifies no observer,
  *    writes no record, and leaves A's dump byte-identical: compared with
  *    B's (B received exactly the changes A committed), or with the
  *    session's while A follows it, at the end and before the next delete
- *    or clear record (which could hide a difference; there equal snapshot
- *    images and stats suffice, the dumps decide otherwise). Not after
- *    every failure: dumps were most of the run time; an update that
- *    overwrites exactly what a failure changed could hide it in one input,
- *    not in the inputs without that update. Capacity a failed call
- *    reserved may stay (tests/test_oom_durable.c): live bytes are checked
- *    when the stores are freed, not after each failure;
+ *    or clear record that can apply (the next seq and a correct CRC-32C;
+ *    such a record could hide a difference; one with a wrong CRC must be
+ *    BAD_RECORD). Equal snapshot images and stats (an image holds all a
+ *    dump renders) suffice there, and at the end while A follows the
+ *    session; the dumps decide otherwise. Not after every failure: dumps
+ *    were most of the run time; an update that overwrites exactly what a
+ *    failure changed could hide it in one input, not in the inputs
+ *    without that update. Capacity a failed call reserved may stay
+ *    (tests/test_oom_durable.c): live bytes are checked when the stores
+ *    are freed, not after each failure;
  *  - an applied record commits exactly one change with the record's seq:
  *    one event, one record from A's own hook with that seq. That record
  *    applied to B (which saw every change A committed) succeeds; for an
  *    unchanged script record it is byte-identical to the original;
- *  - at the end A and B dump the same (A and the session's DS[k] when A
- *    followed the session and a record failed since the last check), and
- *    freeing them returns every byte. */
+ *  - at the end A and B dump the same (when A followed the session and a
+ *    record failed since the last check: A's image and stats are the
+ *    session's after k, else the dumps decide), and freeing them returns
+ *    every byte. */
 #include "durable.h"
 #include "dump.h"
 
@@ -325,6 +335,7 @@ typedef struct world {
     obs ob;
     bool on_script; /* A holds the session's state after commits records */
     bool pending;   /* failed applies whose "nothing changed" is unchecked */
+    bool unchecked; /* failed applies since the last cs_store_check of A */
     bool fresh;     /* nothing applied since opening */
     char *bdump;    /* B's dump, NULL when not computed since B changed */
     long arm_fail;
@@ -341,11 +352,7 @@ static void ensure_a(world *w) {
     dz_must(cs_observer_add(w->a, observer, &w->ob, NULL), "observer A");
 }
 
-static uint64_t commits(const cs_store *s) {
-    cs_store_stats st;
-    cs_store_stats_get(s, &st);
-    return st.commits;
-}
+static uint64_t commits(const cs_store *s) { return s->commits; }
 
 static bool documented(cs_err e) {
     switch (e) {
@@ -456,19 +463,38 @@ static void verify(world *w, const char *what, bool quick) {
     w->pending = false;
 }
 
+/* cs_store_check on A; failed applies are checked together, later. */
+static void check_a(world *w, const char *when, cs_err e) {
+    FZ_CHECK(cs_store_check(w->a) == CS_OK, "cs_store_check fails %s (%s)",
+             when, cs_err_name(e));
+    w->unchecked = false;
+}
+
 /* FUZZ_TRACE=1 in the environment: one line per apply on stderr. */
 static bool TRACE;
 
 /* Applies rec to A with every check; script_k is the index of the unchanged
  * script record it is, or -1. */
 static void apply(world *w, const dz_bytes *rec, long script_k) {
-    /* A delete or a clear could hide what a failed apply changed. */
-    if (w->pending && rec->n > 1 &&
-        (rec->p[1] == 3 || rec->p[1] == 6 || rec->p[1] == 10 || rec->p[1] == 11))
-        verify(w, "a failed apply changed the store", true);
     ensure_a(w);
     w->fresh = false;
     uint64_t c0 = commits(w->a);
+    /* A delete or a clear could hide what a failed apply changed: check
+     * before one that can apply, i.e. with the next seq and a correct
+     * CRC-32C (docs/journal.md: a record that does not decode is
+     * BAD_RECORD whatever its seq, then only seq c0 + 1 applies). */
+    bool bad_crc = false;
+    if ((w->pending || w->unchecked) && rec->n >= J_HEADER + 4 &&
+        (rec->p[1] == 3 || rec->p[1] == 6 || rec->p[1] == 10 ||
+         rec->p[1] == 11) &&
+        dz_get_u64(rec->p + 8) == c0 + 1) {
+        bad_crc = dz_get_u32(rec->p + rec->n - 4) !=
+                  dz_crc32c(rec->p, rec->n - 4);
+        if (!bad_crc) {
+            if (w->unchecked) check_a(w, "after failed applies", CS_OK);
+            if (w->pending) verify(w, "a failed apply changed the store", true);
+        }
+    }
     /* The session's next record on the session's state: the result and the
      * state after are known (checked at start-up). */
     bool script = w->on_script && script_k >= 0 && (uint64_t)script_k == c0;
@@ -502,9 +528,11 @@ static void apply(world *w, const dz_bytes *rec, long script_k) {
     FZ_CHECK(documented(e),
              "cs_journal_apply returned %s, not in its Errors list",
              cs_err_name(e));
-    if (!(script && e == CS_OK && ap))
-        FZ_CHECK(cs_store_check(w->a) == CS_OK,
-                 "cs_store_check fails after apply (%s)", cs_err_name(e));
+    FZ_CHECK(!bad_crc || e == CS_E_BAD_RECORD,
+             "a record with a wrong CRC-32C: %s", cs_err_name(e));
+    /* The session's record on the session's state needs no check (its
+     * states were checked at start-up), unless failures came before. */
+    if (ap && (!script || w->unchecked)) check_a(w, "after apply", e);
     uint64_t seq = 0;
     cs_err rs = cs_journal_record_seq(copy, rec->n, &seq);
     if (rec->n < J_HEADER + 4) {
@@ -547,6 +575,7 @@ static void apply(world *w, const dz_bytes *rec, long script_k) {
         FZ_CHECK(w->ja.n == j0, "%s, not applied, but journal records written",
                  cs_err_name(e));
         w->pending = true;
+        w->unchecked = true;
         free(copy);
         return;
     }
@@ -778,10 +807,13 @@ static void world_open(world *w, size_t k) {
 /* The end-of-input checks (unless nothing was applied), then frees. */
 static void world_close(world *w) {
     if (w->a && !w->fresh) {
+        if (w->unchecked) check_a(w, "after failed applies", CS_OK);
         if (w->on_script) {
             /* Only session records applied since the last check (or since
-             * opening): nothing a hostile record could have changed. */
-            if (w->pending) verify(w, "at the end", false);
+             * opening): nothing a hostile record could have changed. A
+             * failure since: the session's image and stats, which hold
+             * all the dump renders, suffice; the dumps decide otherwise. */
+            if (w->pending) verify(w, "at the end", true);
         } else {
             FZ_CHECK(w->b, "off the session without B");
             char *da = dump_of(w->a);
@@ -851,6 +883,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 7: { /* jump */
             size_t k = u8(&r) % (NREC + 1);
             if (TRACE) fprintf(stderr, "jump to %zu\n", k);
+            /* One world per input: a jump after an apply ends the input
+             * (what follows would be an input of its own, run after the
+             * first at the cost of both). */
+            if (!w->fresh) {
+                r.pos = r.n;
+                break;
+            }
             world_close(w);
             world_open(w, k);
             break;

@@ -13,71 +13,6 @@
 
 #include <stdlib.h>
 
-/* ---- memory sinks and sources ------------------------------------------- */
-
-typedef struct mem {
-    uint8_t *p;
-    size_t n, cap, pos;
-    size_t chunk; /* read at most this many bytes per call (0: any) */
-} mem;
-
-static int mem_write(void *ctx, const void *buf, size_t len) {
-    mem *m = ctx;
-    if (m->n + len > m->cap) {
-        size_t cap = m->cap ? m->cap : 4096;
-        while (cap < m->n + len) cap *= 2;
-        uint8_t *p = realloc(m->p, cap);
-        if (!p) return -1;
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->n, buf, len);
-    m->n += len;
-    return 0;
-}
-
-static ptrdiff_t mem_read(void *ctx, void *buf, size_t len) {
-    mem *m = ctx;
-    size_t k = m->n - m->pos;
-    if (k > len) k = len;
-    if (m->chunk && k > m->chunk) k = m->chunk;
-    memcpy(buf, m->p + m->pos, k);
-    m->pos += k;
-    return (ptrdiff_t)k;
-}
-
-static void mem_free(mem *m) {
-    free(m->p);
-    memset(m, 0, sizeof *m);
-}
-
-/* Journal records kept in order. */
-#define MAX_RECS 4096
-typedef struct journal {
-    uint8_t *rec[MAX_RECS];
-    size_t len[MAX_RECS];
-    uint64_t seq[MAX_RECS];
-    size_t n;
-    int refuse; /* non-zero: refuse every record */
-} journal;
-
-static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
-    journal *j = ctx;
-    if (j->refuse) return j->refuse;
-    if (j->n == MAX_RECS) return -1;
-    j->rec[j->n] = malloc(len);
-    memcpy(j->rec[j->n], rec, len);
-    j->len[j->n] = len;
-    j->seq[j->n] = seq;
-    j->n++;
-    return 0;
-}
-
-static void journal_free(journal *j) {
-    for (size_t i = 0; i < j->n; i++) free(j->rec[i]);
-    memset(j, 0, sizeof *j);
-}
-
 /* Compares two dumps; on a difference reports where, briefly. */
 #define CHECK_DUMP(got, want) check_dump_(got, want, __LINE__)
 static void check_dump_(const char *got, const char *want, int line) {
@@ -204,11 +139,11 @@ static cs_store *new_store(uint64_t seed) {
     return s;
 }
 
-static cs_store *load(mem *m, const cs_options *o, cs_err *e,
+static cs_store *load(tu_mem *m, const cs_options *o, cs_err *e,
                       cs_decode_error *err) {
     cs_store *s = NULL;
     m->pos = 0;
-    *e = cs_snapshot_load(o, mem_read, m, &s, err);
+    *e = cs_snapshot_load(o, tu_mem_read, m, &s, err);
     return s;
 }
 
@@ -219,8 +154,8 @@ TEST(snapshot_roundtrip_is_byte_identical) {
     cs_store *a = new_store(7);
     REQUIRE(a);
     REQUIRE(populate(a, 4));
-    mem m = {0};
-    CHECK_INT(cs_snapshot_save(a, mem_write, &m), CS_OK);
+    tu_mem m = {0};
+    CHECK_INT(cs_snapshot_save(a, tu_mem_write, &m), CS_OK);
     cs_options o = tu_options(99); /* another seed: keys come from the image */
     cs_err e;
     cs_decode_error de = {0, NULL};
@@ -232,8 +167,8 @@ TEST(snapshot_roundtrip_is_byte_identical) {
     CHECK_DUMP(db, da);
     CHECK_STR(cs_store_account_sid(b), cs_store_account_sid(a));
     /* Saving the loaded store gives the same image. */
-    mem m2 = {0};
-    CHECK_INT(cs_snapshot_save(b, mem_write, &m2), CS_OK);
+    tu_mem m2 = {0};
+    CHECK_INT(cs_snapshot_save(b, tu_mem_write, &m2), CS_OK);
     CHECK(m2.n == m.n && memcmp(m2.p, m.p, m.n) == 0);
     /* Read callbacks that return a byte at a time work too. */
     m.chunk = 1;
@@ -249,8 +184,8 @@ TEST(snapshot_roundtrip_is_byte_identical) {
     cs_store_free(a);
     cs_store_free(b);
     cs_store_free(c);
-    mem_free(&m);
-    mem_free(&m2);
+    tu_mem_free(&m);
+    tu_mem_free(&m2);
 }
 
 TEST(snapshot_tokens_and_sids_survive_and_continue) {
@@ -278,8 +213,8 @@ TEST(snapshot_tokens_and_sids_survive_and_continue) {
     memcpy(token, pa.next_token, sizeof token);
     memcpy(msid, first.sid, sizeof msid);
 
-    mem m = {0};
-    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m) == CS_OK);
     cs_err e;
     cs_options o = tu_options(1); /* the test clock */
     cs_store *b = load(&m, &o, &e, NULL);
@@ -319,14 +254,14 @@ TEST(snapshot_tokens_and_sids_survive_and_continue) {
     cs_buf_free(&r2);
     cs_store_free(a);
     cs_store_free(b);
-    mem_free(&m);
+    tu_mem_free(&m);
 }
 
 TEST(snapshot_of_empty_and_cleared_stores) {
     cs_store *a = new_store(9);
     REQUIRE(a);
-    mem m = {0};
-    CHECK_INT(cs_snapshot_save(a, mem_write, &m), CS_OK);
+    tu_mem m = {0};
+    CHECK_INT(cs_snapshot_save(a, tu_mem_write, &m), CS_OK);
     cs_err e;
     cs_store *b = load(&m, NULL, &e, NULL);
     CHECK_INT(e, CS_OK);
@@ -339,8 +274,8 @@ TEST(snapshot_of_empty_and_cleared_stores) {
     cs_store_free(b);
     REQUIRE(populate(a, 1));
     CHECK_INT(cs_store_clear(a), CS_OK);
-    mem_free(&m);
-    CHECK_INT(cs_snapshot_save(a, mem_write, &m), CS_OK);
+    tu_mem_free(&m);
+    CHECK_INT(cs_snapshot_save(a, tu_mem_write, &m), CS_OK);
     b = load(&m, NULL, &e, NULL);
     CHECK_INT(e, CS_OK);
     if (b) {
@@ -351,14 +286,14 @@ TEST(snapshot_of_empty_and_cleared_stores) {
     }
     cs_store_free(a);
     cs_store_free(b);
-    mem_free(&m);
+    tu_mem_free(&m);
 }
 
 TEST(snapshot_account_sid_option_must_match) {
     cs_store *a = new_store(10);
     REQUIRE(a);
-    mem m = {0};
-    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m) == CS_OK);
     cs_options o = CS_OPTIONS_INIT;
     o.account_sid = "AC00000000000000000000000000000000";
     cs_err e;
@@ -370,7 +305,7 @@ TEST(snapshot_account_sid_option_must_match) {
     CHECK_INT(e, CS_OK);
     cs_store_free(a);
     cs_store_free(b);
-    mem_free(&m);
+    tu_mem_free(&m);
 }
 
 static int failing_write(void *ctx, const void *buf, size_t len) {
@@ -409,14 +344,14 @@ TEST(snapshot_damage_is_refused_with_offset) {
     cs_store *a = new_store(12);
     REQUIRE(a);
     REQUIRE(populate(a, 1));
-    mem m = {0};
-    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m) == CS_OK);
     size_t n = m.n, bad = 0;
     for (size_t cut = 0; cut < n; cut += cut < 300 ? 1 : 37) {
-        mem t = {m.p, cut, cut, 0, 0};
+        tu_mem t = {m.p, cut, cut, 0, 0};
         cs_store *b = NULL;
         cs_decode_error de = {0, NULL};
-        cs_err e = cs_snapshot_load(NULL, mem_read, &t, &b, &de);
+        cs_err e = cs_snapshot_load(NULL, tu_mem_read, &t, &b, &de);
         if (e != CS_E_BAD_SNAPSHOT || b || !de.reason || de.offset > cut) {
             bad++;
             CHECK_FAIL_("cut at %zu: %s, offset %llu", cut, cs_err_name(e),
@@ -429,10 +364,10 @@ TEST(snapshot_damage_is_refused_with_offset) {
         uint8_t *copy = malloc(n);
         memcpy(copy, m.p, n);
         copy[i] ^= (uint8_t)(1u << (i % 8));
-        mem t = {copy, n, n, 0, 0};
+        tu_mem t = {copy, n, n, 0, 0};
         cs_store *b = NULL;
         cs_decode_error de = {0, NULL};
-        cs_err e = cs_snapshot_load(NULL, mem_read, &t, &b, &de);
+        cs_err e = cs_snapshot_load(NULL, tu_mem_read, &t, &b, &de);
         if (e != CS_E_BAD_SNAPSHOT || b || !de.reason || de.offset > n) {
             bad++;
             CHECK_FAIL_("flip at %zu: %s", i, cs_err_name(e));
@@ -441,7 +376,7 @@ TEST(snapshot_damage_is_refused_with_offset) {
         free(copy);
     }
     cs_store_free(a);
-    mem_free(&m);
+    tu_mem_free(&m);
 }
 
 /* ---- journal ------------------------------------------------------------ */
@@ -450,11 +385,11 @@ TEST(journal_replay_after_snapshot_rebuilds_the_store) {
     tu_now = TU_T0;
     cs_store *a = new_store(13);
     REQUIRE(a);
-    journal j = {0};
-    CHECK_INT(cs_store_set_journal(a, journal_hook, &j), CS_OK);
+    tu_journal j = {0};
+    CHECK_INT(cs_store_set_journal(a, tu_journal_hook, &j), CS_OK);
     REQUIRE(populate(a, 1));
-    mem m = {0};
-    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m) == CS_OK);
     size_t at_snapshot = j.n;
     tu_now += 1000;
     REQUIRE(populate(a, 3));
@@ -489,16 +424,16 @@ TEST(journal_replay_after_snapshot_rebuilds_the_store) {
     free(db);
     cs_store_free(a);
     cs_store_free(b);
-    journal_free(&j);
-    mem_free(&m);
+    tu_journal_free(&j);
+    tu_mem_free(&m);
 }
 
 TEST(journal_from_an_empty_store_rebuilds_it) {
     tu_now = TU_T0;
     cs_store *a = new_store(14), *b = new_store(14);
     REQUIRE(a && b);
-    journal j = {0};
-    REQUIRE(cs_store_set_journal(a, journal_hook, &j) == CS_OK);
+    tu_journal j = {0};
+    REQUIRE(cs_store_set_journal(a, tu_journal_hook, &j) == CS_OK);
     REQUIRE(populate(a, 2));
     /* b has the same seed (keys) but never saw the calls. */
     for (size_t i = 0; i < j.n; i++)
@@ -512,15 +447,15 @@ TEST(journal_from_an_empty_store_rebuilds_it) {
     free(db);
     cs_store_free(a);
     cs_store_free(b);
-    journal_free(&j);
+    tu_journal_free(&j);
 }
 
 TEST(journal_gap_and_mismatch_are_refused) {
     tu_now = TU_T0;
     cs_store *a = new_store(15), *b = new_store(16);
     REQUIRE(a && b);
-    journal j = {0};
-    REQUIRE(cs_store_set_journal(a, journal_hook, &j) == CS_OK);
+    tu_journal j = {0};
+    REQUIRE(cs_store_set_journal(a, tu_journal_hook, &j) == CS_OK);
     REQUIRE(populate(a, 1));
     REQUIRE(j.n > 3);
     cs_store_stats before;
@@ -572,15 +507,15 @@ TEST(journal_gap_and_mismatch_are_refused) {
     CHECK(de.reason != NULL);
     cs_store_free(a);
     cs_store_free(b);
-    journal_free(&j);
+    tu_journal_free(&j);
 }
 
 TEST(journal_damage_is_refused_with_offset) {
     tu_now = TU_T0;
     cs_store *a = new_store(17), *b = new_store(17);
     REQUIRE(a && b);
-    journal j = {0};
-    REQUIRE(cs_store_set_journal(a, journal_hook, &j) == CS_OK);
+    tu_journal j = {0};
+    REQUIRE(cs_store_set_journal(a, tu_journal_hook, &j) == CS_OK);
     REQUIRE(populate(a, 1));
     char *d0 = dump_of(b);
     size_t bad = 0;
@@ -608,7 +543,7 @@ TEST(journal_damage_is_refused_with_offset) {
     free(d1);
     cs_store_free(a);
     cs_store_free(b);
-    journal_free(&j);
+    tu_journal_free(&j);
 }
 
 /* A create record from a store with other keys, or with its created SID
@@ -617,8 +552,8 @@ TEST(journal_foreign_create_changes_nothing) {
     tu_now = TU_T0;
     cs_store *a = new_store(1), *b = new_store(2);
     REQUIRE(a && b);
-    journal j = {0};
-    REQUIRE(cs_store_set_journal(a, journal_hook, &j) == CS_OK);
+    tu_journal j = {0};
+    REQUIRE(cs_store_set_journal(a, tu_journal_hook, &j) == CS_OK);
     cs_service_view sv;
     REQUIRE(cs_service_create(a, S("x"), &sv) == CS_OK);
     cs_message_params mp = {0};
@@ -656,7 +591,7 @@ TEST(journal_foreign_create_changes_nothing) {
     cs_store_free(a);
     cs_store_free(b);
     cs_store_free(c);
-    journal_free(&j);
+    tu_journal_free(&j);
 }
 
 /* A refusing hook: every kind of mutating call fails with JOURNAL_REFUSED,
@@ -666,8 +601,8 @@ TEST(journal_refusal_changes_nothing) {
     cs_store *a = new_store(18);
     REQUIRE(a);
     REQUIRE(populate(a, 1));
-    journal j = {0};
-    REQUIRE(cs_store_set_journal(a, journal_hook, &j) == CS_OK);
+    tu_journal j = {0};
+    REQUIRE(cs_store_set_journal(a, tu_journal_hook, &j) == CS_OK);
     tu_events ev;
     memset(&ev, 0, sizeof ev);
     REQUIRE(cs_observer_add(a, tu_record, &ev, NULL) == CS_OK);
@@ -725,7 +660,7 @@ TEST(journal_refusal_changes_nothing) {
     free(d0);
     free(d1);
     cs_store_free(a);
-    journal_free(&j);
+    tu_journal_free(&j);
 }
 
 /* ---- SID epochs ----------------------------------------------------------- */

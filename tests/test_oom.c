@@ -4,37 +4,8 @@
  * checker and leave a dump byte-identical to the one before the call; each
  * success (an optional allocation failed) must equal the clean result. No
  * byte may leak. */
-#include "check.h"
 #include "dump.h"
-
-/* ---- failing allocator -------------------------------------------------- */
-
-typedef struct fail_alc {
-    long count;   /* allocations so far */
-    long fail_at; /* 0: never */
-    bool persist; /* fail every allocation from fail_at on */
-    long failures;
-    size_t live;
-} fail_alc;
-
-static void *fa_malloc(void *ctx, size_t n) {
-    fail_alc *a = ctx;
-    a->count++;
-    if (a->fail_at &&
-        (a->count == a->fail_at || (a->persist && a->count > a->fail_at))) {
-        a->failures++;
-        return NULL;
-    }
-    void *p = malloc(n);
-    if (p) a->live += n;
-    return p;
-}
-
-static void fa_free(void *ctx, void *p, size_t n) {
-    fail_alc *a = ctx;
-    a->live -= n;
-    free(p);
-}
+#include "test_util.h"
 
 static int64_t fixed_clock(void *ctx) {
     (void)ctx;
@@ -296,8 +267,8 @@ static void jl_reset(void) {
     memset(&jl, 0, sizeof jl);
 }
 
-static cs_store *build(fail_alc *a, ctx *c, size_t upto) {
-    cs_allocator alc = {fa_malloc, fa_free, a};
+static cs_store *build(tu_fail_alc *a, ctx *c, size_t upto) {
+    cs_allocator alc = {tu_fa_malloc, tu_fa_free, a};
     cs_options o = CS_OPTIONS_INIT;
     o.allocator = &alc;
     o.use_seed = true;
@@ -315,15 +286,11 @@ static cs_store *build(fail_alc *a, ctx *c, size_t upto) {
     return s;
 }
 
-static bool same(const cs_buf *a, const cs_buf *b) {
-    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
-}
-
 static long sweep_sites = 0;
 
 /* Sweeps one op; returns the number of allocations its clean run makes. */
 static long sweep(size_t k, op_fn fn, const char *name) {
-    fail_alc a;
+    tu_fail_alc a;
     ctx c;
     cs_buf before, after;
     cs_store *s = build(&a, &c, k);
@@ -355,13 +322,13 @@ static long sweep(size_t k, op_fn fn, const char *name) {
             if (e) {
                 if (e != CS_E_NOMEM)
                     CHECK_FAIL_("%s n=%ld: %s", name, n, cs_err_name(e));
-                if (!same(&now, &before))
+                if (!tu_same_buf(&now, &before))
                     CHECK_FAIL_("%s n=%ld persist=%d: store changed by a failed "
                                 "call", name, n, persist);
                 /* No record of a change that did not happen. */
                 if (jl.calls)
                     CHECK_FAIL_("%s n=%ld: failed call journaled", name, n);
-            } else if (!same(&now, &after)) {
+            } else if (!tu_same_buf(&now, &after)) {
                 CHECK_FAIL_("%s n=%ld: success differs from clean run", name, n);
             } else if (jl.calls != want.calls ||
                        (jl.calls && (jl.len != want.len ||
@@ -412,10 +379,10 @@ TEST(oom_growth_and_compaction) {
 
 TEST(oom_store_new) {
     for (long n = 1; n < 10; n++) {
-        fail_alc a;
+        tu_fail_alc a;
         memset(&a, 0, sizeof a);
         a.fail_at = n;
-        cs_allocator alc = {fa_malloc, fa_free, &a};
+        cs_allocator alc = {tu_fa_malloc, tu_fa_free, &a};
         cs_options o = CS_OPTIONS_INIT;
         o.allocator = &alc;
         cs_store *s = NULL;

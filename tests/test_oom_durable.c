@@ -17,37 +17,8 @@
  *   one (same dump, same journal).
  * tests/test_oom.c's oom_*_journaled runs its per-call sweep with an
  * accepting hook installed, so that the record's allocation fails too. */
-#include "check.h"
 #include "dump.h"
-
-/* ---- failing allocator -------------------------------------------------- */
-
-typedef struct fail_alc {
-    long count;   /* allocations so far */
-    long fail_at; /* 0: never */
-    bool persist; /* fail every allocation from fail_at on */
-    long failures;
-    size_t live;
-} fail_alc;
-
-static void *fa_malloc(void *ctx, size_t n) {
-    fail_alc *a = ctx;
-    a->count++;
-    if (a->fail_at &&
-        (a->count == a->fail_at || (a->persist && a->count > a->fail_at))) {
-        a->failures++;
-        return NULL;
-    }
-    void *p = malloc(n);
-    if (p) a->live += n;
-    return p;
-}
-
-static void fa_free(void *ctx, void *p, size_t n) {
-    fail_alc *a = ctx;
-    if (p) a->live -= n;
-    free(p);
-}
+#include "test_util.h"
 
 /* ---- clocks ------------------------------------------------------------- */
 
@@ -63,11 +34,11 @@ static int64_t wrong_clock(void *ctx) {
     return 42;
 }
 
-static cs_options options(fail_alc *a, cs_allocator *alc, cs_clock_fn clock) {
+static cs_options options(tu_fail_alc *a, cs_allocator *alc, cs_clock_fn clock) {
     cs_options o = CS_OPTIONS_INIT;
     if (a) {
         memset(a, 0, sizeof *a);
-        *alc = (cs_allocator){fa_malloc, fa_free, a};
+        *alc = (cs_allocator){tu_fa_malloc, tu_fa_free, a};
         o.allocator = alc;
     }
     o.use_seed = true;
@@ -76,43 +47,11 @@ static cs_options options(fail_alc *a, cs_allocator *alc, cs_clock_fn clock) {
     return o;
 }
 
-/* ---- journal capture and observers -------------------------------------- */
-
-#define MAX_RECS 64
-typedef struct jcap {
-    uint8_t *rec[MAX_RECS];
-    size_t len[MAX_RECS];
-    uint64_t seq[MAX_RECS];
-    size_t n;
-    long calls;     /* hook invocations, refused ones included */
-    long refuse_at; /* refuse the call with this number (from 1); 0: never */
-} jcap;
-
-static int hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
-    jcap *j = ctx;
-    j->calls++;
-    if (j->refuse_at && j->calls == j->refuse_at) return 7;
-    if (j->n == MAX_RECS) return -1;
-    j->rec[j->n] = malloc(len);
-    memcpy(j->rec[j->n], rec, len);
-    j->len[j->n] = len;
-    j->seq[j->n] = seq;
-    j->n++;
-    return 0;
-}
-
-static void jcap_free(jcap *j) {
-    for (size_t i = 0; i < j->n; i++) free(j->rec[i]);
-    memset(j, 0, sizeof *j);
-}
+/* ---- observers and the byte count --------------------------------------- */
 
 static void count_event(void *ctx, const cs_event *ev) {
     (void)ev;
     ++*(long *)ctx;
-}
-
-static bool same(const cs_buf *a, const cs_buf *b) {
-    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
 }
 
 static size_t store_bytes(const cs_store *s) {
@@ -437,12 +376,12 @@ static cs_err run_op(cs_store *s, sc *c, size_t i) {
 
 /* Runs the whole session on a clean store with a journal hook, keeping the
  * records and the final dump. */
-static void record_session(jcap *j, cs_buf *final_dump) {
+static void record_session(tu_journal *j, cs_buf *final_dump) {
     cs_options o = options(NULL, NULL, script_clock);
     cs_store *s;
     if (cs_store_new(&o, &s)) abort();
     memset(j, 0, sizeof *j);
-    if (cs_store_set_journal(s, hook, j)) abort();
+    if (cs_store_set_journal(s, tu_journal_hook, j)) abort();
     sc c;
     memset(&c, 0, sizeof c);
     for (size_t i = 0; i < N_SCRIPT; i++) {
@@ -468,35 +407,6 @@ static void init_big_body(void) {
 }
 
 /* ---- snapshot images ---------------------------------------------------- */
-
-typedef struct mem {
-    uint8_t *p;
-    size_t n, cap, pos;
-} mem;
-
-static int mem_write(void *ctx, const void *buf, size_t len) {
-    mem *m = ctx;
-    if (m->n + len > m->cap) {
-        size_t cap = m->cap ? m->cap : 4096;
-        while (cap < m->n + len) cap *= 2;
-        uint8_t *p = realloc(m->p, cap);
-        if (!p) return -1;
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->n, buf, len);
-    m->n += len;
-    return 0;
-}
-
-static ptrdiff_t mem_read(void *ctx, void *buf, size_t len) {
-    mem *m = ctx;
-    size_t k = m->n - m->pos;
-    if (k > len) k = len;
-    memcpy(buf, m->p + m->pos, k);
-    m->pos += k;
-    return (ptrdiff_t)k;
-}
 
 /* A realistic store: the session up to the clear (two services, three
  * channels, media attached and not, gaps, edits, LastUpdatedBy, two SID
@@ -541,26 +451,26 @@ static cs_store *realistic_store(void) {
 TEST(snapshot_load_every_allocation) {
     init_big_body();
     cs_store *orig = realistic_store();
-    mem img = {0};
-    REQUIRE(cs_snapshot_save(orig, mem_write, &img) == CS_OK);
+    tu_mem img = {0};
+    REQUIRE(cs_snapshot_save(orig, tu_mem_write, &img) == CS_OK);
     cs_buf want;
     dump_store(orig, &want);
     cs_store_free(orig);
 
     /* The clean load: how many allocations it makes. */
-    fail_alc a;
+    tu_fail_alc a;
     cs_allocator alc;
     cs_options o = options(&a, &alc, wrong_clock);
     cs_store *s = NULL;
     cs_decode_error de = {0, NULL};
     img.pos = 0;
-    CHECK_INT(cs_snapshot_load(&o, mem_read, &img, &s, &de), CS_OK);
+    CHECK_INT(cs_snapshot_load(&o, tu_mem_read, &img, &s, &de), CS_OK);
     REQUIRE(s);
     long allocs = a.count;
     CHECK_INT(cs_store_check(s), CS_OK);
     cs_buf got;
     dump_store(s, &got);
-    CHECK(same(&got, &want));
+    CHECK(tu_same_buf(&got, &want));
     cs_buf_free(&got);
     cs_store_free(s);
     CHECK_INT(a.live, 0);
@@ -574,7 +484,7 @@ TEST(snapshot_load_every_allocation) {
             s = (cs_store *)&a; /* must become NULL */
             de = (cs_decode_error){0, NULL};
             img.pos = 0;
-            cs_err e = cs_snapshot_load(&o, mem_read, &img, &s, &de);
+            cs_err e = cs_snapshot_load(&o, tu_mem_read, &img, &s, &de);
             loads++;
             if (e != CS_E_NOMEM || s != NULL || a.failures == 0) {
                 bad++;
@@ -604,7 +514,7 @@ TEST(snapshot_load_every_allocation) {
 /* A store in the state before record i: records 0..i-1 applied to a fresh
  * store with the writer's seed (its keys) and a clock that is not the
  * writer's. */
-static cs_store *state_before(fail_alc *a, cs_allocator *alc, const jcap *j,
+static cs_store *state_before(tu_fail_alc *a, cs_allocator *alc, const tu_journal *j,
                               size_t i) {
     cs_options o = options(a, alc, wrong_clock);
     cs_store *s;
@@ -637,15 +547,15 @@ static const void *update_target(const cs_store *s, const uint8_t *rec) {
 /* Sweeps record i: with journaled, the target store has a journal hook
  * (which must hand on exactly the applied record) and an observer. Returns
  * the allocations the clean apply makes; *path the update path taken. */
-static long sweep_record(const jcap *j, size_t i, bool journaled, int *path,
+static long sweep_record(const tu_journal *j, size_t i, bool journaled, int *path,
                          long *sites) {
-    fail_alc a;
+    tu_fail_alc a;
     cs_allocator alc;
-    jcap rj;
+    tu_journal rj;
     long events = 0;
     cs_store *s = state_before(&a, &alc, j, i);
     memset(&rj, 0, sizeof rj);
-    if (journaled && (cs_store_set_journal(s, hook, &rj) ||
+    if (journaled && (cs_store_set_journal(s, tu_journal_hook, &rj) ||
                       cs_observer_add(s, count_event, &events, NULL)))
         abort();
     cs_buf before, after;
@@ -676,13 +586,13 @@ static long sweep_record(const jcap *j, size_t i, bool journaled, int *path,
     CHECK_INT(cs_store_check(s), CS_OK);
     dump_store(s, &after);
     cs_store_free(s);
-    jcap_free(&rj);
+    tu_journal_free(&rj);
     CHECK_INT(a.live, 0);
     for (int persist = 0; persist < 2; persist++) {
         for (long n = 1; n <= allocs; n++) {
             s = state_before(&a, &alc, j, i);
             events = 0;
-            if (journaled && (cs_store_set_journal(s, hook, &rj) ||
+            if (journaled && (cs_store_set_journal(s, tu_journal_hook, &rj) ||
                               cs_observer_add(s, count_event, &events, NULL)))
                 abort();
             a.fail_at = a.count + n;
@@ -698,7 +608,7 @@ static long sweep_record(const jcap *j, size_t i, bool journaled, int *path,
                     CHECK_FAIL_("record %zu (%s) n=%ld: %s", i, SCRIPT[i].name,
                                 n, cs_err_name(e));
                 if (ap) CHECK_FAIL_("record %zu n=%ld: failed but applied", i, n);
-                if (!same(&now, &before))
+                if (!tu_same_buf(&now, &before))
                     CHECK_FAIL_("record %zu (%s) n=%ld persist=%d: store "
                                 "changed by a failed apply",
                                 i, SCRIPT[i].name, n, persist);
@@ -707,7 +617,7 @@ static long sweep_record(const jcap *j, size_t i, bool journaled, int *path,
                                 "on %ld record(s), %ld event(s)",
                                 i, SCRIPT[i].name, n, rj.calls, events);
                 /* Then the clean apply succeeds on that very store. */
-                jcap_free(&rj);
+                tu_journal_free(&rj);
                 e = cs_journal_apply(s, j->rec[i], j->len[i], &ap, NULL);
                 if (e || !ap)
                     CHECK_FAIL_("record %zu (%s) n=%ld: retry %s", i,
@@ -715,14 +625,14 @@ static long sweep_record(const jcap *j, size_t i, bool journaled, int *path,
                 cs_buf_free(&now);
                 dump_store(s, &now);
             }
-            if (!same(&now, &after))
+            if (!tu_same_buf(&now, &after))
                 CHECK_FAIL_("record %zu (%s) n=%ld persist=%d: the store "
                             "differs from the clean apply's",
                             i, SCRIPT[i].name, n, persist);
             CHECK_INT(cs_store_check(s), CS_OK);
             cs_buf_free(&now);
             cs_store_free(s);
-            jcap_free(&rj);
+            tu_journal_free(&rj);
             if (a.live)
                 CHECK_FAIL_("record %zu n=%ld: %zu bytes leaked", i, n, a.live);
             ++*sites;
@@ -735,7 +645,7 @@ static long sweep_record(const jcap *j, size_t i, bool journaled, int *path,
 
 TEST(journal_apply_every_allocation) {
     init_big_body();
-    jcap j;
+    tu_journal j;
     cs_buf final_dump;
     record_session(&j, &final_dump);
     REQUIRE(j.n == N_SCRIPT);
@@ -767,30 +677,30 @@ TEST(journal_apply_every_allocation) {
            "%ld failing applies\n",
            j.n, paths[UPD_IN_PLACE], paths[UPD_REBUILT], total, sites);
     /* And the whole journal rebuilds the session's store. */
-    fail_alc a;
+    tu_fail_alc a;
     cs_allocator alc;
     cs_store *s = state_before(&a, &alc, &j, j.n);
     cs_buf got;
     dump_store(s, &got);
-    CHECK(same(&got, &final_dump));
+    CHECK(tu_same_buf(&got, &final_dump));
     cs_buf_free(&got);
     cs_store_free(s);
     cs_buf_free(&final_dump);
-    jcap_free(&j);
+    tu_journal_free(&j);
 }
 
 /* ---- journal refusal ---------------------------------------------------- */
 
 /* Allocations each op of the session makes, journaled. */
 static void session_allocs(long allocs[N_SCRIPT]) {
-    fail_alc a;
+    tu_fail_alc a;
     cs_allocator alc;
     cs_options o = options(&a, &alc, script_clock);
     cs_store *s;
-    jcap j;
+    tu_journal j;
     memset(&j, 0, sizeof j);
     long events = 0;
-    if (cs_store_new(&o, &s) || cs_store_set_journal(s, hook, &j) ||
+    if (cs_store_new(&o, &s) || cs_store_set_journal(s, tu_journal_hook, &j) ||
         cs_observer_add(s, count_event, &events, NULL))
         abort();
     sc c;
@@ -801,7 +711,7 @@ static void session_allocs(long allocs[N_SCRIPT]) {
         allocs[i] = a.count - base;
     }
     cs_store_free(s);
-    jcap_free(&j);
+    tu_journal_free(&j);
 }
 
 /* The session on a store whose hook refuses its k-th call, beside a twin
@@ -812,7 +722,7 @@ static void session_allocs(long allocs[N_SCRIPT]) {
  * must end as the clean session did, with the same journal. */
 TEST(journal_refusal_every_call) {
     init_big_body();
-    jcap clean;
+    tu_journal clean;
     cs_buf final_dump;
     record_session(&clean, &final_dump);
     long allocs[N_SCRIPT];
@@ -820,21 +730,21 @@ TEST(journal_refusal_every_call) {
     long swept = 0, kept = 0;
     for (size_t k = 1; k <= N_SCRIPT; k++) {
         size_t i0 = k - 1; /* the op refused */
-        fail_alc a, ta;
+        tu_fail_alc a, ta;
         cs_allocator alc, talc;
         cs_options o = options(&a, &alc, script_clock);
         cs_options to = options(&ta, &talc, script_clock);
         cs_store *s, *twin;
         REQUIRE(cs_store_new(&o, &s) == CS_OK);
         REQUIRE(cs_store_new(&to, &twin) == CS_OK);
-        jcap j, tj;
+        tu_journal j, tj;
         memset(&j, 0, sizeof j);
         memset(&tj, 0, sizeof tj);
         j.refuse_at = (long)k;
         long events = 0, tevents = 0;
-        REQUIRE(cs_store_set_journal(s, hook, &j) == CS_OK);
+        REQUIRE(cs_store_set_journal(s, tu_journal_hook, &j) == CS_OK);
         REQUIRE(cs_observer_add(s, count_event, &events, NULL) == CS_OK);
-        REQUIRE(cs_store_set_journal(twin, hook, &tj) == CS_OK);
+        REQUIRE(cs_store_set_journal(twin, tu_journal_hook, &tj) == CS_OK);
         REQUIRE(cs_observer_add(twin, count_event, &tevents, NULL) == CS_OK);
         sc c, tc;
         memset(&c, 0, sizeof c);
@@ -852,7 +762,7 @@ TEST(journal_refusal_every_call) {
             CHECK_FAIL_("%s refused: %s", name, cs_err_name(e));
         CHECK_INT(cs_store_check(s), CS_OK);
         dump_store(s, &now);
-        if (!same(&now, &before))
+        if (!tu_same_buf(&now, &before))
             CHECK_FAIL_("%s refused: the store changed", name);
         if (events != ev0)
             CHECK_FAIL_("%s refused: %ld event(s)", name, events - ev0);
@@ -890,7 +800,7 @@ TEST(journal_refusal_every_call) {
         /* The refusal left no trace: same store, same journal. */
         cs_buf got;
         dump_store(s, &got);
-        if (!same(&got, &final_dump))
+        if (!tu_same_buf(&got, &final_dump))
             CHECK_FAIL_("k=%zu: the session ends differently", k);
         cs_buf_free(&got);
         bool same_journal = j.n == clean.n;
@@ -903,8 +813,8 @@ TEST(journal_refusal_every_call) {
         CHECK_INT(events, (long)N_SCRIPT);
         cs_store_free(s);
         cs_store_free(twin);
-        jcap_free(&j);
-        jcap_free(&tj);
+        tu_journal_free(&j);
+        tu_journal_free(&tj);
         CHECK_INT(a.live, 0);
         CHECK_INT(ta.live, 0);
     }
@@ -912,7 +822,7 @@ TEST(journal_refusal_every_call) {
            swept, kept);
     CHECK_INT(swept, (long)N_SCRIPT);
     cs_buf_free(&final_dump);
-    jcap_free(&clean);
+    tu_journal_free(&clean);
 }
 
 static const check_test tests[] = {

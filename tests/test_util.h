@@ -1,4 +1,5 @@
-/* Shared helpers for test_decisions.c and test_scenarios.c.
+/* Shared helpers of the test programs (all static, each program takes what
+ * it uses).
  *
  * - A fixture: a store with a fixed seed and a controllable clock (tu_now),
  *   one service and one public channel with unique_name "general".
@@ -7,7 +8,12 @@
  * - Render-to-string helpers, an exact expected-message builder, a full
  *   store dump (for "a failed call leaves the store unchanged"), an event
  *   recorder for observers, a failing allocator, and a tiny follower for
- *   the page URLs of a rendered page (what twilio-node does). */
+ *   the page URLs of a rendered page (what twilio-node does).
+ * - For the durability and allocation-failure tests: a counting allocator
+ *   that fails the N-th allocation (once or from then on) and counts live
+ *   bytes, a growable memory image usable as the snapshot write and read
+ *   callbacks, and a journal hook that keeps every record (and can refuse
+ *   records). */
 #ifndef CHATSTORE_TESTS_TEST_UTIL_H
 #define CHATSTORE_TESTS_TEST_UTIL_H
 
@@ -17,6 +23,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -650,6 +657,121 @@ static inline void tu_alloc_free(void *ctx, void *p, size_t n) {
     (void)ctx;
     (void)n;
     free(p);
+}
+
+/* ---- counting allocator that fails on demand ----------------------------- */
+
+/* Counts allocations and live bytes. fail_at > 0: allocation number
+ * fail_at fails (returns NULL); with persist, every one after it too. */
+typedef struct tu_fail_alc {
+    long count;   /* allocations so far */
+    long fail_at; /* 0: never */
+    bool persist; /* fail every allocation from fail_at on */
+    long failures;
+    size_t live;
+} tu_fail_alc;
+
+static inline void *tu_fa_malloc(void *ctx, size_t n) {
+    tu_fail_alc *a = ctx;
+    a->count++;
+    if (a->fail_at &&
+        (a->count == a->fail_at || (a->persist && a->count > a->fail_at))) {
+        a->failures++;
+        return NULL;
+    }
+    void *p = malloc(n);
+    if (p) a->live += n;
+    return p;
+}
+
+static inline void tu_fa_free(void *ctx, void *p, size_t n) {
+    tu_fail_alc *a = ctx;
+    if (p) a->live -= n;
+    free(p);
+}
+
+/* ---- memory images ------------------------------------------------------- */
+
+/* A growable buffer: tu_mem_write appends (a cs_write_fn), tu_mem_read
+ * reads from pos on (a cs_read_fn), at most chunk bytes a call when chunk
+ * is non-zero. Zero-initialise; free with tu_mem_free. */
+typedef struct tu_mem {
+    uint8_t *p;
+    size_t n, cap, pos;
+    size_t chunk; /* read at most this many bytes per call (0: any) */
+} tu_mem;
+
+static inline int tu_mem_write(void *ctx, const void *buf, size_t len) {
+    tu_mem *m = ctx;
+    if (m->n + len > m->cap) {
+        size_t cap = m->cap ? m->cap : 4096;
+        while (cap < m->n + len) cap *= 2;
+        uint8_t *p = realloc(m->p, cap);
+        if (!p) return -1;
+        m->p = p;
+        m->cap = cap;
+    }
+    memcpy(m->p + m->n, buf, len);
+    m->n += len;
+    return 0;
+}
+
+static inline ptrdiff_t tu_mem_read(void *ctx, void *buf, size_t len) {
+    tu_mem *m = ctx;
+    size_t k = m->n - m->pos;
+    if (k > len) k = len;
+    if (m->chunk && k > m->chunk) k = m->chunk;
+    memcpy(buf, m->p + m->pos, k);
+    m->pos += k;
+    return (ptrdiff_t)k;
+}
+
+static inline void tu_mem_free(tu_mem *m) {
+    free(m->p);
+    memset(m, 0, sizeof *m);
+}
+
+/* Two buffers (dumps) with the same bytes. */
+static inline bool tu_same_buf(const cs_buf *a, const cs_buf *b) {
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* ---- journal capture ----------------------------------------------------- */
+
+/* tu_journal_hook keeps a copy of every record it accepts, in order. It
+ * refuses every record (returning refuse) while refuse is non-zero, the
+ * call numbered refuse_at (from 1, returning 7), and any record beyond
+ * TU_MAX_RECS (returning -1). Zero-initialise; free with tu_journal_free. */
+#define TU_MAX_RECS 4096
+typedef struct tu_journal {
+    uint8_t *rec[TU_MAX_RECS];
+    size_t len[TU_MAX_RECS];
+    uint64_t seq[TU_MAX_RECS];
+    size_t n;
+    long calls;     /* hook invocations, refused ones included */
+    int refuse;     /* non-zero: refuse every record with this value */
+    long refuse_at; /* refuse the call with this number (from 1); 0: never */
+} tu_journal;
+
+static inline int tu_journal_hook(void *ctx, uint64_t seq, const void *rec,
+                                  size_t len) {
+    tu_journal *j = ctx;
+    j->calls++;
+    if (j->refuse) return j->refuse;
+    if (j->refuse_at && j->calls == j->refuse_at) return 7;
+    if (j->n == TU_MAX_RECS) return -1;
+    j->rec[j->n] = malloc(len);
+    if (!j->rec[j->n]) abort();
+    memcpy(j->rec[j->n], rec, len);
+    j->len[j->n] = len;
+    j->seq[j->n] = seq;
+    j->n++;
+    return 0;
+}
+
+static inline void tu_journal_free(tu_journal *j) {
+    for (size_t i = 0; i < j->n; i++) free(j->rec[i]);
+    memset(j, 0, sizeof *j);
 }
 
 /* ---- SIDs ----------------------------------------------------------------- */
