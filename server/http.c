@@ -1,51 +1,32 @@
-/* libmicrohttpd glue: request bodies, limits, authentication, replies. */
+/* libmicrohttpd glue: the daemon, its limits (connections, per address,
+ * memory per connection, inactivity), the read deadlines of slow clients,
+ * and the calls into exchange.c, which decides everything about a request
+ * from its headers, body chunks and query arguments.
+ *
+ * Invariants:
+ * - One code path: on_request only adapts libmicrohttpd's calls to
+ *   exchange_begin / exchange_body / exchange_reply.
+ * - A request's body bytes are handed to exchange_body as they arrive and
+ *   consumed at once (never left for libmicrohttpd to buffer).
+ * - Every connection has at most one read deadline running (headers or
+ *   body); none while its reply is sent.
+ * - in_flight counts the requests begun and not completed. */
 #include "fixture.h"
 #include "persist.h"
 #include "server.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Per-connection request state, kept across the handler's calls. */
-typedef struct conn_state {
-    char *body;
-    size_t len, cap;
-    size_t limit;
-    int too_large;
-} conn_state;
-
-static int is_media_upload(const char *method, const char *url) {
-    return strcmp(method, "POST") == 0 && strncmp(url, "/v1/", 4) == 0;
-}
-
-/* Appends upload data; past the limit the rest is read and dropped. */
-static void accumulate(conn_state *c, const char *data, size_t n) {
-    if (c->too_large) return;
-    if (n > c->limit - c->len) {
-        c->too_large = 1;
-        return;
-    }
-    if (c->len + n > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + n) cap *= 2;
-        char *b = realloc(c->body, cap);
-        if (!b) {
-            c->too_large = 1;
-            return;
-        }
-        c->body = b;
-        c->cap = cap;
-    }
-    memcpy(c->body + c->len, data, n);
-    c->len += n;
-}
+/* Bytes of libmicrohttpd memory per connection: the request line and
+ * headers must fit (431 otherwise); bodies pass through it in pieces. */
+#define EDGE_CONN_MEMORY (32 * 1024)
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
     struct MHD_Response *r;
@@ -72,88 +53,177 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
     return ret;
 }
 
-/* HTTP Basic with the account SID and auth token. */
-static int authorized(server *sv, struct MHD_Connection *conn) {
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
-    /* The scheme name is case-insensitive (RFC 9110 section 11.1). */
-    if (!h || strncasecmp(h, "Basic ", 6) != 0) return 0;
-    char dec[512];
-    size_t n = base64_decode(h + 6, strlen(h + 6), dec, sizeof dec - 1);
-    if (n == (size_t)-1) return 0;
-    dec[n] = '\0';
-    const char *colon = memchr(dec, ':', n);
-    if (!colon) return 0;
-    /* Lengths from the decoded bytes, not strlen: "AC...\0junk:token" or
-     * "token\0junk" must not pass. */
-    const char *user = dec, *pass = colon + 1;
-    size_t ulen = (size_t)(colon - dec), plen = n - ulen - 1;
-    size_t ul = strlen(sv->cfg.account_sid), pl = strlen(sv->cfg.auth_token);
-    /* Compare every byte whatever the outcome. */
-    unsigned diff = (unsigned)(ulen != ul) | (unsigned)(plen != pl);
-    for (size_t i = 0; i < ul; i++)
-        diff |= (unsigned char)((i < ulen ? user[i] : 0) ^ sv->cfg.account_sid[i]);
-    for (size_t i = 0; i < pl; i++)
-        diff |= (unsigned char)((i < plen ? pass[i] : 0) ^ sv->cfg.auth_token[i]);
-    return diff == 0;
+/* ---- connection read deadlines ------------------------------------------
+ * libmicrohttpd's own timeout is one of inactivity: a client sending one
+ * byte a second never reaches it. Each connection therefore has a deadline
+ * (monotonic ms, 0: none): --timeout seconds for its request's headers
+ * (from the connection's start, or the end of the previous reply), then
+ * again for the body (from the headers), none while its reply is being
+ * sent (the inactivity timeout covers a client that stops reading). A
+ * thread checks the deadlines a few times a second and shuts the socket
+ * of a connection past its own down; libmicrohttpd then closes it as it
+ * would any connection the client ended. The list is changed and the
+ * sockets shut only under the mutex, and a connection leaves the list
+ * (NOTIFY_CONNECTION, CLOSED) before libmicrohttpd closes its socket, so a
+ * descriptor shut is always the connection's own. */
+
+typedef struct edge_conn {
+    struct edge_conn *prev, *next;
+    int fd;
+    long long deadline; /* atomic */
+} edge_conn;
+
+struct edge_conns {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int stop;
+    edge_conn head; /* sentinel */
+    unsigned timeout_s;
+};
+
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
-                                     const char *key, const char *value) {
+static void set_deadline(edge_conn *ec, unsigned timeout_s) {
+    if (ec)
+        __atomic_store_n(&ec->deadline,
+                         timeout_s ? now_ms() + 1000LL * timeout_s : 0,
+                         __ATOMIC_RELAXED);
+}
+
+static void *reaper(void *arg) {
+    edge_conns *ecs = arg;
+    pthread_mutex_lock(&ecs->mu);
+    while (!ecs->stop) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += 200 * 1000 * 1000;
+        if (t.tv_nsec >= 1000000000) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&ecs->cv, &ecs->mu, &t);
+        long long now = now_ms();
+        for (edge_conn *c = ecs->head.next; c != &ecs->head; c = c->next) {
+            long long d = __atomic_load_n(&c->deadline, __ATOMIC_RELAXED);
+            if (d && d <= now) {
+                shutdown(c->fd, SHUT_RDWR);
+                __atomic_store_n(&c->deadline, 0, __ATOMIC_RELAXED);
+            }
+        }
+    }
+    pthread_mutex_unlock(&ecs->mu);
+    return NULL;
+}
+
+static edge_conns *edge_conns_new(unsigned timeout_s) {
+    edge_conns *ecs = calloc(1, sizeof *ecs);
+    if (!ecs) return NULL;
+    ecs->head.next = ecs->head.prev = &ecs->head;
+    ecs->timeout_s = timeout_s;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int ok = pthread_mutex_init(&ecs->mu, NULL) == 0;
+    if (ok && pthread_cond_init(&ecs->cv, &ca) != 0) {
+        pthread_mutex_destroy(&ecs->mu);
+        ok = 0;
+    }
+    pthread_condattr_destroy(&ca);
+    if (ok && pthread_create(&ecs->thread, NULL, reaper, ecs) != 0) {
+        pthread_cond_destroy(&ecs->cv);
+        pthread_mutex_destroy(&ecs->mu);
+        ok = 0;
+    }
+    if (!ok) {
+        free(ecs);
+        return NULL;
+    }
+    return ecs;
+}
+
+/* After MHD_stop_daemon: every connection has left the list. */
+static void edge_conns_free(edge_conns *ecs) {
+    if (!ecs) return;
+    pthread_mutex_lock(&ecs->mu);
+    ecs->stop = 1;
+    pthread_cond_signal(&ecs->cv);
+    pthread_mutex_unlock(&ecs->mu);
+    pthread_join(ecs->thread, NULL);
+    pthread_cond_destroy(&ecs->cv);
+    pthread_mutex_destroy(&ecs->mu);
+    free(ecs);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    server *sv = cls;
+    edge_conns *ecs = sv->conns;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        edge_conn *ec = ci ? calloc(1, sizeof *ec) : NULL;
+        /* out of memory: no deadline, the inactivity timeout still holds */
+        if (!ec) return;
+        ec->fd = ci->connect_fd;
+        set_deadline(ec, ecs->timeout_s); /* the first request's headers */
+        pthread_mutex_lock(&ecs->mu);
+        ec->next = ecs->head.next;
+        ec->prev = &ecs->head;
+        ec->next->prev = ec;
+        ecs->head.next = ec;
+        pthread_mutex_unlock(&ecs->mu);
+        *socket_context = ec;
+    } else if (*socket_context) {
+        edge_conn *ec = *socket_context;
+        pthread_mutex_lock(&ecs->mu);
+        ec->prev->next = ec->next;
+        ec->next->prev = ec->prev;
+        pthread_mutex_unlock(&ecs->mu);
+        free(ec);
+        *socket_context = NULL;
+    }
+}
+
+static edge_conn *conn_of(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+/* Per-request state, kept across the handler's calls. */
+typedef struct conn_state {
+    exchange x;
+} conn_state;
+
+static const char *mhd_header(void *ctx, const char *name) {
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+typedef struct arg_sink {
+    void (*add)(void *sink, const char *key, const char *value);
+    void *sink;
+} arg_sink;
+
+static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind,
+                                const char *key, const char *value) {
     (void)kind;
-    request *rq = cls;
-    params *q = &rq->query;
-    /* Keys and values arrive raw (see the no-op unescape callback). */
-    size_t kn = strlen(key), vn = value ? strlen(value) : 0;
-    char *kd = malloc(kn + 1), *vd = malloc(vn + 1);
-    int bad = !kd || !vd;
-    size_t a = bad ? 0 : pct_decode(key, kn, kd, 1);
-    size_t b = bad ? 0 : pct_decode(value ? value : "", vn, vd, 1);
-    if (!bad && (a == (size_t)-1 || b == (size_t)-1))
-        rq->bad_query = 1; /* refused: a dropped PageToken would silently
-                              restart the list */
-    else if (!bad)
-        params_add(q, kd, a, vd, b);
-    free(kd);
-    free(vd);
+    arg_sink *a = cls;
+    a->add(a->sink, key, value);
     return MHD_YES;
 }
 
-static void handle(server *sv, struct MHD_Connection *conn, const char *url,
-                   const char *method, conn_state *c, reply *rp) {
-    if (!authorized(sv, conn)) {
-        rp->www_auth = 1;
-        reply_error(rp, 401, 20003, "Authenticate");
-        return;
-    }
-    if (c->too_large) {
-        reply_error(rp, 413, 20001, "Request body too large");
-        return;
-    }
-    request rq;
-    memset(&rq, 0, sizeof rq);
-    rq.method = method;
-    rq.path = url;
-    rq.body = c->body;
-    rq.body_len = c->len;
-    rq.webhook = cs_str_c(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                      "X-Twilio-Webhook-Enabled"));
-    rq.content_type = cs_str_c(MHD_lookup_connection_value(
-        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &rq);
-    if (rq.bad_query) {
-        reply_error(rp, 400, 20001, "Malformed query string");
-    } else if (!is_media_upload(method, url) && c->len &&
-        params_parse(&rq.form, c->body, c->len)) {
-        reply_error(rp, 400, 20001, "Malformed form-encoded body");
-    } else {
-        if (sv->persist) persist_request_begin(sv->persist);
-        route(sv, &rq, rp);
-        /* --fsync always: the reply waits for its change to be on disk */
-        if (sv->persist) persist_request_end(sv->persist);
-    }
-    params_free(&rq.query);
-    params_free(&rq.form);
+static void mhd_args(void *ctx, void (*add)(void *, const char *, const char *),
+                     void *sink) {
+    arg_sink a = {add, sink};
+    MHD_get_connection_values(ctx, MHD_GET_ARGUMENT_KIND, each_arg, &a);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -163,36 +233,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     (void)version;
     server *sv = cls;
     conn_state *c = *con_cls;
+    exchange_in in = {method, url, mhd_header, mhd_args, conn};
     if (!c) {
+        /* The headers are in: authentication and limits before any body. */
         c = calloc(1, sizeof *c);
         if (!c) return MHD_NO;
         __atomic_add_fetch(&sv->in_flight, 1, __ATOMIC_SEQ_CST);
-        c->limit = is_media_upload(method, url) ? sv->cfg.media_cap
-                                                : sv->cfg.max_request;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > c->limit) c->too_large = 1;
         *con_cls = c;
-        /* Too large by its Content-Length and the client waits for
-         * "100 Continue" before sending the body (curl does so above 1 MiB):
-         * answer now (401 or 413), and MHD never asks for the body. Without
-         * Expect the body is already on its way: read and drop it, then
-         * answer, since a reply sent early is lost to a reset on close. */
-        const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_EXPECT);
-        if (!c->too_large || !ex || strcasecmp(ex, "100-continue") != 0)
-            return MHD_YES;
+        set_deadline(conn_of(conn), sv->cfg.timeout_s); /* the body's */
+        if (exchange_begin(sv, &c->x, &in) != EXCHANGE_REPLY) return MHD_YES;
+        /* answered before the body: MHD reads none of it, and closes the
+         * connection after the reply */
     } else if (*upload_size) {
-        accumulate(c, upload, *upload_size);
+        exchange_next nx = exchange_body(&c->x, upload, *upload_size);
         *upload_size = 0;
-        return MHD_YES;
+        return nx == EXCHANGE_CLOSE ? MHD_NO : MHD_YES;
     }
+    set_deadline(conn_of(conn), 0); /* the reply: inactivity timeout only */
     reply rp;
     memset(&rp, 0, sizeof rp);
     cs_buf_init(&rp.body, NULL);
-    /* --clock: the fixed clock's reading as the request is handled */
-    if (sv->fx) fixture_http_date(sv->fx, rp.date, sizeof rp.date);
-    handle(sv, conn, url, method, c, &rp);
+    exchange_reply(sv, &c->x, &in, &rp);
+    exchange_free(&c->x);
     rp.close = __atomic_load_n(&sv->stopping, __ATOMIC_SEQ_CST);
     enum MHD_Result ret = send_reply(conn, &rp);
     cs_buf_free(&rp.body);
@@ -201,13 +263,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)conn;
     (void)toe;
     server *sv = cls;
     conn_state *c = *con_cls;
+    /* the next request's headers (keep-alive) */
+    set_deadline(conn_of(conn), sv->cfg.timeout_s);
     if (!c) return;
     __atomic_sub_fetch(&sv->in_flight, 1, __ATOMIC_SEQ_CST);
-    free(c->body);
+    exchange_free(&c->x);
     free(c);
     *con_cls = NULL;
 }
@@ -254,33 +317,42 @@ int server_start(server *sv, const server_config *cfg) {
         /* --fixture: loaded before the server listens */
         if (sv->fx && fixture_start(sv->fx, sv)) return -1;
     }
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)cfg->port);
-    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
-        fprintf(stderr, "chatstore-server: bad listen address %s\n", cfg->host);
+    char err[200];
+    int fd = listen_open(cfg->host, cfg->port, &sv->bound_port, err, sizeof err);
+    if (fd < 0) {
+        char where[300];
+        listen_origin(cfg->host, cfg->port, where, sizeof where);
+        fprintf(stderr, "chatstore-server: cannot listen on %s: %s\n",
+                where + 7 /* without "http://" */, err);
+        return -1;
+    }
+    sv->conns = edge_conns_new(cfg->timeout_s);
+    if (!sv->conns) {
+        close(fd);
+        fprintf(stderr, "chatstore-server: cannot start the connection timer\n");
         return -1;
     }
     /* (ITC: MHD_quiesce_daemon, for the graceful stop of --data-dir) */
     sv->daemon = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+            (strchr(cfg->host, ':') ? MHD_USE_IPv6 : 0) |
             (cfg->data_dir ? MHD_USE_ITC : 0),
-        (uint16_t)cfg->port,
-        NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &addr,
+        0, NULL, NULL, on_request, sv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, sv,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, sv,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_END);
-    if (!sv->daemon) {
-        fprintf(stderr, "chatstore-server: cannot listen on %s:%u\n", cfg->host,
-                cfg->port);
+        /* inactivity; the read deadlines above bound slow senders */
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
+        /* a request's headers live in this (431 past it) */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)EDGE_CONN_MEMORY,
+        MHD_OPTION_END);
+    if (!sv->daemon) { /* (it closed fd) */
+        fprintf(stderr, "chatstore-server: libmicrohttpd did not start\n");
         return -1;
     }
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(sv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    sv->bound_port = info ? info->port : cfg->port;
     return 0;
 }
 
@@ -304,6 +376,7 @@ int server_stop(server *sv) {
     }
     if (sv->daemon) MHD_stop_daemon(sv->daemon);
     if (listener != MHD_INVALID_SOCKET) close(listener); /* quiesce hands it over */
+    edge_conns_free(sv->conns); /* no connection left */
     /* Every handler has returned: nothing changes the store any more. */
     if (sv->persist && persist_close(sv->persist)) rc = -1;
     media_store_free(sv->media);

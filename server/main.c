@@ -1,9 +1,12 @@
 /* chatstore-server: a local, stateful Twilio Chat v2 API over chatstore.
  *
- *   chatstore-server [--listen HOST:PORT] [--account-sid AC...]
+ *   chatstore-server [--listen HOST:PORT | --host ADDR --port N]
+ *                    [--account-sid AC...]
  *                    [--auth-token TOKEN] [--base-url URL]
  *                    [--demo [WEBHOOK_URL]] [--webhook-queue N]
- *                    [--threads N] [--media-cap BYTES]
+ *                    [--threads N] [--media-cap BYTES] [--max-body BYTES]
+ *                    [--timeout SECONDS] [--max-connections N]
+ *                    [--max-connections-per-ip N]
  *                    [--data-dir DIR [--fsync always|everysec|no]
  *                     [--compact-ratio R] [--compact-min-bytes N] [--repair]]
  *                    [--seed N] [--clock DATE[+STEP]] [--fixture FILE]
@@ -22,10 +25,12 @@
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: chatstore-server [--listen HOST:PORT] [--account-sid AC...]\n"
-            "         [--auth-token TOKEN] [--base-url URL]\n"
+            "usage: chatstore-server [--listen HOST:PORT | --host ADDR --port N]\n"
+            "         [--account-sid AC...] [--auth-token TOKEN] [--base-url URL]\n"
             "         [--demo [WEBHOOK_URL]] [--webhook-queue N]\n"
-            "         [--threads N] [--media-cap BYTES]\n"
+            "         [--threads N] [--media-cap BYTES] [--max-body BYTES]\n"
+            "         [--timeout SECONDS] [--max-connections N]\n"
+            "         [--max-connections-per-ip N]\n"
             "         [--data-dir DIR [--fsync always|everysec|no]\n"
             "          [--compact-ratio R] [--compact-min-bytes N] [--repair]]\n"
             "         [--seed N] [--clock DATE[+STEP]] [--fixture FILE]\n"
@@ -33,6 +38,17 @@ static void usage(void) {
             "Credentials default to $CHATSTORE_ACCOUNT_SID / $CHATSTORE_AUTH_TOKEN,\n"
             "else they are generated and printed (with --data-dir the account\n"
             "SID is the data directory's).\n"
+            "--listen HOST:PORT  numeric IPv4, or IPv6 in brackets: [::1]:8080\n"
+            "                    (default 127.0.0.1:8080; port 0: any free one);\n"
+            "                    --host ADDR and --port N set either part\n"
+            "--max-body BYTES    request body limit but media uploads' (default\n"
+            "                    1048576); media uploads: --media-cap\n"
+            "--timeout SECONDS   a request's headers, and then its body, must\n"
+            "                    arrive within SECONDS, and a connection idle\n"
+            "                    that long is closed (default 30; 0: never)\n"
+            "--max-connections N  open connections at most (default 1000)\n"
+            "--max-connections-per-ip N  from one client address at most\n"
+            "                    (default 256; 0: no such limit)\n"
             "--demo [URL]        a demo service and channel; with URL, the service\n"
             "                    sends every webhook event to URL\n"
             "--webhook-queue N   webhook deliveries kept pending (default 10000);\n"
@@ -64,15 +80,14 @@ static void random_hex(char *out, size_t digits) {
     out[digits] = '\0';
 }
 
-static int parse_listen(const char *s, char *host, size_t cap, unsigned *port) {
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= cap) return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
+/* A decimal count within [min, max]; -1 otherwise. */
+static int parse_count(const char *v, unsigned long long min,
+                       unsigned long long max, unsigned long long *out) {
     char *end;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (*end || p > 65535) return -1;
-    *port = (unsigned)p;
+    if (!*v || *v == '-' || *v == '+') return -1;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end || n < min || n > max) return -1;
+    *out = n;
     return 0;
 }
 
@@ -124,9 +139,11 @@ static int demo(server *sv, const char *origin, const char *hook) {
 int main(int argc, char **argv) {
     char host[256] = "127.0.0.1";
     server_config cfg = {host, 8080, NULL, NULL, NULL, 1024 * 1024,
-                         64 * 1024 * 1024, 2, NULL, PERSIST_FSYNC_EVERYSEC,
-                         PERSIST_COMPACT_RATIO_DEFAULT,
+                         64 * 1024 * 1024, 2, 30, 1000, 256, NULL,
+                         PERSIST_FSYNC_EVERYSEC, PERSIST_COMPACT_RATIO_DEFAULT,
                          PERSIST_COMPACT_MIN_DEFAULT, 0, NULL};
+    char err[300];
+    unsigned long long n;
     int want_demo = 0, durability_flag = 0;
     fixture_config fxc = {0};
     const char *demo_hook = NULL;
@@ -163,10 +180,54 @@ int main(int argc, char **argv) {
         }
         i++;
         if (!strcmp(a, "--listen")) {
-            if (parse_listen(v, host, sizeof host, &cfg.port)) {
+            if (listen_split(v, host, sizeof host, &cfg.port, err, sizeof err)) {
+                fprintf(stderr, "chatstore-server: --listen %s\n", err);
+                return 2;
+            }
+        } else if (!strcmp(a, "--host")) {
+            /* brackets optional here: --host ::1, --host [::1] */
+            size_t hl = strlen(v);
+            int br = hl >= 2 && v[0] == '[' && v[hl - 1] == ']';
+            snprintf(err, sizeof err, "%s%.*s%s:0", br ? "" : strchr(v, ':') ? "[" : "",
+                     (int)hl, v, br ? "" : strchr(v, ':') ? "]" : "");
+            unsigned ignored;
+            char msg[300];
+            if (hl >= sizeof host ||
+                listen_split(err, host, sizeof host, &ignored, msg, sizeof msg)) {
+                fprintf(stderr, "chatstore-server: --host %s: not a numeric IPv4 "
+                                "or IPv6 address\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--port")) {
+            if (parse_count(v, 0, 65535, &n)) {
+                fprintf(stderr, "chatstore-server: --port %s: must be 0 to 65535\n", v);
+                return 2;
+            }
+            cfg.port = (unsigned)n;
+        } else if (!strcmp(a, "--max-body")) {
+            if (parse_count(v, 0, (size_t)-1 / 2, &n)) {
                 usage();
                 return 2;
             }
+            cfg.max_request = (size_t)n;
+        } else if (!strcmp(a, "--timeout")) {
+            if (parse_count(v, 0, 86400, &n)) {
+                usage();
+                return 2;
+            }
+            cfg.timeout_s = (unsigned)n;
+        } else if (!strcmp(a, "--max-connections")) {
+            if (parse_count(v, 1, 1000000, &n)) {
+                usage();
+                return 2;
+            }
+            cfg.max_connections = (unsigned)n;
+        } else if (!strcmp(a, "--max-connections-per-ip")) {
+            if (parse_count(v, 0, 1000000, &n)) {
+                usage();
+                return 2;
+            }
+            cfg.max_connections_per_ip = (unsigned)n;
         } else if (!strcmp(a, "--account-sid")) {
             cfg.account_sid = v;
         } else if (!strcmp(a, "--auth-token")) {
@@ -275,7 +336,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     char origin[300];
-    snprintf(origin, sizeof origin, "http://%s:%u", host, sv.bound_port);
+    listen_origin(host, sv.bound_port, origin, sizeof origin);
     if (generated || sid_from_dir || sid_from_seed)
         printf("account sid %s\nauth token  %s\n", sv.cfg.account_sid,
                cfg.auth_token);

@@ -63,19 +63,27 @@ char *media_store_get(media_store *m, const char *sid, size_t *n);
 /* ---- the server --------------------------------------------------------- */
 
 typedef struct persist persist; /* persist.h: --data-dir */
+typedef struct edge_conns edge_conns; /* http.c: connection deadlines */
 typedef struct fixture fixture; /* fixture.h: --seed, --clock, --fixture,
                                    --test-endpoints */
 struct fixture_config;
 
 typedef struct server_config {
-    const char *host;
+    const char *host; /* numeric IPv4 or IPv6 address (listen.c) */
     unsigned port;
     const char *account_sid;
     const char *auth_token;
     const char *base_url;
-    size_t max_request;   /* bytes of a request body; larger: 413 */
-    size_t media_cap;     /* bytes of media kept in memory in total */
+    size_t max_request;   /* --max-body: bytes of a request body but a
+                             media upload's; larger: 413 */
+    size_t media_cap;     /* bytes of media kept in memory in total (and
+                             the body limit of a media upload) */
     unsigned threads;
+    /* The edge (http.c): --timeout, --max-connections,
+     * --max-connections-per-ip (0: no per-address limit) */
+    unsigned timeout_s;
+    unsigned max_connections;
+    unsigned max_connections_per_ip;
     /* --data-dir and its options (persist.h); data_dir NULL: memory only */
     const char *data_dir;
     int fsync_mode; /* persist_fsync */
@@ -93,6 +101,7 @@ typedef struct server {
     persist *persist; /* NULL without --data-dir */
     fixture *fx;      /* NULL without the test fixture's flags */
     struct MHD_Daemon *daemon;
+    edge_conns *conns; /* connections and their read deadlines (http.c) */
     unsigned bound_port;
     unsigned long in_flight; /* requests begun and not completed (atomic) */
     int stopping;            /* server_stop began: replies close (atomic) */
@@ -127,7 +136,79 @@ typedef struct request {
     cs_str webhook;   /* X-Twilio-Webhook-Enabled */
     cs_str content_type;
     int bad_query;    /* a query key or value had a malformed %-escape */
+    int nomem;        /* reading the query ran out of memory */
 } request;
+
+/* ---- one request without sockets (exchange.c) -------------------------- */
+
+/* What the transport hands over once a request's headers are in. */
+typedef struct exchange_in {
+    const char *method;
+    const char *url; /* the path, raw (percent-encoded), without the query */
+    /* A request header's value (name case-insensitive), or NULL. */
+    const char *(*header)(void *ctx, const char *name);
+    /* Calls add(sink, key, value) for each query argument, raw
+     * (percent-encoded; value NULL when the argument has no '='). */
+    void (*args)(void *ctx, void (*add)(void *sink, const char *key,
+                                        const char *value),
+                 void *sink);
+    void *ctx;
+} exchange_in;
+
+/* What the transport does next. */
+typedef enum exchange_next {
+    EXCHANGE_BODY,  /* read the body (if any), pass it to exchange_body */
+    EXCHANGE_REPLY, /* send exchange_reply's reply now, read no body */
+    EXCHANGE_CLOSE  /* close the connection without a reply */
+} exchange_next;
+
+/* Bytes of a refused body (401, 413) read and dropped before the
+ * connection is closed instead. */
+#define EXCHANGE_DRAIN ((size_t)16 << 20)
+
+typedef struct exchange {
+    int authorized; /* from the headers, before any body byte */
+    int media;      /* a media upload: the body is kept raw */
+    int too_large;  /* 413: by Content-Length or by the running count */
+    int nomem;      /* the body could not be kept: 500 */
+    size_t limit;   /* the route's body limit */
+    size_t seen;    /* body bytes passed in so far, kept or not */
+    char *body;     /* kept bytes (authorized and within the limit) */
+    size_t len, cap;
+} exchange;
+
+/* Starts a request once its headers are in: authentication, the route's
+ * body limit, a Content-Length over it, Expect: 100-continue. */
+exchange_next exchange_begin(const server *sv, exchange *x, const exchange_in *in);
+/* The next body chunk: kept, or dropped when the request is refused. */
+exchange_next exchange_body(exchange *x, const char *data, size_t n);
+/* The request is complete (or answered early): fills the reply, after
+ * routing it to the store when nothing refused it. */
+void exchange_reply(server *sv, exchange *x, const exchange_in *in, reply *rp);
+void exchange_free(exchange *x);
+/* The whole sequence over body chunks[0..n): what http.c does, step by
+ * step, without a socket. Returns 0 with *rp filled, or -1 when the
+ * connection would be closed without a reply (rp untouched). */
+int exchange_run(server *sv, const exchange_in *in, const char *const *chunks,
+                 const size_t *lens, size_t n, reply *rp);
+/* POST /v1/Services/{IS}/Media */
+int exchange_is_media_upload(const char *method, const char *url);
+
+/* ---- the listening socket (listen.c) ------------------------------------ */
+
+/* Splits "HOST:PORT", "[IPv6]:PORT" (or a bare IPv6 with a port after its
+ * last ':' only when bracketed) into host (brackets removed) and port.
+ * Returns 0, or -1 with a message in err. */
+int listen_split(const char *s, char *host, size_t cap, unsigned *port,
+                 char *err, size_t errcap);
+/* A listening TCP socket on the numeric address host and port (0: any
+ * free one): IPv6 sockets are IPv6 only. Returns the descriptor, or -1
+ * with the reason in err ("address already in use", ...); *bound_port
+ * is the port it got. */
+int listen_open(const char *host, unsigned port, unsigned *bound_port,
+                char *err, size_t errcap);
+/* "http://HOST:PORT" with IPv6 in brackets. */
+void listen_origin(const char *host, unsigned port, char *out, size_t cap);
 
 /* Routes a request; fills the reply. */
 void route(server *sv, const request *rq, reply *rp);
