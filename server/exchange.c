@@ -14,7 +14,8 @@
  * - At most EXCHANGE_DRAIN bytes of a refused body are read and dropped;
  *   past that the connection is to be closed (exchange_begin answers at
  *   once when the Content-Length already says so).
- * - Error precedence (docs/behaviour.md CV18): 401, then 413, then query
+ * - Error precedence (docs/behaviour.md CV18): malformed headers (400),
+ *   401, then 413, then query
  *   encoding, then form encoding, then the routes' own order.
  * - An exchange owns its body buffer only; exchange_free releases it and
  *   leaves the exchange empty (freeing twice is harmless). */
@@ -74,6 +75,7 @@ static const char *header(const exchange_in *in, const char *name) {
 
 exchange_next exchange_begin(const server *sv, exchange *x, const exchange_in *in) {
     memset(x, 0, sizeof *x);
+    if (in->malformed) return EXCHANGE_REPLY; /* and the connection closes */
     x->authorized = authorized(sv, header(in, "Authorization"));
     x->media = exchange_is_media_upload(in->method, in->url);
     x->limit = x->media ? sv->cfg.media_cap : sv->cfg.max_request;
@@ -153,6 +155,10 @@ static void collect_query(void *sink, const char *key, const char *value) {
 void exchange_reply(server *sv, exchange *x, const exchange_in *in, reply *rp) {
     /* --clock: the fixed clock's reading as the request is handled */
     if (sv->fx) fixture_http_date(sv->fx, rp->date, sizeof rp->date);
+    if (in->malformed) {
+        reply_error(rp, 400, 20001, in->malformed);
+        return;
+    }
     if (!x->authorized) {
         rp->www_auth = 1;
         reply_error(rp, 401, 20003, "Authenticate");

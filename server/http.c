@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,6 +227,33 @@ static void mhd_args(void *ctx, void (*add)(void *, const char *, const char *),
     MHD_get_connection_values(ctx, MHD_GET_ARGUMENT_KIND, each_arg, &a);
 }
 
+/* Headers libmicrohttpd passes on but the request cannot be taken with:
+ * Content-Length twice with different values (which body is it? It reads
+ * the first). (A NUL byte inside a header cannot be seen here: its parser
+ * ends the value there.) */
+typedef struct header_check {
+    const char *malformed;
+    const char *cl;
+    size_t cl_len;
+} header_check;
+
+static enum MHD_Result check_header(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, size_t key_size,
+                                    const char *value, size_t value_size) {
+    (void)kind;
+    (void)key_size;
+    header_check *h = cls;
+    if (value && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (h->cl && (h->cl_len != value_size || memcmp(h->cl, value, value_size))) {
+            h->malformed = "Conflicting Content-Length headers";
+            return MHD_NO;
+        }
+        h->cl = value;
+        h->cl_len = value_size;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -233,7 +261,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     (void)version;
     server *sv = cls;
     conn_state *c = *con_cls;
-    exchange_in in = {method, url, mhd_header, mhd_args, conn};
+    exchange_in in = {method, url, mhd_header, mhd_args, conn, NULL};
     if (!c) {
         /* The headers are in: authentication and limits before any body. */
         c = calloc(1, sizeof *c);
@@ -241,6 +269,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         __atomic_add_fetch(&sv->in_flight, 1, __ATOMIC_SEQ_CST);
         *con_cls = c;
         set_deadline(conn_of(conn), sv->cfg.timeout_s); /* the body's */
+        header_check hc = {NULL, NULL, 0};
+        MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_header, &hc);
+        in.malformed = hc.malformed;
         if (exchange_begin(sv, &c->x, &in) != EXCHANGE_REPLY) return MHD_YES;
         /* answered before the body: MHD reads none of it, and closes the
          * connection after the reply */

@@ -153,6 +153,10 @@ typedef struct exchange_in {
                                         const char *value),
                  void *sink);
     void *ctx;
+    /* Set by the transport when the headers cannot be taken as they are
+     * (Content-Length given twice with different values): 400 / 20001
+     * with this message, before anything else, and the connection closes. */
+    const char *malformed;
 } exchange_in;
 
 /* What the transport does next. */

@@ -73,14 +73,15 @@ function serverBin() {
 
 /**
  * Starts a server with fresh random credentials. Resolves to
- * { origin, port, accountSid, authToken, auth, proc, stop(), alive(), output() }.
- * extraArgs go to the command line (e.g. ['--media-cap', '1000']).
+ * { origin, host, port, accountSid, authToken, auth, proc, pid, stop(), alive(), output() }.
+ * extraArgs go to the command line (e.g. ['--media-cap', '1000']); listen is
+ * --listen's value (default 127.0.0.1:0).
  */
-function startServer({ extraArgs = [], accountSid, authToken } = {}) {
+function startServer({ extraArgs = [], accountSid, authToken, listen = '127.0.0.1:0' } = {}) {
   const bin = serverBin();
   accountSid = accountSid || 'AC' + crypto.randomBytes(16).toString('hex');
   authToken = authToken || crypto.randomBytes(16).toString('hex');
-  const args = ['--listen', '127.0.0.1:0', '--account-sid', accountSid,
+  const args = ['--listen', listen, '--account-sid', accountSid,
     '--auth-token', authToken, ...extraArgs];
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
@@ -110,13 +111,15 @@ function startServer({ extraArgs = [], accountSid, authToken } = {}) {
     });
     proc.stdout.on('data', (d) => {
       stdout += d;
-      const m = /listening on (http:\/\/127\.0\.0\.1:(\d+))\n/.exec(stdout);
+      const m = /listening on (http:\/\/(\[[0-9a-f:.]+\]|[0-9.]+):(\d+))\n/.exec(stdout);
       if (!m) return;
       clearTimeout(timer);
-      const port = Number(m[2]);
+      const port = Number(m[3]);
       const srv = {
         origin: m[1],
+        host: m[2].replace(/^\[|\]$/g, ''), // connectable: 0.0.0.0 and :: as loopback
         port,
+        pid: proc.pid,
         accountSid,
         authToken,
         auth: 'Basic ' + Buffer.from(`${accountSid}:${authToken}`).toString('base64'),
@@ -167,7 +170,7 @@ function request(srv, pathAndQuery, opts = {}) {
   if (body !== undefined && !opts.chunked) headers['Content-Length'] = Buffer.byteLength(body);
   return new Promise((resolve, reject) => {
     const req = http.request({
-      host: '127.0.0.1', port: srv.port, method, path: pathAndQuery, headers, agent: false,
+      host: connectHost(srv), port: srv.port, method, path: pathAndQuery, headers, agent: false,
     }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -193,6 +196,12 @@ function request(srv, pathAndQuery, opts = {}) {
     }
     req.end();
   });
+}
+
+/** Where to connect to reach srv (a wildcard listener through loopback). */
+function connectHost(srv) {
+  if (!srv.host || srv.host === '0.0.0.0') return '127.0.0.1';
+  return srv.host === '::' ? '::1' : srv.host;
 }
 
 /** The local form of an absolute https://chat.twilio.com/... URL. */
@@ -233,6 +242,6 @@ function prng(seed) {
 const BASE = 'https://chat.twilio.com';
 
 module.exports = {
-  BASE, E2E_DIR, ERROR_KEYS, REPO_DIR, assertError, localPath, prng, request, specDir,
-  startServer,
+  BASE, E2E_DIR, ERROR_KEYS, REPO_DIR, assertError, connectHost, localPath, prng, request,
+  serverBin, specDir, startServer,
 };
