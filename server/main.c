@@ -80,6 +80,18 @@ static void random_hex(char *out, size_t digits) {
     out[digits] = '\0';
 }
 
+/* --host ADDR: numeric IPv4, or IPv6 with or without brackets; checked by
+ * listen_split as "ADDR:0" or "[ADDR]:0". 0, or -1. */
+static int parse_host(const char *v, char *host, size_t cap) {
+    char hp[300], msg[300];
+    size_t hl = strlen(v);
+    int bare_v6 = v[0] != '[' && strchr(v, ':');
+    if (hl + 5 > sizeof hp) return -1;
+    snprintf(hp, sizeof hp, bare_v6 ? "[%s]:0" : "%s:0", v);
+    unsigned ignored;
+    return listen_split(hp, host, cap, &ignored, msg, sizeof msg);
+}
+
 /* A decimal count within [min, max]; -1 otherwise. */
 static int parse_count(const char *v, unsigned long long min,
                        unsigned long long max, unsigned long long *out) {
@@ -185,15 +197,7 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--host")) {
-            /* brackets optional here: --host ::1, --host [::1] */
-            size_t hl = strlen(v);
-            int br = hl >= 2 && v[0] == '[' && v[hl - 1] == ']';
-            snprintf(err, sizeof err, "%s%.*s%s:0", br ? "" : strchr(v, ':') ? "[" : "",
-                     (int)hl, v, br ? "" : strchr(v, ':') ? "]" : "");
-            unsigned ignored;
-            char msg[300];
-            if (hl >= sizeof host ||
-                listen_split(err, host, sizeof host, &ignored, msg, sizeof msg)) {
+            if (parse_host(v, host, sizeof host)) {
                 fprintf(stderr, "chatstore-server: --host %s: not a numeric IPv4 "
                                 "or IPv6 address\n", v);
                 return 2;
