@@ -96,6 +96,25 @@ describe('slow and idle clients', () => {
     assert.equal(late.length, PER_IP);
   });
 
+  it('--max-connections: at most that many are served at a time; the rest wait their turn', async () => {
+    const small = await startServer({ extraArgs: ['--timeout', String(TIMEOUT_S), '--max-connections', '10',
+      '--max-connections-per-ip', '0'] });
+    try {
+      const t0 = Date.now();
+      const conns = Array.from({ length: 25 }, (_, i) => attacker(small.port, `127.0.0.${2 + (i % 8)}`, 'idle', small.auth));
+      const recs = await Promise.all(conns);
+      const waves = [0, 0, 0, 0, 0];
+      for (const r of recs) waves[Math.min(4, Math.floor((r.closedAt - t0) / (TIMEOUT_S * 1000 + 150)))]++;
+      // Accepted only as others close: 10 (or fewer) per --timeout.
+      assert.ok(waves[0] >= 1 && waves[0] <= 10, `waves ${waves}`);
+      assert.ok(waves[0] + waves[1] <= 20, `waves ${waves}`);
+      assert.ok(waves[2] + waves[3] + waves[4] >= 5, `waves ${waves}`);
+      assert.equal((await request(small, '/v2/Services')).status, 200);
+    } finally {
+      await small.stop();
+    }
+  });
+
   it('unauthenticated bodies streamed at full speed are dropped, not kept', async () => {
     const rss0 = rss(srv.pid);
     let peak = rss0;
