@@ -28,13 +28,29 @@
 #include <string.h>
 #include <strings.h>
 
-/* POST /v1/Services/{one segment}/Media: the body is the media bytes. */
+/* POST /v1/Services/{IS}/Media: the body is the media bytes. Segments as
+ * routes.c reads them: empty ones skipped, each percent-decoded. */
 int exchange_is_media_upload(const char *method, const char *url) {
-    static const char pre[] = "/v1/Services/";
-    if (strcmp(method, "POST") != 0 || strncmp(url, pre, sizeof pre - 1) != 0)
-        return 0;
-    const char *seg = url + sizeof pre - 1, *slash = strchr(seg, '/');
-    return slash && slash > seg && strcmp(slash, "/Media") == 0;
+    static const char *const want[4] = {"v1", "Services", NULL, "Media"};
+    if (strcmp(method, "POST") != 0) return 0;
+    size_t n = 0;
+    for (const char *p = url; *p;) {
+        if (*p == '/') {
+            p++;
+            continue;
+        }
+        size_t len = strcspn(p, "/");
+        if (n == 4) return 0;
+        if (want[n]) {
+            char d[32];
+            if (len > sizeof d) return 0; /* longer than any of the words */
+            size_t dl = pct_decode(p, len, d, 0);
+            if (dl != strlen(want[n]) || memcmp(d, want[n], dl) != 0) return 0;
+        }
+        n++;
+        p += len;
+    }
+    return n == 4;
 }
 
 /* HTTP Basic with the account SID and auth token. */

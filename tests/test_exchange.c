@@ -242,11 +242,17 @@ TEST(limits_by_route_and_the_error_order) {
 TEST(media_upload_route_is_that_path_only) {
     CHECK(exchange_is_media_upload("POST", "/v1/Services/ISx/Media"));
     CHECK(!exchange_is_media_upload("GET", "/v1/Services/ISx/Media"));
-    CHECK(!exchange_is_media_upload("POST", "/v1/Services//Media"));
+    CHECK(!exchange_is_media_upload("POST", "/v1/Services//Media")); /* 3 segments */
     CHECK(!exchange_is_media_upload("POST", "/v1/Services/ISx/Media/ME1"));
     CHECK(!exchange_is_media_upload("POST", "/v1/Services/ISx/Channels"));
     CHECK(!exchange_is_media_upload("POST", "/v2/Services/ISx/Media"));
     CHECK(!exchange_is_media_upload("POST", "/v1/Services/a/b/Media"));
+    /* as the router reads paths: empty segments skipped, each decoded */
+    CHECK(exchange_is_media_upload("POST", "/v1/Services/ISx/Media/"));
+    CHECK(exchange_is_media_upload("POST", "//v1//Services/ISx/Media"));
+    CHECK(exchange_is_media_upload("POST", "/%761/Services/ISx/M%65dia"));
+    CHECK(!exchange_is_media_upload("POST", "/v1/services/ISx/Media"));
+    CHECK(!exchange_is_media_upload("POST", "/v1/Services/ISx/Media%"));
 }
 
 static const check_test TESTS[] = {
