@@ -1,5 +1,10 @@
-/* libmicrohttpd glue: request bodies, limits, authentication, replies. */
+/* libmicrohttpd glue: request bodies, limits, authentication, replies.
+ * Every reply the handler queues passes metrics_end first (counts, access
+ * log, request id); /healthz and /metrics (metrics.c) are answered before
+ * authentication and the journal's request brackets. */
+#include "accesslog.h"
 #include "fixture.h"
+#include "metrics.h"
 #include "persist.h"
 #include "server.h"
 
@@ -19,6 +24,7 @@ typedef struct conn_state {
     size_t len, cap;
     size_t limit;
     int too_large;
+    obs_req obs; /* route, method, start time (metrics.h) */
 } conn_state;
 
 static int is_media_upload(const char *method, const char *url) {
@@ -67,6 +73,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
     /* Stopping: no further request on this connection. */
     if (rp->close) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rp->date[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_DATE, rp->date);
+    if (rp->request_id[0])
+        MHD_add_response_header(r, "Twilio-Request-Id", rp->request_id);
     enum MHD_Result ret = MHD_queue_response(conn, rp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -121,6 +129,21 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
 
 static void handle(server *sv, struct MHD_Connection *conn, const char *url,
                    const char *method, conn_state *c, reply *rp) {
+    int ops = c->obs.route == ROUTE_HEALTHZ || c->obs.route == ROUTE_METRICS;
+    if (ops && strcmp(method, "GET") != 0) {
+        reply_error(rp, 405, 20004, "Method not allowed");
+        rp->allow = "GET";
+        return;
+    }
+    /* no authentication, no lock: a load balancer's probe */
+    if (c->obs.route == ROUTE_HEALTHZ) {
+        metrics_healthz(sv, rp);
+        return;
+    }
+    if (c->obs.route == ROUTE_METRICS && !sv->cfg.metrics_auth) {
+        metrics_render(sv, rp);
+        return;
+    }
     if (!authorized(sv, conn)) {
         rp->www_auth = 1;
         reply_error(rp, 401, 20003, "Authenticate");
@@ -128,6 +151,10 @@ static void handle(server *sv, struct MHD_Connection *conn, const char *url,
     }
     if (c->too_large) {
         reply_error(rp, 413, 20001, "Request body too large");
+        return;
+    }
+    if (c->obs.route == ROUTE_METRICS) {
+        metrics_render(sv, rp);
         return;
     }
     request rq;
@@ -167,6 +194,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         c = calloc(1, sizeof *c);
         if (!c) return MHD_NO;
         __atomic_add_fetch(&sv->in_flight, 1, __ATOMIC_SEQ_CST);
+        metrics_begin(sv->metrics, &c->obs, method, url);
         c->limit = is_media_upload(method, url) ? sv->cfg.media_cap
                                                 : sv->cfg.max_request;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -194,6 +222,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (sv->fx) fixture_http_date(sv->fx, rp.date, sizeof rp.date);
     handle(sv, conn, url, method, c, &rp);
     rp.close = __atomic_load_n(&sv->stopping, __ATOMIC_SEQ_CST);
+    const union MHD_ConnectionInfo *ci =
+        sv->alog ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS)
+                 : NULL;
+    metrics_end(sv, &c->obs, method, &rp, ci ? ci->client_addr : NULL);
+    /* the test fixture's replies are deterministic (FX1): no id header */
+    if (sv->fx) rp.request_id[0] = '\0';
     enum MHD_Result ret = send_reply(conn, &rp);
     cs_buf_free(&rp.body);
     return ret;
@@ -212,6 +246,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    (void)conn;
+    (void)socket_context;
+    server *sv = cls;
+    metrics_connection(sv->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED);
+}
+
 /* Keeps the URL and query raw: path segments are decoded one by one later,
  * so an encoded '/' inside a unique name cannot split a segment. */
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) {
@@ -224,10 +267,13 @@ int server_start(server *sv, const server_config *cfg) {
     memset(sv, 0, sizeof *sv);
     sv->cfg = *cfg;
     sv->media = media_store_new(cfg->media_cap);
-    if (!sv->media) {
+    sv->metrics = metrics_new();
+    if (!sv->media || !sv->metrics) {
         fprintf(stderr, "chatstore-server: out of memory\n");
         return -1;
     }
+    if (cfg->access_log && !(sv->alog = accesslog_open(cfg->access_log)))
+        return -1;
     if (cfg->data_dir) {
         persist_config pc = {cfg->data_dir, (persist_fsync)cfg->fsync_mode,
                              cfg->compact_ratio, cfg->compact_min_bytes,
@@ -270,6 +316,7 @@ int server_start(server *sv, const server_config *cfg) {
         NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, sv,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, sv,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u,
         MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_END);
@@ -309,6 +356,8 @@ int server_stop(server *sv) {
     media_store_free(sv->media);
     cs_store_free(sv->store);
     fixture_free(sv->fx); /* the store's clock context: after the store */
+    metrics_free(sv->metrics);
+    accesslog_close(sv->alog);
     memset(sv, 0, sizeof *sv);
     return rc;
 }
