@@ -20,18 +20,21 @@ typedef struct accesslog_entry {
 } accesslog_entry;
 
 /* Opens path for appending (created 0644 if missing); "-" is standard
- * output. NULL after printing why. */
+ * output. Starts the flusher thread. NULL after printing why. */
 accesslog *accesslog_open(const char *path);
-/* Opens the path again (after a rotation moved the file: SIGHUP) and
- * swaps it in without a moment where lines have nowhere to go. 0, or -1
- * after printing why (the old file stays in use). */
+/* Writes out every buffered line, then opens the path again (after a
+ * rotation moved the file: SIGHUP) and swaps it in without a moment where
+ * lines have nowhere to go. 0, or -1 after printing why (the old file stays
+ * in use). */
 int accesslog_reopen(accesslog *a);
-/* Writes e's line with one write(2). Never blocks on a lock; a failed or
- * short write is counted and the line dropped. */
+/* Appends e's line to this thread's buffer (written out when full, and by
+ * the flusher within a second). Waits for no other request; lines a failed
+ * write loses are counted. */
 void accesslog_request(accesslog *a, const accesslog_entry *e);
 /* Lines dropped so far. */
 uint64_t accesslog_errors(accesslog *a);
-/* NULL is a no-op. */
+/* Stops the flusher, writes out every buffer, frees a (no request may
+ * log any more). NULL is a no-op. */
 void accesslog_close(accesslog *a);
 
 #endif

@@ -237,11 +237,14 @@ describe('--access-log', () => {
     const file = path.join(dir, 'access.log');
     const srv = await startServer({ extraArgs: ['--access-log', file] });
     const t0 = Date.now();
-    const sent = [];
+    const sent = []; // [method, route, reply]
     try {
-      const ch = await mkChannel(srv);
-      sent.push(['POST', '/v2/Services', null], ['POST', '/v2/Services/{ServiceSid}/Channels', null]);
+      const svc = await request(srv, '/v2/Services', { method: 'POST', form: { FriendlyName: 'log' } });
+      sent.push(['POST', '/v2/Services', svc]);
+      const ch = `/v2/Services/${svc.json.sid}/Channels/room`;
       const cases = [
+        [`/v2/Services/${svc.json.sid}/Channels`, { method: 'POST', form: { UniqueName: 'room' } },
+          '/v2/Services/{ServiceSid}/Channels'],
         [`${ch}/Messages`, { method: 'POST', form: { Body: 'hello' } }, MESSAGES],
         [`${ch}/Messages/IM00000000000000000000000000000000`, {}, `${MESSAGES}/{Sid}`],
         ['/v2/Services', { auth: false }, '/v2/Services'],
@@ -250,17 +253,19 @@ describe('--access-log', () => {
         [`${ch}/Messages/IM00000000000000000000000000000000`, { method: 'DELETE' }, `${MESSAGES}/{Sid}`],
       ];
       for (const [p, opts, route] of cases) {
-        const r = await request(srv, p, opts);
-        sent.push([opts.method || 'GET', route, r]);
+        sent.push([opts.method || 'GET', route, await request(srv, p, opts)]);
       }
     } finally {
-      await srv.stop();
+      await srv.stop(); // writes out what is buffered
     }
     const lines = readLog(file);
     assert.equal(lines.length, sent.length);
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i];
-      const [method, route, r] = sent[i];
+    const byId = new Map(lines.map((l) => [l.id, l]));
+    assert.equal(byId.size, lines.length, 'ids differ');
+    for (const [method, route, r] of sent) {
+      const id = r.headers['twilio-request-id'];
+      const l = byId.get(id);
+      assert.ok(l, `a line for ${method} ${route} (${id})`);
       assert.deepEqual(Object.keys(l), ['time', 'client', 'id', 'method', 'route', 'status',
         'bytes', 'duration']);
       assert.match(l.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -270,15 +275,23 @@ describe('--access-log', () => {
       assert.match(l.id, /^RQ[0-9a-f]{32}$/);
       assert.equal(l.method, method);
       assert.equal(l.route, route);
+      assert.equal(Number(l.status), r.status);
+      assert.equal(Number(l.bytes), r.buf.length);
       assert.match(l.duration, /^\d+\.\d{6}$/);
       assert.ok(Number(l.duration) < 10);
-      if (r) {
-        assert.equal(l.id, r.headers['twilio-request-id']);
-        assert.equal(Number(l.status), r.status);
-        assert.equal(Number(l.bytes), r.buf.length);
-      }
     }
-    assert.equal(new Set(lines.map((l) => l.id)).size, lines.length, 'ids differ');
+  });
+
+  it('a line reaches the file within about a second, without a stop', async () => {
+    const file = path.join(dir, 'live.log');
+    const srv = await startServer({ extraArgs: ['--access-log', file] });
+    try {
+      const r = await request(srv, '/v2/Services');
+      const id = r.headers['twilio-request-id'];
+      await waitFor(() => fs.readFileSync(file, 'utf8').includes(`id=${id} `), 'the line', 5000);
+    } finally {
+      await srv.stop();
+    }
   });
 
   it('a method the path does not take is logged as sent (PATCH: 405)', async () => {
@@ -310,7 +323,7 @@ describe('--access-log', () => {
     } finally {
       await srv.stop();
     }
-    assert.deepEqual(readLog(`${file}.1`).map((l) => l.route), ['/healthz', '/v2/Services']);
+    assert.deepEqual(readLog(`${file}.1`).map((l) => l.route).sort(), ['/healthz', '/v2/Services']);
     const after = readLog(file);
     assert.deepEqual(after.map((l) => [l.method, l.route, l.status]), [['POST', '/v2/Services', '201']]);
   });
