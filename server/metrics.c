@@ -123,18 +123,15 @@ static int hexval(char c) {
     return -1;
 }
 
-/* Raw segment s[0..n), percent-decoded, equals lit? (A malformed escape
- * never equals: routes.c answers 404 for it.) */
-static int seg_eq(const char *s, size_t n, const char *lit) {
+/* Raw segment s[0..n), percent-decoded, equals lit? pct: the segment has
+ * a '%' (its escapes are well-formed: checked by metrics_route_of). */
+static int seg_eq(const char *s, size_t n, int pct, const char *lit) {
+    if (!pct) return strlen(lit) == n && memcmp(s, lit, n) == 0;
     size_t j = 0;
     for (size_t i = 0; i < n; i++, j++) {
         char c = s[i];
         if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 ||
-                (lo = hexval(s[i + 2])) < 0)
-                return 0;
-            c = (char)(hi * 16 + lo);
+            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         }
         if (!lit[j] || lit[j] != c) return 0;
@@ -144,27 +141,30 @@ static int seg_eq(const char *s, size_t n, const char *lit) {
 
 #define MAX_SEGS 8 /* as routes.c: more segments never match a route */
 
+/* One pass over the path: segment bounds, and escapes checked only in the
+ * segments that have a '%'. */
 int metrics_route_of(const char *path) {
     const char *seg[MAX_SEGS];
     size_t len[MAX_SEGS], n = 0;
+    int pct[MAX_SEGS];
     const char *p = path;
-    while (*p) {
+    for (;;) {
         while (*p == '/') p++;
         if (!*p) break;
-        const char *s = p;
-        while (*p && *p != '/') p++;
         if (n == MAX_SEGS) return ROUTE_OTHER;
+        const char *s = p;
+        int has = 0;
+        while (*(p += strcspn(p, "/%")) == '%') {
+            /* a malformed escape: routes.c's 404 */
+            if (hexval(p[1]) < 0 || hexval(p[2]) < 0) return ROUTE_OTHER;
+            has = 1;
+            p += 3;
+        }
         seg[n] = s;
-        len[n++] = (size_t)(p - s);
+        len[n] = (size_t)(p - s);
+        pct[n++] = has;
     }
-    /* a malformed escape anywhere: routes.c's 404 */
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < len[i]; k++)
-            if (seg[i][k] == '%' &&
-                (k + 2 >= len[i] || hexval(seg[i][k + 1]) < 0 ||
-                 hexval(seg[i][k + 2]) < 0))
-                return ROUTE_OTHER;
-#define IS(i, lit) seg_eq(seg[i], len[i], lit)
+#define IS(i, lit) seg_eq(seg[i], len[i], pct[i], lit)
     if (n == 1 && IS(0, "healthz")) return ROUTE_HEALTHZ;
     if (n == 1 && IS(0, "metrics")) return ROUTE_METRICS;
     if (n == 2 && IS(0, "_chatstore")) {
@@ -243,12 +243,34 @@ static void count_error(metrics *m, unsigned status, int code) {
     ADD(&m->err_other, 1);
 }
 
+/* "RQ" and the 32 hex digits of hi, lo (out: at least 35 bytes). */
+static void hex_id(char *out, uint64_t hi, uint64_t lo) {
+    static const char hex[] = "0123456789abcdef";
+    out[0] = 'R';
+    out[1] = 'Q';
+    for (int i = 0; i < 16; i++) {
+        out[2 + i] = hex[(hi >> (60 - 4 * i)) & 15];
+        out[18 + i] = hex[(lo >> (60 - 4 * i)) & 15];
+    }
+    out[34] = '\0';
+}
+
 /* The client's address as text ("-" when unknown). */
 static void client_text(const struct sockaddr *sa, char *out, size_t cap) {
-    if (sa && sa->sa_family == AF_INET &&
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                  out, (socklen_t)cap))
+    if (sa && sa->sa_family == AF_INET && cap >= 16) {
+        /* by hand: glibc's inet_ntop formats IPv4 with sprintf */
+        const unsigned char *b = (const unsigned char *)&(
+            (const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        char *o = out;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = b[i];
+            if (v >= 100) *o++ = (char)('0' + v / 100);
+            if (v >= 10) *o++ = (char)('0' + v / 10 % 10);
+            *o++ = (char)('0' + v % 10);
+            *o++ = i < 3 ? '.' : '\0';
+        }
         return;
+    }
     if (sa && sa->sa_family == AF_INET6 &&
         inet_ntop(AF_INET6,
                   &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
@@ -270,8 +292,7 @@ void metrics_end(server *sv, obs_req *r, const char *method, reply *rp,
     if (rp->status >= 400 && rp->code) count_error(m, rp->status, rp->code);
     /* the request id: RQ and 32 hex digits, as Twilio's */
     uint64_t seq = ADD(&m->rid_next, 1);
-    snprintf(rp->request_id, sizeof rp->request_id, "RQ%016llx%016llx",
-             (unsigned long long)m->rid_base, (unsigned long long)seq);
+    hex_id(rp->request_id, m->rid_base, seq);
     if (sv->alog) {
         accesslog_entry e;
         char addr[64];
