@@ -16,10 +16,13 @@
  *   once when the Content-Length already says so).
  * - Error precedence (docs/behaviour.md CV18): malformed headers (400),
  *   401, then 413, then query
- *   encoding, then form encoding, then the routes' own order.
+ *   encoding, then form encoding, then the routes' own order. GET /healthz
+ *   (and GET /metrics with --metrics-auth off) come before 401; any other
+ *   method on them is 405 before 401.
  * - An exchange owns its body buffer only; exchange_free releases it and
  *   leaves the exchange empty (freeing twice is harmless). */
 #include "fixture.h"
+#include "metrics.h"
 #include "persist.h"
 #include "server.h"
 
@@ -92,6 +95,7 @@ static const char *header(const exchange_in *in, const char *name) {
 exchange_next exchange_begin(const server *sv, exchange *x, const exchange_in *in) {
     memset(x, 0, sizeof *x);
     if (in->malformed) return EXCHANGE_REPLY; /* and the connection closes */
+    x->route = metrics_route_of(in->url);
     x->authorized = authorized(sv, header(in, "Authorization"));
     x->media = exchange_is_media_upload(in->method, in->url);
     x->limit = x->media ? sv->cfg.media_cap : sv->cfg.max_request;
@@ -174,6 +178,22 @@ void exchange_reply(server *sv, exchange *x, const exchange_in *in, reply *rp) {
     if (in->malformed) {
         reply_error(rp, 400, 20001, in->malformed);
         return;
+    }
+    /* the operators' endpoints (metrics.c): a probe needs no credentials */
+    if (x->route == ROUTE_HEALTHZ || x->route == ROUTE_METRICS) {
+        if (strcmp(in->method, "GET") != 0) {
+            reply_error(rp, 405, 20004, "Method not allowed");
+            rp->allow = "GET";
+            return;
+        }
+        if (x->route == ROUTE_HEALTHZ) {
+            metrics_healthz(sv, rp);
+            return;
+        }
+        if (!sv->cfg.metrics_auth || x->authorized) {
+            metrics_render(sv, rp);
+            return;
+        }
     }
     if (!x->authorized) {
         rp->www_auth = 1;

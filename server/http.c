@@ -10,8 +10,13 @@
  *   consumed at once (never left for libmicrohttpd to buffer).
  * - Every connection has at most one read deadline running (headers or
  *   body); none while its reply is sent.
- * - in_flight counts the requests begun and not completed. */
+ * - in_flight counts the requests begun and not completed.
+ * - Every reply queued passes metrics_end first (counts, latency, access
+ *   log line, request id); /healthz and /metrics are decided in
+ *   exchange.c like any route. */
+#include "accesslog.h"
 #include "fixture.h"
+#include "metrics.h"
 #include "persist.h"
 #include "server.h"
 
@@ -49,6 +54,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
     /* Stopping: no further request on this connection. */
     if (rp->close) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rp->date[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_DATE, rp->date);
+    if (rp->request_id[0])
+        MHD_add_response_header(r, "Twilio-Request-Id", rp->request_id);
     enum MHD_Result ret = MHD_queue_response(conn, rp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -165,6 +172,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
                           enum MHD_ConnectionNotificationCode toe) {
     server *sv = cls;
     edge_conns *ecs = sv->conns;
+    metrics_connection(sv->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED);
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -202,6 +210,7 @@ static edge_conn *conn_of(struct MHD_Connection *conn) {
 /* Per-request state, kept across the handler's calls. */
 typedef struct conn_state {
     exchange x;
+    obs_req obs; /* route, method, start time (metrics.h) */
 } conn_state;
 
 static const char *mhd_header(void *ctx, const char *name) {
@@ -267,12 +276,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         c = calloc(1, sizeof *c);
         if (!c) return MHD_NO;
         __atomic_add_fetch(&sv->in_flight, 1, __ATOMIC_SEQ_CST);
+        metrics_begin(sv->metrics, &c->obs, method);
         *con_cls = c;
         set_deadline(conn_of(conn), sv->cfg.timeout_s); /* the body's */
         header_check hc = {NULL, NULL, 0};
         MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_header, &hc);
         in.malformed = hc.malformed;
-        if (exchange_begin(sv, &c->x, &in) != EXCHANGE_REPLY) return MHD_YES;
+        exchange_next nx = exchange_begin(sv, &c->x, &in);
+        c->obs.route = c->x.route;
+        if (nx != EXCHANGE_REPLY) return MHD_YES;
         /* answered before the body: MHD reads none of it, and closes the
          * connection after the reply */
     } else if (*upload_size) {
@@ -287,6 +299,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     exchange_reply(sv, &c->x, &in, &rp);
     exchange_free(&c->x);
     rp.close = __atomic_load_n(&sv->stopping, __ATOMIC_SEQ_CST);
+    const union MHD_ConnectionInfo *ci =
+        sv->alog ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS)
+                 : NULL;
+    metrics_end(sv, &c->obs, method, &rp, ci ? ci->client_addr : NULL);
+    /* the test fixture's replies are deterministic (FX1): no id header */
+    if (sv->fx) rp.request_id[0] = '\0';
     enum MHD_Result ret = send_reply(conn, &rp);
     cs_buf_free(&rp.body);
     return ret;
@@ -318,10 +336,13 @@ int server_start(server *sv, const server_config *cfg) {
     memset(sv, 0, sizeof *sv);
     sv->cfg = *cfg;
     sv->media = media_store_new(cfg->media_cap);
-    if (!sv->media) {
+    sv->metrics = metrics_new();
+    if (!sv->media || !sv->metrics) {
         fprintf(stderr, "chatstore-server: out of memory\n");
         return -1;
     }
+    if (cfg->access_log && !(sv->alog = accesslog_open(cfg->access_log)))
+        return -1;
     if (cfg->data_dir) {
         persist_config pc = {cfg->data_dir, (persist_fsync)cfg->fsync_mode,
                              cfg->compact_ratio, cfg->compact_min_bytes,
@@ -413,6 +434,8 @@ int server_stop(server *sv) {
     media_store_free(sv->media);
     cs_store_free(sv->store);
     fixture_free(sv->fx); /* the store's clock context: after the store */
+    metrics_free(sv->metrics);
+    accesslog_close(sv->alog);
     memset(sv, 0, sizeof *sv);
     return rc;
 }

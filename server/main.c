@@ -11,7 +11,9 @@
  *                     [--compact-ratio R] [--compact-min-bytes N] [--repair]]
  *                    [--seed N] [--clock DATE[+STEP]] [--fixture FILE]
  *                    [--test-endpoints]
+ *                    [--metrics-auth on|off] [--access-log FILE|-]
  */
+#include "accesslog.h"
 #include "fixture.h"
 #include "persist.h"
 #include "server.h"
@@ -35,6 +37,7 @@ static void usage(void) {
             "          [--compact-ratio R] [--compact-min-bytes N] [--repair]]\n"
             "         [--seed N] [--clock DATE[+STEP]] [--fixture FILE]\n"
             "         [--test-endpoints]\n"
+            "         [--metrics-auth on|off] [--access-log FILE|-]\n"
             "Credentials default to $CHATSTORE_ACCOUNT_SID / $CHATSTORE_AUTH_TOKEN,\n"
             "else they are generated and printed (with --data-dir the account\n"
             "SID is the data directory's).\n"
@@ -70,7 +73,12 @@ static void usage(void) {
             "--fixture FILE      load services, channels and messages from a JSON\n"
             "                    file before listening\n"
             "--test-endpoints    POST /_chatstore/reset, GET|POST /_chatstore/clock,\n"
-            "                    GET /_chatstore/stats\n");
+            "                    GET /_chatstore/stats\n"
+            "Operating (GET /healthz needs no credentials):\n"
+            "--metrics-auth on|off  GET /metrics asks for the credentials (on,\n"
+            "                    the default) or not (off)\n"
+            "--access-log FILE|- one line per request appended to FILE (- for\n"
+            "                    standard output); SIGHUP reopens FILE\n");
 }
 
 static void random_hex(char *out, size_t digits) {
@@ -154,7 +162,7 @@ int main(int argc, char **argv) {
     server_config cfg = {host, 8080, NULL, NULL, NULL, 1024 * 1024,
                          64 * 1024 * 1024, 2, 30, 1000, 256, NULL,
                          PERSIST_FSYNC_EVERYSEC, PERSIST_COMPACT_RATIO_DEFAULT,
-                         PERSIST_COMPACT_MIN_DEFAULT, 0, NULL};
+                         PERSIST_COMPACT_MIN_DEFAULT, 0, NULL, 1, NULL};
     char err[300];
     unsigned long long n;
     int want_demo = 0, durability_flag = 0;
@@ -249,6 +257,21 @@ int main(int argc, char **argv) {
                 return 2;
             }
             webhook_queue = (size_t)q;
+        } else if (!strcmp(a, "--metrics-auth")) {
+            if (!strcmp(v, "on"))
+                cfg.metrics_auth = 1;
+            else if (!strcmp(v, "off"))
+                cfg.metrics_auth = 0;
+            else {
+                usage();
+                return 2;
+            }
+        } else if (!strcmp(a, "--access-log")) {
+            if (!*v) {
+                usage();
+                return 2;
+            }
+            cfg.access_log = v;
         } else if (!strcmp(a, "--media-cap")) {
             cfg.media_cap = (size_t)strtoull(v, NULL, 10);
         } else if (!strcmp(a, "--data-dir")) {
@@ -323,6 +346,7 @@ int main(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* --access-log: reopen the file */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -340,6 +364,7 @@ int main(int argc, char **argv) {
         webhooks_free(wh);
         return 1;
     }
+    __atomic_store_n(&sv.webhooks, wh, __ATOMIC_RELEASE); /* for /metrics */
     char origin[300];
     listen_origin(host, sv.bound_port, origin, sizeof origin);
     if (generated || sid_from_dir || sid_from_seed)
@@ -354,7 +379,9 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     int sig;
-    sigwait(&set, &sig);
+    /* SIGHUP: a log rotation moved the access log; anything else stops */
+    while (!sigwait(&set, &sig) && sig == SIGHUP)
+        if (sv.alog) accesslog_reopen(sv.alog);
     int stop_rc = server_stop(&sv);
     webhooks_free(wh); /* after the store: no observer runs any more */
     if (stop_rc) {

@@ -163,3 +163,10 @@ char *media_store_get(media_store *m, const char *sid, size_t *n) {
     pthread_mutex_unlock(&m->mu);
     return copy;
 }
+
+void media_store_usage(media_store *m, size_t *used, size_t *cap) {
+    pthread_mutex_lock(&m->mu);
+    *used = m->used;
+    *cap = m->cap;
+    pthread_mutex_unlock(&m->mu);
+}

@@ -99,7 +99,7 @@ struct persist {
      * (jfd is also read under mu by the flusher; rotation holds both) */
     int jfd;
     uint64_t jfirst, joff, next_seq;
-    bool broken;
+    bool broken; /* also read (atomically, lock-free) by persist_broken */
 
     /* under mu */
     pthread_mutex_t mu;
@@ -111,6 +111,9 @@ struct persist {
     uint64_t journal_bytes; /* written since the current snapshot's seq */
     uint64_t rotated_bytes; /* of those, written before the last rotation */
     uint64_t threshold;     /* compact when journal_bytes exceeds it */
+    /* for persist_stats_get: written and synced when the server started,
+     * flush_to's fdatasyncs, compactions completed */
+    uint64_t written0, synced0, syncs, compactions_done;
 
     /* compaction thread (and open/close): snapshots and journal files */
     uint64_t snap_seq, snap_bytes, prev_seq;
@@ -323,7 +326,7 @@ static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
     if (write_frame(p->jfd, p->joff, rec, len)) {
         int err = errno;
         if (ftruncate(p->jfd, (off_t)p->joff)) {
-            p->broken = true;
+            __atomic_store_n(&p->broken, true, __ATOMIC_SEQ_CST); /* /healthz */
             logf_("journal: write failed (%s) and cannot be cut off (%s): "
                   "every further change is refused; restart to recover",
                   strerror(err), strerror(errno));
@@ -384,12 +387,27 @@ static void flush_to(persist *p, uint64_t pos) {
         if (fdatasync(fd)) sync_failed("fdatasync of the journal", errno);
         pthread_mutex_lock(&p->mu);
         p->flushing = false;
+        p->syncs++;
         if (target > p->synced) p->synced = target;
         note_synced(p, first, target - pos0);
         pthread_cond_broadcast(&p->flushed);
     }
     run_drops(p);
     pthread_mutex_unlock(&p->mu);
+}
+
+bool persist_broken(persist *p) {
+    return __atomic_load_n(&p->broken, __ATOMIC_SEQ_CST);
+}
+
+void persist_stats_get(persist *p, persist_stats *out) {
+    pthread_mutex_lock(&p->mu);
+    out->written = p->written - p->written0;
+    out->synced = p->synced > p->synced0 ? p->synced - p->synced0 : 0;
+    out->syncs = p->syncs;
+    out->compactions = p->compactions_done;
+    pthread_mutex_unlock(&p->mu);
+    out->broken = persist_broken(p);
 }
 
 void persist_request_begin(persist *p) {
@@ -839,6 +857,7 @@ static int compact(persist *p) {
     pthread_mutex_lock(&p->mu);
     p->journal_bytes -= p->rotated_bytes; /* what came after the rotation */
     p->rotated_bytes = 0;
+    p->compactions_done++; /* the MANIFEST names the new snapshot */
     pthread_mutex_unlock(&p->mu);
     /* Steps 9 and 10: what the MANIFEST no longer needs. */
     if (had_prev && old_prev != old_cur) {
@@ -1071,6 +1090,8 @@ persist *persist_open(const persist_config *cfg, media_store *m,
     update_threshold(p);
     if (p->journal_bytes > p->threshold) p->compact_wanted = true;
 
+    p->written0 = p->written; /* no other thread runs yet */
+    p->synced0 = p->synced;
     cs_store_set_journal(p->store, journal_hook, p);
     if (start_epoch(p)) goto fail;
     if (pthread_create(&p->compactor, NULL, compactor_main, p)) goto fail;

@@ -163,6 +163,16 @@ int persist_media_stage(persist *p, const void *data, size_t n);
 void persist_media_unstage(persist *p);
 /* After a committed service delete: removes its media bytes. */
 void persist_media_drop_service(persist *p, const char *service_sid);
+/* The journal is broken (a failed write could not be cut off: every
+ * change is refused until a restart). Lock-free: for /healthz. */
+bool persist_broken(persist *p);
+/* For /metrics: since the server started, journal bytes written and of
+ * those synced, the group commit's fdatasyncs, compactions completed. */
+typedef struct persist_stats {
+    uint64_t written, synced, syncs, compactions;
+    bool broken;
+} persist_stats;
+void persist_stats_get(persist *p, persist_stats *out);
 /* Clean shutdown (no request may run any more): stops a running
  * compaction (abandoned while it reads or writes its snapshot: the journal
  * keeps everything; finished once it replaces the MANIFEST), writes and

@@ -91,6 +91,7 @@ static void append_json_string(reply *rp, const char *s) {
 void reply_error(reply *rp, unsigned status, int code, const char *message) {
     char num[96];
     rp->status = status;
+    rp->code = code;
     rp->content_type = "application/json";
     cs_buf_reset(&rp->body);
     snprintf(num, sizeof num, "{\"code\": %d, \"message\": ", code);

@@ -59,6 +59,8 @@ void media_store_abort(media_store *m, blob *b, size_t n);
 void media_store_drop_service(media_store *m, const char *service_sid);
 /* A copy of the bytes for sid (malloc'ed) or NULL. */
 char *media_store_get(media_store *m, const char *sid, size_t *n);
+/* The bytes held (reserved included) and the cap, for /metrics. */
+void media_store_usage(media_store *m, size_t *used, size_t *cap);
 
 /* ---- the server --------------------------------------------------------- */
 
@@ -66,6 +68,9 @@ typedef struct persist persist; /* persist.h: --data-dir */
 typedef struct edge_conns edge_conns; /* http.c: connection deadlines */
 typedef struct fixture fixture; /* fixture.h: --seed, --clock, --fixture,
                                    --test-endpoints */
+typedef struct metrics metrics;     /* metrics.h: /healthz, /metrics */
+typedef struct accesslog accesslog; /* accesslog.h: --access-log */
+typedef struct webhooks webhooks;   /* webhook.h */
 struct fixture_config;
 
 typedef struct server_config {
@@ -92,6 +97,8 @@ typedef struct server_config {
     int repair;
     /* --seed, --clock, --fixture, --test-endpoints (fixture.h); NULL: none */
     const struct fixture_config *fixture;
+    int metrics_auth;       /* --metrics-auth on (1, default) | off (0) */
+    const char *access_log; /* --access-log FILE|-; NULL: none */
 } server_config;
 
 typedef struct server {
@@ -100,6 +107,9 @@ typedef struct server {
     media_store *media;
     persist *persist; /* NULL without --data-dir */
     fixture *fx;      /* NULL without the test fixture's flags */
+    metrics *metrics; /* request counts, /metrics */
+    accesslog *alog;  /* NULL without --access-log */
+    webhooks *webhooks; /* for /metrics; set once started (atomic) */
     struct MHD_Daemon *daemon;
     edge_conns *conns; /* connections and their read deadlines (http.c) */
     unsigned bound_port;
@@ -123,6 +133,8 @@ typedef struct reply {
     const char *allow; /* Allow header of a 405 reply, or NULL */
     int close;         /* add Connection: close */
     char date[40];     /* Date header when not "" (a fixed clock's) */
+    int code;          /* an error reply's Twilio code (reply_error), or 0 */
+    char request_id[40]; /* Twilio-Request-Id, when not "" */
 } reply;
 
 /* A parsed request, as routes see it. */
@@ -171,6 +183,7 @@ typedef enum exchange_next {
 #define EXCHANGE_DRAIN ((size_t)16 << 20)
 
 typedef struct exchange {
+    int route;      /* metrics_route_of(url): ROUTE_* of metrics.h */
     int authorized; /* from the headers, before any body byte */
     int media;      /* a media upload: the body is kept raw */
     int too_large;  /* 413: by Content-Length or by the running count */

@@ -21,7 +21,7 @@ const REPO_DIR = path.resolve(E2E_DIR, '..', '..');
 
 // Fail loudly (every test file requires this module) when the npm packages
 // are missing, instead of half the suite running.
-for (const dep of ['twilio', 'ajv', 'yaml']) {
+for (const dep of ['twilio', 'ajv', 'yaml', 'parse-prometheus-text-format']) {
   if (!fs.existsSync(path.join(E2E_DIR, 'node_modules', dep, 'package.json'))) {
     throw new Error(`tests/e2e/node_modules/${dep} is missing: run npm ci in tests/e2e ` +
       `(cd ${E2E_DIR} && npm ci)`);
