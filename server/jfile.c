@@ -330,8 +330,9 @@ jfile *jfile_reopen(int dfd, const char *name, uint64_t end) {
     struct stat sb;
     const char *why;
     if (!j || !hdr) goto fail;
+    errno = EIO; /* (a short read) */
     if (fstat(fd, &sb) || pread(fd, hdr, JFILE_HEADER, 0) != (ssize_t)JFILE_HEADER) {
-        err = errno ? errno : EIO;
+        err = errno;
         goto fail;
     }
     if (jfile_head_parse(hdr, JFILE_HEADER, &j->head, &why) || end < JFILE_HEADER ||
@@ -339,9 +340,14 @@ jfile *jfile_reopen(int dfd, const char *name, uint64_t end) {
         err = EINVAL;
         goto fail;
     }
-    /* The file may go on past end with zeros (preallocated space): every
-     * byte of it has its space, as posix_fallocate left it. */
-    j->cap = (uint64_t)sb.st_size;
+    /* Whatever follows end (zeros: recovery cut them off unless it ran in
+     * check mode) goes, so that every byte below cap has its space
+     * reserved by this writer (a copied file may be sparse). */
+    if ((uint64_t)sb.st_size > end && ftruncate(fd, (off_t)end)) {
+        err = errno;
+        goto fail;
+    }
+    j->cap = end;
     j->end = end;
     j->ready = end;
     if (map_and_prepare(j)) {

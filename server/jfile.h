@@ -59,8 +59,9 @@ typedef struct jfile jfile;
  * NULL with errno. */
 jfile *jfile_create(int dfd, const char *name, uint64_t first);
 /* Opens the existing journal file `name`, whose valid frames end at `end`
- * (recovery found them, and the file holds nothing after them but zeros),
- * to append after them. NULL with errno. */
+ * (recovery found them), to append after them: whatever follows end is cut
+ * off first, and space is reserved anew. NULL with errno (EINVAL: not a
+ * journal file with a readable header, or end out of range). */
 jfile *jfile_reopen(int dfd, const char *name, uint64_t end);
 
 /* Appends one frame (u32 little-endian len, then rec) at the end: a copy
