@@ -576,6 +576,7 @@ static int open_journal(persist *p, uint64_t first, bool rotate) {
             pthread_mutex_lock(&p->mu);
             p->flushing = p->rotating = false;
             pthread_cond_broadcast(&p->flushed);
+            pthread_cond_signal(&p->jwake); /* (a preparation may be due) */
             pthread_mutex_unlock(&p->mu);
         }
         return -1;

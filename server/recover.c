@@ -394,6 +394,25 @@ static uint64_t get_u64(const uint8_t *p) {
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
+/* The offset after the last non-zero byte of p[lo..hi), or lo. */
+static uint64_t last_non_zero(const uint8_t *p, uint64_t lo, uint64_t hi) {
+    while (hi > lo && hi % 8) {
+        if (p[hi - 1]) return hi;
+        hi--;
+    }
+    while (hi >= lo + 8) { /* a word at a time through long runs of zeros */
+        uint64_t w;
+        memcpy(&w, p + hi - 8, 8);
+        if (w) break;
+        hi -= 8;
+    }
+    while (hi > lo) {
+        if (p[hi - 1]) return hi;
+        hi--;
+    }
+    return lo;
+}
+
 /* The offset after the last non-zero byte of p[from..size) (from when all
  * are zero). Ranges the filesystem reports as holes (SEEK_DATA: holes and
  * preallocated space never written) are not read. */
@@ -408,11 +427,9 @@ static uint64_t data_end(int fd, const uint8_t *p, uint64_t from, uint64_t size)
         off_t b = lseek(fd, a, SEEK_HOLE);
         if (b < 0 || (uint64_t)b > size) b = (off_t)size;
         if ((uint64_t)a >= size) break;
-        for (uint64_t q = (uint64_t)b; q > (uint64_t)a && q > last; q--)
-            if (p[q - 1]) {
-                last = q;
-                break;
-            }
+        uint64_t lo = (uint64_t)a > last ? (uint64_t)a : last;
+        uint64_t q = last_non_zero(p, lo, (uint64_t)b);
+        if (q > last) last = q;
         pos = (uint64_t)b;
     }
     return last;
@@ -579,7 +596,8 @@ done:
 }
 
 /* Whether a journal file holds nothing: no bytes but zeros after where its
- * header is (which is whole or all zero). */
+ * header is (which is all zero, or whole and says that nothing was synced
+ * after it). */
 static bool journal_empty(int dfd, const char *name) {
     int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -597,7 +615,8 @@ static bool journal_empty(int dfd, const char *name) {
             jfile_head h;
             const char *why;
             empty = !jfile_head_parse(map, size, &h, &why)
-                        ? data_end(fd, map, JFILE_HEADER, size) == JFILE_HEADER
+                        ? h.synced == JFILE_HEADER &&
+                              data_end(fd, map, JFILE_HEADER, size) == JFILE_HEADER
                         : data_end(fd, map, 0, size) == 0;
             munmap(map, size);
         }

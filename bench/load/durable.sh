@@ -38,7 +38,7 @@ start() {
     "$bin" --listen 127.0.0.1:0 --account-sid $AC --auth-token $TOKEN "$@" \
         >"$work/server.out" 2>"$work/server.err" &
     spid=$!
-    for i in $(seq 100); do grep -q listening "$work/server.out" && break; sleep 0.1; done
+    for t in $(seq 100); do grep -q listening "$work/server.out" && break; sleep 0.1; done
     origin=$(sed -n 's/^listening on //p' "$work/server.out")
     [ -n "$origin" ] || { echo "the server did not start:"; cat "$work/server.err"; exit 1; }
 }
@@ -71,16 +71,16 @@ measure() {
     echo "$name: $rps req/s, p50 $p50, p99 $p99, errors $errs" >&2
 }
 
-i=0
-while [ "$i" -lt "$rounds" ]; do
+round=0
+while [ "$round" -lt "$rounds" ]; do
     for k in 0 1 2; do
-        case $(((i + k) % 3)) in
+        case $(((round + k) % 3)) in
         0) measure "memory only (no --data-dir)" ;;
         1) measure "--data-dir, --fsync everysec" --data-dir "$work/data" --fsync everysec ;;
         2) measure "--data-dir, --fsync always" --data-dir "$work/data" --fsync always ;;
         esac
     done
-    i=$((i + 1))
+    round=$((round + 1))
 done
 
 # The fastest round of each row.
