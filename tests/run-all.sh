@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds and runs every test: a release build with warnings as errors, an
-# ASan+UBSan build, a ThreadSanitizer build for the thread stress test, and
-# a short run of every fuzzer (FUZZ_SECONDS each, default 20).
+# ASan+UBSan build, a ThreadSanitizer build for the thread stress test (and
+# the server's journal file and its threads), and a short run of every
+# fuzzer (FUZZ_SECONDS each, default 20).
 # Usage: tests/run-all.sh [build-root]   (default: ./build-all)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +29,7 @@ fi
 
 run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON -DCHATSTORE_CHECKED=ON
-run tsan "-R threads|test_api" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
+run tsan "-R threads|test_api|test_jfile" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
 
 # Every libFuzzer harness for a short, bounded time (clang, ASan+UBSan).
 FUZZ_BUILD=$out/fuzz "$root/fuzz/run.sh" "${FUZZ_SECONDS:-20}"
