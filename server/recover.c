@@ -7,19 +7,27 @@
  *   previous. A snapshot it names is complete and durable: the compaction
  *   child fsynced it and the directory before the MANIFEST was replaced
  *   (tmp + fsync + rename + directory fsync).
- * - journal-<F> holds frames (u32 little-endian length, then the library's
- *   record, whose last 4 bytes are a CRC-32C of the rest) of consecutive
- *   seqs starting at F, and the journal files in seq order continue each
- *   other. Every record after the previous snapshot (or the current one
- *   when there is none) is in a journal file still present: a file is
- *   deleted only once it is wholly covered by the oldest snapshot kept.
- * - Only the last journal file is appended to, so a crash can tear only
- *   its end: an incomplete frame, a final record whose CRC fails right at
- *   the end of the file, or a zero-filled tail (a file size that reached
- *   the disk before the data). That is truncated to the last whole record,
- *   with a warning. Any other damage stops recovery with the file, the
- *   offset and the cause, unless repair keeps the longest valid prefix
- *   (what it drops is first copied to damaged/).
+ * - journal-<F> holds a header (jfile.h: first seq F, the synced length
+ *   D), then frames (u32 little-endian length, then the library's record,
+ *   whose last 4 bytes are a CRC-32C of the rest) of consecutive seqs
+ *   starting at F, then possibly zeros (preallocated space); the journal
+ *   files in seq order continue each other. Every record after the previous
+ *   snapshot (or the current one when there is none) is in a journal file
+ *   still present: a file is deleted only once it is wholly covered by the
+ *   oldest snapshot kept.
+ * - Every byte below a file's D was on stable storage when D was recorded
+ *   (D is raised only after an fdatasync covered it), and only the last
+ *   file is written to. So zeros after the last frame are the clean end
+ *   (cut off, no warning); in the last file, a frame at or after D that is
+ *   not whole and valid is an end that was not synced when a crash came
+ *   (the pages of a mapping reach the disk in any order, so frames may
+ *   follow a hole): it is truncated to the last whole record, with a
+ *   warning; a last file without even its header (empty or all zero) was
+ *   being created, and is removed. Any other damage (below D, in an
+ *   earlier file, a damaged header, a record that does not fit) stops
+ *   recovery with the file, the offset and the cause, unless repair keeps
+ *   the longest valid prefix (what it drops is first copied to damaged/,
+ *   and a truncated file's D is lowered to its new end).
  * - Anything else (*.tmp files, snapshots the MANIFEST does not name,
  *   journal files wholly covered by the oldest snapshot kept, media of
  *   deleted services or of creates never journaled) is what an interrupted
