@@ -9,6 +9,11 @@
  * directory, and may report as missing a file that a compaction deleted
  * meanwhile: run it again).
  *
+ * Journal files are read through mappings: when the running server cuts
+ * one while it is read (a rotation drops the previous file's preallocated
+ * space), the read raises SIGBUS, and the check stops saying so (exit 1):
+ * run it again.
+ *
  * Exit status: 0 the directory recovers as it is (zeros after the last
  * record are its clean end; a torn end past the synced length, which
  * startup truncates, is only a warning); 1 damage (startup would refuse
@@ -16,9 +21,22 @@
  * another format; 2 usage or an unreadable directory. */
 #include "persist.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static void on_sigbus(int sig) {
+    (void)sig;
+    static const char msg[] =
+        "chatstore-check: a file shrank while it was read (the server is "
+        "running and cut a journal file): run chatstore-check again, or on "
+        "a copy or a stopped server\n";
+    ssize_t ignored = write(1, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(1);
+}
 
 int main(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {
@@ -28,6 +46,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *dir = argv[1];
+    signal(SIGBUS, on_sigbus);
     recover_opts o = {dir, "chatstore-check", stdout, false, true, NULL, NULL,
                       NULL};
     recover_result r;
