@@ -756,8 +756,8 @@ TEST(epoch_after_a_lost_tail_never_reissues_sids) {
     char keep[9][CS_SID_BUFSZ];
     REQUIRE(make_kept(a, keep));
     const char *is = keep[0], *ch = keep[1];
-    mem m = {0};
-    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m) == CS_OK);
     created lost;
     REQUIRE(make_creates(a, is, ch, &lost));
 
@@ -774,8 +774,8 @@ TEST(epoch_after_a_lost_tail_never_reissues_sids) {
     cs_store *b = load(&m, NULL, &e, NULL);
     REQUIRE(b);
     CHECK_INT(cs_store_epoch(b), 0);
-    journal j = {0};
-    REQUIRE(cs_store_set_journal(b, journal_hook, &j) == CS_OK);
+    tu_journal j = {0};
+    REQUIRE(cs_store_set_journal(b, tu_journal_hook, &j) == CS_OK);
     tu_events ev;
     memset(&ev, 0, sizeof ev);
     REQUIRE(cs_observer_add(b, tu_record, &ev, NULL) == CS_OK);
@@ -896,8 +896,8 @@ TEST(epoch_after_a_lost_tail_never_reissues_sids) {
     cs_store_free(d);
 
     /* A snapshot keeps the epoch and the messages of both epochs. */
-    mem m2 = {0};
-    REQUIRE(cs_snapshot_save(b, mem_write, &m2) == CS_OK);
+    tu_mem m2 = {0};
+    REQUIRE(cs_snapshot_save(b, tu_mem_write, &m2) == CS_OK);
     cs_store *g = load(&m2, NULL, &e, NULL);
     CHECK_INT(e, CS_OK);
     REQUIRE(g);
@@ -929,9 +929,9 @@ TEST(epoch_after_a_lost_tail_never_reissues_sids) {
     cs_store_free(c);
     cs_store_free(b);
     cs_store_free(a);
-    journal_free(&j);
-    mem_free(&m);
-    mem_free(&m2);
+    tu_journal_free(&j);
+    tu_mem_free(&m);
+    tu_mem_free(&m2);
 }
 
 /* ---- an image read as docs/snapshot.md describes it ----------------------- */
@@ -1120,10 +1120,10 @@ static void fix_crcs(uint8_t *p, size_t n) {
 
 static cs_err load_bytes(uint8_t *p, size_t n, cs_store **out,
                          cs_decode_error *de) {
-    mem t = {p, n, n, 0, 0};
+    tu_mem t = {p, n, n, 0, 0};
     *out = NULL;
     *de = (cs_decode_error){0, NULL};
-    return cs_snapshot_load(NULL, mem_read, &t, out, de);
+    return cs_snapshot_load(NULL, tu_mem_read, &t, out, de);
 }
 
 /* Images of stores with epochs, read with the rules of snapshot.md alone:
@@ -1143,15 +1143,15 @@ TEST(epoch_in_snapshots_as_documented) {
     char is[CS_SID_BUFSZ], ch[CS_SID_BUFSZ];
     memcpy(is, sv.sid, sizeof is);
     memcpy(ch, cv.sid, sizeof ch);
-    mem m0 = {0}; /* epoch 0, for the version 1 checks */
+    tu_mem m0 = {0}; /* epoch 0, for the version 1 checks */
     REQUIRE(cs_message_create(a, S(is), S(ch), NULL, NULL) == CS_OK);
-    REQUIRE(cs_snapshot_save(a, mem_write, &m0) == CS_OK);
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m0) == CS_OK);
     for (int k = 0; k < 6; k++) {
         if (k == 2 || k == 4) REQUIRE(cs_store_new_epoch(a, NULL) == CS_OK);
         REQUIRE(cs_message_create(a, S(is), S(ch), NULL, NULL) == CS_OK);
     }
-    mem m = {0};
-    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m) == CS_OK);
     doc_img d;
     REQUIRE(doc_read(m.p, m.n, &d));
     CHECK_INT(d.version, 3);
@@ -1277,8 +1277,8 @@ TEST(epoch_in_snapshots_as_documented) {
     CHECK_INT(load_bytes(p, m.n, &b, &de), CS_E_BAD_SNAPSHOT);
     free(p);
     cs_store_free(a);
-    mem_free(&m);
-    mem_free(&m0);
+    tu_mem_free(&m);
+    tu_mem_free(&m0);
 }
 
 /* Webhook settings as docs/snapshot.md (version 3, the service record's
@@ -1289,8 +1289,8 @@ TEST(webhook_settings_in_snapshots_and_journal) {
     tu_now = TU_T0;
     cs_store *a = new_store(23), *b = new_store(23);
     REQUIRE(a && b);
-    journal j = {0};
-    REQUIRE(cs_store_set_journal(a, journal_hook, &j) == CS_OK);
+    tu_journal j = {0};
+    REQUIRE(cs_store_set_journal(a, tu_journal_hook, &j) == CS_OK);
     cs_service_params sp = {0};
     cs_str f[3] = {S("onChannelDestroyed"), S("onMessageSent"),
                    S("onChannelDestroyed")};
@@ -1356,8 +1356,8 @@ TEST(webhook_settings_in_snapshots_and_journal) {
     }
     /* Replayed into a store with the same keys: the same store, and the
      * same records. */
-    journal jb = {0};
-    REQUIRE(cs_store_set_journal(b, journal_hook, &jb) == CS_OK);
+    tu_journal jb = {0};
+    REQUIRE(cs_store_set_journal(b, tu_journal_hook, &jb) == CS_OK);
     for (size_t i = 0; i < j.n; i++)
         CHECK_INT(cs_journal_apply(b, j.rec[i], j.len[i], NULL, NULL), CS_OK);
     REQUIRE(jb.n == j.n);
@@ -1368,8 +1368,8 @@ TEST(webhook_settings_in_snapshots_and_journal) {
     free(db);
 
     /* The image: version 3, each service record's settings as laid out. */
-    mem m = {0};
-    REQUIRE(cs_snapshot_save(a, mem_write, &m) == CS_OK);
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m) == CS_OK);
     doc_img d;
     REQUIRE(doc_read(m.p, m.n, &d));
     CHECK_INT(d.version, 3);
@@ -1433,11 +1433,11 @@ TEST(webhook_settings_in_snapshots_and_journal) {
     }
     free(p);
     free(da);
-    mem_free(&m);
+    tu_mem_free(&m);
     cs_store_free(a);
     cs_store_free(b);
-    journal_free(&j);
-    journal_free(&jb);
+    tu_journal_free(&j);
+    tu_journal_free(&jb);
 }
 
 static const check_test TESTS[] = {
