@@ -196,7 +196,7 @@ function frames(file) {
   while (off + 4 <= b.length) {
     const len = b.readUInt32LE(off);
     if (len === 0 || off + 4 + len > b.length) break;
-    out.push({ off, len, end: off + 4 + len });
+    out.push({ off, len, end: off + 4 + len, op: b[off + 5] });
     off += 4 + len;
   }
   return out;
