@@ -92,8 +92,8 @@ void dur_path(const bench_cfg *c, const char *kind, char *buf, size_t n) {
  * the same jfile (server/jfile.c), the same hook (jfile_append, then the
  * written position raised under the flush mutex, and the journal thread
  * asked to prepare the space ahead when it runs low), the same thread
- * (prepares when asked; DUR_NORMAL: jfile_datasync once a second when
- * something was written), and for DUR_ALWAYS an fdatasync (jfile_datasync)
+ * (prepares when asked; DUR_NORMAL: jfile_datasync and jfile_set_synced
+ * once a second when something was written), and for DUR_ALWAYS the same
  * after each call, as a single client's request waits for one. */
 struct djournal {
     jfile *jf;
@@ -144,9 +144,9 @@ static void flush_locked(djournal *j) {
     if (target <= j->synced) return;
     pthread_mutex_unlock(&j->mu);
     uint64_t t0 = now_ns();
-    if (j->jf)
-        (void)jfile_datasync(j->jf, JFILE_HEADER + target);
-    else
+    if (j->jf) {
+        if (!jfile_datasync(j->jf)) jfile_set_synced(j->jf, JFILE_HEADER + target);
+    } else
         (void)fdatasync(j->fd);
     uint64_t dt = now_ns() - t0;
     pthread_mutex_lock(&j->mu);

@@ -16,11 +16,12 @@
  *   on stable storage. [end, cap) holds only zeros: the file was extended
  *   with zeros and nothing is ever written past end.
  * - The header page is written with pwrite, never through the mapping, so
- *   that jfile_datasync needs no access to the mapping (which the writer
- *   may move with mremap). Its synced length D is only ever raised to an
- *   end that an fdatasync already covered, so every byte below the D that
- *   reaches the disk is on the disk (D lags: it reaches the disk with the
- *   next sync). The two slots alternate (gen & 1), each with its own CRC.
+ *   that recording D (jfile_set_synced) needs no access to the mapping
+ *   (which the writer may move with mremap). Its synced length D is only
+ *   ever raised to an end that an fdatasync already covered, so every byte
+ *   below the D that reaches the disk is on the disk (D lags: it reaches the
+ *   disk with the next sync). The two slots alternate (gen & 1), each with
+ *   its own CRC.
  * - grow_mu orders everything that changes cap, the mapping's address and
  *   size, or faults pages in (the writer's extension, jfile_prepare); the
  *   writer's copies and reads of cap and end need no lock (cap, end and
@@ -421,11 +422,11 @@ void jfile_prepare(jfile *j) {
     pthread_mutex_unlock(&j->grow_mu);
 }
 
-int jfile_datasync(jfile *j, uint64_t end) {
-    if (fdatasync(j->fd)) return -1;
+int jfile_datasync(jfile *j) { return fdatasync(j->fd); }
+
+void jfile_set_synced(jfile *j, uint64_t end) {
     /* Not fatal when it fails: D then only lags further. */
     if (end > j->head.synced) (void)jfile_head_set_synced(j->fd, &j->head, end);
-    return 0;
 }
 
 int jfile_close(jfile *j, bool sync) {

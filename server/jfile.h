@@ -94,11 +94,15 @@ bool jfile_wants_prepare(const jfile *j);
  * neither system calls nor page faults. May run concurrently with append
  * and datasync. */
 void jfile_prepare(jfile *j);
-/* fdatasync, then D = end (an end the writer reached before the call)
- * recorded in the header, to reach the disk with the next sync. One
- * caller at a time (not concurrently with close). 0, or -1 (errno) when
- * fdatasync failed. */
-int jfile_datasync(jfile *j, uint64_t end);
+/* fdatasync of the file: everything the writer appended before the call
+ * is then on stable storage. 0, or -1 (errno). */
+int jfile_datasync(jfile *j);
+/* After a jfile_datasync that returned 0: records D = end (an end the
+ * writer had reached before that jfile_datasync began) in the header, to
+ * reach the disk with the next sync; nothing when end is not above the D
+ * recorded. Best effort (a failed write only leaves D lower). One caller at
+ * a time (not concurrently with close). */
+void jfile_set_synced(jfile *j, uint64_t end);
 /* Cuts the file to its end (the preallocated space goes); when sync,
  * fdatasyncs it, records D = end and syncs that too (without sync, D stays
  * as it was); then unmaps, closes and frees. No other call may be running

@@ -20,10 +20,11 @@
  *   wrote in the thread's tl_pos; with --fsync always a request answers
  *   only once synced >= tl_pos.
  * - One flusher at a time (flushing, under mu): it samples written and jf,
- *   fdatasyncs outside mu (jfile_datasync, which then records the synced
- *   length D in the file's header), raises synced to its sample and wakes
- *   every waiter, each of which returns if covered or else becomes the
- *   next flusher (group commit).
+ *   fdatasyncs outside mu, notes the test-only synced offset, records the
+ *   synced length D in the file's header (jfile_set_synced: after the
+ *   note, so that a simulated power loss never cuts below D), raises synced
+ *   to its sample and wakes every waiter, each of which returns if covered
+ *   or else becomes the next flusher (group commit).
  * - The journal thread (every mode) runs jfile_prepare when the hook asks
  *   (prepare_wanted): it extends the file and faults in the pages ahead of
  *   the hook, outside the store's lock (preparing, under mu, while it uses
@@ -365,11 +366,14 @@ static void flush_to(persist *p, uint64_t pos) {
         uint64_t target = p->written, off = target - p->jbase, first = p->jfirst;
         jfile *jf = p->jf;
         pthread_mutex_unlock(&p->mu);
-        if (jfile_datasync(jf, off)) sync_failed("fdatasync of the journal", errno);
+        if (jfile_datasync(jf)) sync_failed("fdatasync of the journal", errno);
+        pthread_mutex_lock(&p->mu);
+        note_synced(p, first, off);
+        pthread_mutex_unlock(&p->mu);
+        jfile_set_synced(jf, off);
         pthread_mutex_lock(&p->mu);
         p->flushing = false;
         if (target > p->synced) p->synced = target;
-        note_synced(p, first, off);
         pthread_cond_broadcast(&p->flushed);
     }
     run_drops(p);
@@ -579,11 +583,11 @@ static int open_journal(persist *p, uint64_t first, bool rotate) {
         /* The old file is on disk before the new one exists: a crash
          * never leaves a journal file after one that lost its end. */
         if (syncing(p)) {
-            if (jfile_datasync(old, old_end))
-                sync_failed("fdatasync of the journal", errno);
+            if (jfile_datasync(old)) sync_failed("fdatasync of the journal", errno);
             pthread_mutex_lock(&p->mu);
             note_synced(p, p->jfirst, old_end);
             pthread_mutex_unlock(&p->mu);
+            jfile_set_synced(old, old_end);
         }
     }
     jfile *jf = jfile_create(p->dfd, name, first);
@@ -1108,9 +1112,9 @@ persist *persist_open(const persist_config *cfg, media_store *m,
          * crash of the process before this start): make it durable
          * before anything new is acknowledged on top of it. */
         if (syncing(p)) {
-            if (jfile_datasync(p->jf, end))
-                sync_failed("fdatasync of the journal", errno);
+            if (jfile_datasync(p->jf)) sync_failed("fdatasync of the journal", errno);
             note_synced(p, p->jfirst, end);
+            jfile_set_synced(p->jf, end);
         }
     } else if (open_journal(p, p->next_seq, false)) {
         goto fail_r;

@@ -414,7 +414,8 @@ static uint64_t get_u64(const uint8_t *p) {
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
-/* The offset after the last non-zero byte of p[lo..hi), or lo. */
+/* The offset after the last non-zero byte of p[lo..hi), or 0 when they are
+ * all zero. */
 static uint64_t last_non_zero(const uint8_t *p, uint64_t lo, uint64_t hi) {
     while (hi > lo && hi % 8) {
         if (p[hi - 1]) return hi;
@@ -430,7 +431,7 @@ static uint64_t last_non_zero(const uint8_t *p, uint64_t lo, uint64_t hi) {
         if (p[hi - 1]) return hi;
         hi--;
     }
-    return lo;
+    return 0;
 }
 
 /* The offset after the last non-zero byte of p[from..size) (from when all
@@ -447,6 +448,8 @@ static uint64_t data_end(int fd, const uint8_t *p, uint64_t from, uint64_t size)
         off_t b = lseek(fd, a, SEEK_HOLE);
         if (b < 0 || (uint64_t)b > size) b = (off_t)size;
         if ((uint64_t)a >= size) break;
+        /* (what the filesystem calls data can still be zeros: pages
+         * faulted in ahead of the writer, written back or not) */
         uint64_t lo = (uint64_t)a > last ? (uint64_t)a : last;
         uint64_t q = last_non_zero(p, lo, (uint64_t)b);
         if (q > last) last = q;

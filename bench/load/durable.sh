@@ -4,6 +4,9 @@
 # --data-dir --fsync always, each driven by wrk over loopback with the same
 # connections and duration (POSTs: bench/load/post.lua). The rows run in
 # rotating order, `rounds` times each, and each keeps its fastest round.
+# Besides requests/s and latency, the server's CPU time (user + system, all
+# its threads, from /proc) per request: on a machine shared with other work
+# the rates swing with the load, the CPU a request costs much less.
 #
 #   bench/load/durable.sh [build-dir] [seconds] [connections] [wrk-threads] [rounds]
 #
@@ -49,6 +52,10 @@ stop() {
     spid=
 }
 
+# The server's CPU time so far, in clock ticks (utime + stime).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
+hz=$(getconf CLK_TCK)
+
 results=$work/results
 : >"$results"
 # name, flags...: one round of one row.
@@ -60,15 +67,19 @@ measure() {
     svc=$(api -X POST "$origin/v2/Services" --data-urlencode FriendlyName=load |
         sed 's/^{"sid": "\([^"]*\)".*/\1/')
     api -X POST "$origin/v2/Services/$svc/Channels" --data-urlencode UniqueName=room >/dev/null
+    c0=$(cpu_ticks)
     o=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -H "$AUTH" \
         -s "$root/bench/load/post.lua" "$origin/v2/Services/$svc/Channels/room/Messages")
+    c1=$(cpu_ticks)
+    reqs=$(echo "$o" | awk '/requests in/ {print $1}')
+    cpu=$(awk -v t="$((c1 - c0))" -v hz="$hz" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.1f", t / hz / n * 1e6; else print "n/a" }')
     rps=$(echo "$o" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$o" | awk '$1=="50%" {print $2}')
     p99=$(echo "$o" | awk '$1=="99%" {print $2}')
     errs=$(echo "$o" | awk '/Non-2xx/ {n+=$NF} /Socket errors/ {n+=1} END {print n+0}')
     stop
-    echo "$name|$rps|$p50|$p99|$errs" >>"$results"
-    echo "$name: $rps req/s, p50 $p50, p99 $p99, errors $errs" >&2
+    echo "$name|$rps|$p50|$p99|$errs|$cpu" >>"$results"
+    echo "$name: $rps req/s, p50 $p50, p99 $p99, errors $errs, server CPU $cpu us/request" >&2
 }
 
 round=0
@@ -95,9 +106,15 @@ mkdir -p "$(dirname "$out")"
 {
     echo "$label: message creates, wrk -t$threads -c$conns -d${secs}s on loopback, best of $rounds round(s) per row (rows in rotating order); data directory on $(df -T "$work" | awk 'NR==2 {print $2}')"
     echo
-    echo "| server | requests/s | p50 | p99 | errors | / memory only |"
-    echo "|---|---:|---:|---:|---:|---:|"
-    awk -F'|' -v m="$mem" '{printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, (m > 0 ? sprintf("%.2f", $2 / m) : "n/a")}' "$best"
+    echo "| server | requests/s | p50 | p99 | errors | / memory only | server CPU per request (all rounds: lowest, median) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    while IFS='|' read -r n r a b e c; do
+        cpus=$(awk -F'|' -v n="$n" '$1==n {print $6}' "$results" | sort -n)
+        lo=$(echo "$cpus" | head -1)
+        med=$(echo "$cpus" | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2)]}')
+        printf '| %s | %s | %s | %s | %s | %s | %s, %s us |\n' "$n" "$r" "$a" "$b" "$e" \
+            "$(ratio "$r" "$mem")" "$lo" "$med"
+    done <"$best"
     echo
     echo "goals: everysec >= 0.9x memory only ($(ratio "$(val '--data-dir, --fsync everysec')" "$mem")), always >= 0.4x ($(ratio "$(val '--data-dir, --fsync always')" "$mem")) with p99 < 10 ms"
 } | tee "$out"
