@@ -58,8 +58,7 @@ typedef struct bench_cfg {
     const char *tag;   /* distinguishes file names (DUR_BUILD: recovery-<tag>) */
     int save_reps;     /* DUR_BUILD: snapshot saves, the fastest kept */
     int perf_rec;      /* DUR_BUILD: profile this REC_* op (-1: none) */
-    bool jbuf;         /* diagnostic: journal frames gathered in a 64 KiB
-                          buffer, written when full and each second */
+    int jdiag;         /* JDIAG_*: the server's journal, or a diagnostic */
 } bench_cfg;
 
 /* Durable variants. All of them run create -> update -> delete only, every
@@ -122,6 +121,7 @@ typedef struct run_result {
         uint64_t jrnl_bytes, jrnl_records; /* file bytes, records */
         uint64_t jrnl_bytes_op[OP__COUNT], jrnl_recs_op[OP__COUNT];
         uint64_t syncs, sync_max_ns, sync_total_ns; /* fdatasync calls */
+        uint64_t prepares;                          /* jfile_prepare calls */
         int replay_checked, replay_equal; /* snapshot + journal == store */
         /* DUR_BUILD */
         uint64_t live_messages, digest;
@@ -202,17 +202,26 @@ const char *load_avg(char *buf, size_t n);
 
 /* ---- durable workloads (durable.c) ----------------------------------------- */
 
-/* The journal file: the hook writes u32 length + record with one pwritev()
- * per record; DUR_NORMAL adds a thread that fdatasyncs once a second,
- * DUR_ALWAYS an fdatasync at the end of each call (jfile_request_end,
- * after the store's lock is released). */
-typedef struct jfile jfile;
-jfile *jfile_open(const char *path, int dur, bool buffered);
-int jfile_hook(void *ctx, uint64_t seq, const void *rec, size_t len);
-void jfile_request_end(jfile *j);
-void jfile_phase(jfile *j, int op); /* attribute bytes to this op */
+/* The journal file, written as the server writes it (server/jfile.c and
+ * persist.c's hook and journal thread): frames copied into a shared mapping
+ * of the preallocated file, the pages ahead prepared by a thread;
+ * DUR_NORMAL adds a jfile_datasync once a second from that thread,
+ * DUR_ALWAYS one at the end of each call (djournal_request_end, after the
+ * store's lock is released). */
+enum {
+    JDIAG_NONE,    /* the server's write path */
+    JDIAG_PWRITEV, /* diagnostic: one pwritev() per frame, extending the
+                      file (the server's write path before the mapping) */
+    JDIAG_NOPREP   /* diagnostic: the mapping without the pages prepared
+                      ahead (the hook takes the page faults) */
+};
+typedef struct djournal djournal;
+djournal *djournal_open(const char *path, int dur, int diag);
+int djournal_hook(void *ctx, uint64_t seq, const void *rec, size_t len);
+void djournal_request_end(djournal *j);
+void djournal_phase(djournal *j, int op); /* attribute bytes to this op */
 /* Stops the thread, syncs, closes, and fills the journal part of d. */
-void jfile_close(jfile *j, struct dur_result *d);
+void djournal_close(djournal *j, struct dur_result *d);
 
 /* Snapshot to and from files, buffered 1 MiB. Return 0 / CS_OK on success. */
 int snap_save_file(const cs_store *s, const char *path, bool sync,

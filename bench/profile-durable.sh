@@ -9,7 +9,8 @@
 # save-noio load-noio load-warm replay-warm (diagnostics: no I/O, no
 # first-touch page faults) and
 # journal-create journal-update journal-delete (chatstore's loop of that op
-# in the --durable run: journal hook, one pwritev() per record).
+# in the --durable run: the journal hook copying into the mapping, the journal
+# thread preparing pages ahead).
 # Default: save load replay journal-create.
 # Writes bench/results/profile-durable-<step>.txt (flat, self time) and
 # bench/results/profile-durable-<step>-inclusive.txt (inclusive time).

@@ -135,7 +135,7 @@ typedef struct ctx {
     uint64_t loop_t0;
     /* durable variants */
     bool lock;  /* chatstore's mutating calls under its exclusive lock */
-    jfile *jf;  /* the journal file, when there is one */
+    djournal *jf; /* the journal file, when there is one */
 } ctx;
 
 static void *xmalloc(size_t n) {
@@ -317,9 +317,9 @@ static void cs_setup(ctx *x) {
         if (snap_save_file(x->cs, path, false, NULL, NULL))
             fail("snapshot", path);
         dur_path(x->c, "journal", path, sizeof path);
-        x->jf = jfile_open(path, x->c->dur, x->c->jbuf);
+        x->jf = djournal_open(path, x->c->dur, x->c->jdiag);
         if (!x->jf) fail("journal", path);
-        if (cs_store_set_journal(x->cs, jfile_hook, x->jf))
+        if (cs_store_set_journal(x->cs, djournal_hook, x->jf))
             fail("cs_store_set_journal", "failed");
     }
 }
@@ -332,7 +332,7 @@ static void cs_lock(ctx *x) {
  * its record is on disk (as the server answers a request). */
 static void cs_unlock(ctx *x) {
     if (x->lock) cs_store_unlock(x->cs);
-    if (x->jf) jfile_request_end(x->jf);
+    if (x->jf) djournal_request_end(x->jf);
 }
 
 static int cs_create(ctx *x, uint32_t ch, const msg_in *in,
@@ -689,7 +689,7 @@ static void loop_begin(ctx *x, int op, int eng) {
          * waiting for writeback (outside the timed region). */
         dur_quiesce();
     }
-    if (x->jf) jfile_phase(x->jf, eng == ENG_CS ? op : -1);
+    if (x->jf) djournal_phase(x->jf, eng == ENG_CS ? op : -1);
     if (perf_target(x, op, eng)) perf_cmd(x, "enable\n");
     x->loop_t0 = now_ns();
 }
@@ -1156,7 +1156,7 @@ static void durable_rest(ctx *x, size_t n_del) {
     if (c->smoke) compare_all(x, "delete");
     if (x->jf) {
         cs_store_set_journal(x->cs, NULL, NULL);
-        jfile_close(x->jf, &r->d);
+        djournal_close(x->jf, &r->d);
         x->jf = NULL;
     }
     char s0[512], jp[512], db[512], wal[540];

@@ -2,22 +2,41 @@
  * and prints what it holds.
  *
  * It runs recovery (recover.c) in check mode: the MANIFEST, the snapshot it
- * names (and the previous one), every record of every journal file (framing,
- * CRC, and applied to the loaded snapshot, so a record that does not fit is
- * found too) and the media files. Nothing on disk is changed; it may run
- * while the server runs (it then sees a moment of the directory, and may
- * report as missing a file that a compaction deleted meanwhile: run it
- * again).
+ * names (and the previous one), every journal file's header and every
+ * record (framing, CRC, and applied to the loaded snapshot, so a record
+ * that does not fit is found too) and the media files. Nothing on disk is
+ * changed; it may run while the server runs (it then sees a moment of the
+ * directory, and may report as missing a file that a compaction deleted
+ * meanwhile: run it again).
  *
- * Exit status: 0 the directory recovers as it is (a torn final record,
- * which startup truncates, is only a warning); 1 damage (startup would
- * refuse without --repair, or media bytes are missing); 2 usage or an
- * unreadable directory. */
+ * Journal files are read through mappings: when the running server cuts
+ * one while it is read (a rotation drops the previous file's preallocated
+ * space), the read raises SIGBUS, and the check stops saying so (exit 1):
+ * run it again.
+ *
+ * Exit status: 0 the directory recovers as it is (zeros after the last
+ * record are its clean end; a torn end past the synced length, which
+ * startup truncates, is only a warning); 1 damage (startup would refuse
+ * without --repair, or media bytes are missing), or a data directory of
+ * another format; 2 usage or an unreadable directory. */
 #include "persist.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static void on_sigbus(int sig) {
+    (void)sig;
+    static const char msg[] =
+        "chatstore-check: a file shrank while it was read (the server is "
+        "running and cut a journal file): run chatstore-check again, or on "
+        "a copy or a stopped server\n";
+    ssize_t ignored = write(1, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(1);
+}
 
 int main(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {
@@ -27,10 +46,16 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *dir = argv[1];
+    signal(SIGBUS, on_sigbus);
     recover_opts o = {dir, "chatstore-check", stdout, false, true, NULL, NULL,
                       NULL};
     recover_result r;
     int rc = recover(&o, &r);
+    if (!r.store && r.other_format) {
+        printf("%s: not readable by this version\n", dir);
+        recover_result_free(&r);
+        return 1;
+    }
     if (!r.store) {
         printf("%s: DAMAGED: no state can be recovered\n", dir);
         recover_result_free(&r);
@@ -49,6 +74,10 @@ int main(int argc, char **argv) {
         printf(" journal-%llu (%llu bytes)", (unsigned long long)r.jfirst[i],
                (unsigned long long)r.jsize[i]);
     printf("\n");
+    if (r.prealloc_bytes)
+        printf("  zeros      %llu byte(s) of preallocated space after the last "
+               "record (the clean end; startup cuts them off)\n",
+               (unsigned long long)r.prealloc_bytes);
     if (r.applied)
         printf("  records    %llu replayed (seq %llu to %llu), %llu already in "
                "the snapshot, in %.3f s\n",
@@ -67,8 +96,9 @@ int main(int argc, char **argv) {
            (unsigned long long)r.media_files, (unsigned long long)r.media_bad,
            (unsigned long long)r.media_orphans);
     if (r.torn)
-        printf("  torn tail  %u (a crash's incomplete final record: startup "
-               "truncates it)\n",
+        printf("  torn tail  %u (what was not synced when a crash came, or a "
+               "journal file whose creation did not finish: startup "
+               "truncates or removes it)\n",
                r.torn);
     cs_err ce = cs_store_check(r.store);
     if (ce) printf("  store invariants: %s\n", cs_err_message(ce));

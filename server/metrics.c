@@ -15,7 +15,7 @@
  *   STATUSES (any other is "other"), and at most ERR_SLOTS distinct
  *   (status, Twilio code) pairs of error replies (the server's replies use
  *   far fewer; later pairs count under code "other").
- * - /healthz reads two flags (stopping, a broken journal) atomically and
+ * - /healthz reads one flag (stopping) atomically and
  *   never takes the store's lock: it answers in constant time even while
  *   a writer holds the store.
  * - /metrics reads the store's counts with cs_store_stats_get under the
@@ -343,8 +343,6 @@ void metrics_healthz(server *sv, reply *rp) {
     const char *why = NULL;
     if (__atomic_load_n(&sv->stopping, __ATOMIC_SEQ_CST))
         why = "stopping";
-    else if (sv->persist && persist_broken(sv->persist))
-        why = "journal broken";
     char body[64];
     int n = snprintf(body, sizeof body, "{\"status\": \"%s\"}",
                      why ? why : "ok");
@@ -546,10 +544,6 @@ void metrics_render(server *sv, reply *rp) {
         counter(&o, "chatstore_journal_compactions_total",
                 "Compactions completed since the server started.",
                 (unsigned long long)ps.compactions);
-        gauge(&o, "chatstore_journal_broken",
-              "1 once a journal write failed and could not be cut off "
-              "(every change is refused).",
-              ps.broken ? 1u : 0u);
     }
 
     if (sv->alog)

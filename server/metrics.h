@@ -64,8 +64,8 @@ void metrics_end(server *sv, obs_req *r, const char *method, reply *rp,
 /* Connections opened / closed (MHD_OPTION_NOTIFY_CONNECTION). */
 void metrics_connection(metrics *m, int opened);
 
-/* GET /healthz: 200 {"status": "ok"}; 503 once the server is stopping or
- * the journal of --data-dir is broken. Takes no lock. */
+/* GET /healthz: 200 {"status": "ok"}; 503 once the server is stopping.
+ * Takes no lock. */
 void metrics_healthz(server *sv, reply *rp);
 /* GET /metrics: the exposition. Takes the store's shared lock for the
  * moment of reading its counts. */

@@ -1,28 +1,41 @@
 /* The running side of chatstore-server --data-dir: the journal hook, group
  * commit, media bytes on disk, compaction, clean shutdown. Recovery is in
- * recover.c; docs/persistence.md describes the directory.
+ * recover.c; the journal file itself (header, mapping, preallocation) in
+ * jfile.c; docs/persistence.md describes the directory.
  *
  * Invariants:
  * - Every change is written to the current journal file by the journal
- *   hook, as one frame (u32 length + the library's record) at joff, under
- *   the store's exclusive lock, before the change commits; so the order of
- *   the frames is the order of the commits, and a record's seq is next_seq.
- *   Only the hook and rotation (both under the exclusive lock) move jfd,
- *   jfirst, joff and next_seq. A failed or short write is cut off again
- *   (ftruncate to joff) and the change refused (503); if even that fails,
- *   the journal is marked broken and every later change is refused.
+ *   hook, as one frame (u32 length + the library's record) copied into the
+ *   file's shared mapping (jfile_append: in the page cache at once, no
+ *   system call), under the store's exclusive lock, before the change
+ *   commits; so the order of the frames is the order of the commits, and a
+ *   record's seq is next_seq. Only the hook and rotation (both under the
+ *   exclusive lock) move jf, jfirst and next_seq. When the file cannot be
+ *   extended (disk full) nothing is written and the change is refused
+ *   (503).
  * - written (bytes framed so far, over all files) and synced (bytes known
  *   to be on stable storage) are positions on one line; synced <= written,
- *   and both only grow, under mu. The hook leaves the end of the record it
+ *   and both only grow, under mu. A position maps to an offset in the
+ *   current file as pos - jbase. The hook leaves the end of the record it
  *   wrote in the thread's tl_pos; with --fsync always a request answers
  *   only once synced >= tl_pos.
- * - One flusher at a time (flushing, under mu): it samples written and
- *   jfd, fdatasyncs outside mu, raises synced to its sample and wakes every
- *   waiter, each of which returns if covered or else becomes the next
- *   flusher (group commit). Rotation fdatasyncs the old file before it
+ * - One flusher at a time (flushing, under mu): it samples written and jf,
+ *   fdatasyncs outside mu, notes the test-only synced offset, records the
+ *   synced length D in the file's header (jfile_set_synced: after the
+ *   note, so that a simulated power loss never cuts below D), raises synced
+ *   to its sample and wakes every waiter, each of which returns if covered
+ *   or else becomes the next flusher (group commit).
+ * - The journal thread (every mode) runs jfile_prepare when the hook asks
+ *   (prepare_wanted): it extends the file and faults in the pages ahead of
+ *   the hook, outside the store's lock (preparing, under mu, while it uses
+ *   jf). With --fsync everysec it also flushes once a second.
+ * - Rotation waits until no flush and no preparation runs and blocks new
+ *   ones (flushing and rotating set), fdatasyncs the old file before it
  *   creates the new one (unless --fsync no: a machine crash never leaves a
- *   journal file after one that lost its end), waits for a running flush
- *   to end and raises synced, so a flush only ever needs the current file.
+ *   journal file after one that lost its end), creates and syncs the new
+ *   file and the directory, switches jf and raises synced, then cuts the
+ *   old file to its end; so a flush or a preparation only ever uses the
+ *   current file.
  * - A failed fdatasync or fsync ends the process at once with status
  *   PERSIST_EXIT_SYNC_FAILED: the kernel may have dropped the dirty pages,
  *   and a retry could report success for data that is lost (PostgreSQL's
@@ -42,7 +55,7 @@
  *   current file starts there already) and releases the lock: that is the
  *   only time requests wait for it. (It fdatasyncs the current file just
  *   before, unless --fsync no, so that the rotation's fdatasync under the
- *   lock finds little to write; rotation runs only on this thread, so jfd
+ *   lock finds little to write; rotation runs only on this thread, so jf
  *   does not change meanwhile.) Holding no lock, it then rebuilds a
  *   private store from the MANIFEST's current snapshot and the closed
  *   journal files, with recovery's reading (recover_rebuild: bounded at R,
@@ -64,6 +77,7 @@
  *   <file> the journal file and offset up to which the journal is known to
  *   be on disk, so a test can cut the journal there after a SIGKILL, as a
  *   power loss could. Never set them in production. */
+#include "jfile.h"
 #include "persist.h"
 #include "server.h"
 
@@ -78,7 +92,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,18 +109,20 @@ struct persist {
     media_store *media;
 
     /* the journal: hook and rotation only, under the store's exclusive lock
-     * (jfd is also read under mu by the flusher; rotation holds both) */
-    int jfd;
-    uint64_t jfirst, joff, next_seq;
-    bool broken; /* also read (atomically, lock-free) by persist_broken */
+     * (jf is also read under mu by the flusher and the journal thread;
+     * rotation holds both) */
+    jfile *jf;
+    uint64_t jfirst, next_seq;
 
     /* under mu */
     pthread_mutex_t mu;
-    pthread_cond_t flushed; /* synced rose, or a flush ended */
+    pthread_cond_t flushed; /* synced rose, a flush or preparation ended */
     pthread_cond_t wake;    /* compaction wanted, or stopping */
+    pthread_cond_t jwake;   /* the journal thread: prepare_wanted, stopping */
     uint64_t written, synced;
-    uint64_t jpos0; /* the position of the current file's first byte */
-    bool flushing, stopping, compact_wanted;
+    uint64_t jbase; /* the position of the current file's offset 0 */
+    bool flushing, rotating, preparing, prepare_wanted;
+    bool stopping, compact_wanted;
     uint64_t journal_bytes; /* written since the current snapshot's seq */
     uint64_t rotated_bytes; /* of those, written before the last rotation */
     uint64_t threshold;     /* compact when journal_bytes exceeds it */
@@ -126,8 +141,8 @@ struct persist {
     int cancel;      /* a clean stop abandons a compaction (atomic) */
     pid_t pid;
 
-    pthread_t compactor, syncer;
-    bool have_compactor, have_syncer;
+    pthread_t compactor, jthread;
+    bool have_compactor, have_jthread;
 
     /* deleted services whose media directory goes once the delete's
      * record is synced (under mu) */
@@ -206,32 +221,6 @@ static void crash_point(persist *p, const char *point) {
 
 /* ---- writing the journal ------------------------------------------------- */
 
-static int write_frame(int fd, uint64_t off, const void *rec, size_t len) {
-    uint8_t hdr[PERSIST_FRAME_HEADER];
-    for (int i = 0; i < 4; i++) hdr[i] = (uint8_t)(len >> (8 * i));
-    size_t total = PERSIST_FRAME_HEADER + len, done = 0;
-    while (done < total) {
-        struct iovec v[2];
-        int n = 0;
-        if (done < PERSIST_FRAME_HEADER) {
-            v[n++] = (struct iovec){hdr + done, PERSIST_FRAME_HEADER - done};
-            v[n++] = (struct iovec){(void *)(uintptr_t)rec, len};
-        } else {
-            v[n++] = (struct iovec){
-                (uint8_t *)(uintptr_t)rec + (done - PERSIST_FRAME_HEADER),
-                total - done};
-        }
-        ssize_t k = pwritev(fd, v, n, (off_t)(off + done));
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            if (!k) errno = EIO;
-            return -1;
-        }
-        done += (size_t)k;
-    }
-    return 0;
-}
-
 /* Moves the staged upload to media/<is>/<me>, durably unless --fsync no. */
 static int media_place(persist *p, stage *st, const char *is, const char *me) {
     int sfd = openat(p->mfd, is, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -302,7 +291,6 @@ static int sync_media(persist *p) {
 /* The journal hook: see the top. */
 static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
     persist *p = ctx;
-    if (p->broken) return -1;
     if (seq != p->next_seq) {
         logf_("journal: record seq %llu where %llu was expected: refused",
               (unsigned long long)seq, (unsigned long long)p->next_seq);
@@ -323,16 +311,9 @@ static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
         }
         placed = true;
     }
-    if (write_frame(p->jfd, p->joff, rec, len)) {
-        int err = errno;
-        if (ftruncate(p->jfd, (off_t)p->joff)) {
-            __atomic_store_n(&p->broken, true, __ATOMIC_SEQ_CST); /* /healthz */
-            logf_("journal: write failed (%s) and cannot be cut off (%s): "
-                  "every further change is refused; restart to recover",
-                  strerror(err), strerror(errno));
-        } else {
-            logf_("journal: write failed: %s: change refused", strerror(err));
-        }
+    if (jfile_append(p->jf, rec, len)) {
+        logf_("journal: cannot extend journal-%llu: %s: change refused",
+              (unsigned long long)p->jfirst, strerror(errno));
         if (placed) media_unplace(p, st);
         return -1;
     }
@@ -341,8 +322,8 @@ static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
         if (!syncing(p)) remember_unsynced(p, is, me);
     }
     uint64_t n = PERSIST_FRAME_HEADER + len;
-    p->joff += n;
     p->next_seq++;
+    bool prepare = jfile_wants_prepare(p->jf);
     pthread_mutex_lock(&p->mu);
     p->written += n;
     tl_pos = p->written;
@@ -350,6 +331,10 @@ static int journal_hook(void *ctx, uint64_t seq, const void *rec, size_t len) {
     if (!p->compact_wanted && p->journal_bytes > p->threshold) {
         p->compact_wanted = true;
         pthread_cond_broadcast(&p->wake);
+    }
+    if (prepare && !p->prepare_wanted) {
+        p->prepare_wanted = true;
+        pthread_cond_signal(&p->jwake);
     }
     pthread_mutex_unlock(&p->mu);
     return 0;
@@ -381,23 +366,22 @@ static void flush_to(persist *p, uint64_t pos) {
             continue;
         }
         p->flushing = true;
-        uint64_t target = p->written, pos0 = p->jpos0, first = p->jfirst;
-        int fd = p->jfd;
+        uint64_t target = p->written, off = target - p->jbase, first = p->jfirst;
+        jfile *jf = p->jf;
         pthread_mutex_unlock(&p->mu);
-        if (fdatasync(fd)) sync_failed("fdatasync of the journal", errno);
+        if (jfile_datasync(jf)) sync_failed("fdatasync of the journal", errno);
+        pthread_mutex_lock(&p->mu);
+        note_synced(p, first, off);
+        pthread_mutex_unlock(&p->mu);
+        jfile_set_synced(jf, off);
         pthread_mutex_lock(&p->mu);
         p->flushing = false;
         p->syncs++;
         if (target > p->synced) p->synced = target;
-        note_synced(p, first, target - pos0);
         pthread_cond_broadcast(&p->flushed);
     }
     run_drops(p);
     pthread_mutex_unlock(&p->mu);
-}
-
-bool persist_broken(persist *p) {
-    return __atomic_load_n(&p->broken, __ATOMIC_SEQ_CST);
 }
 
 void persist_stats_get(persist *p, persist_stats *out) {
@@ -407,7 +391,6 @@ void persist_stats_get(persist *p, persist_stats *out) {
     out->syncs = p->syncs;
     out->compactions = p->compactions_done;
     pthread_mutex_unlock(&p->mu);
-    out->broken = persist_broken(p);
 }
 
 void persist_request_begin(persist *p) {
@@ -420,22 +403,46 @@ void persist_request_end(persist *p) {
     tl_pos = 0;
 }
 
-/* everysec: one fdatasync a second when something was written. */
-static void *syncer_main(void *arg) {
+/* The journal thread: prepares the space ahead of the hook when asked and,
+ * with --fsync everysec, fdatasyncs once a second when something was
+ * written. */
+static void *jthread_main(void *arg) {
     persist *p = arg;
+    bool everysec = p->cfg.fsync == PERSIST_FSYNC_EVERYSEC;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    next.tv_sec += 1;
     pthread_mutex_lock(&p->mu);
     while (!p->stopping) {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_sec += 1;
-        pthread_cond_timedwait(&p->wake, &p->mu, &t);
-        if (p->stopping) break;
-        uint64_t w = p->written;
-        if (w > p->synced) {
+        if (p->prepare_wanted && !p->rotating) {
+            p->prepare_wanted = false;
+            p->preparing = true;
+            jfile *jf = p->jf;
             pthread_mutex_unlock(&p->mu);
-            flush_to(p, w);
+            jfile_prepare(jf);
             pthread_mutex_lock(&p->mu);
+            p->preparing = false;
+            pthread_cond_broadcast(&p->flushed);
+            continue;
         }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (everysec && (now.tv_sec > next.tv_sec ||
+                         (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec))) {
+            next = now;
+            next.tv_sec += 1;
+            uint64_t w = p->written;
+            if (w > p->synced) {
+                pthread_mutex_unlock(&p->mu);
+                flush_to(p, w);
+                pthread_mutex_lock(&p->mu);
+            }
+            continue;
+        }
+        if (everysec)
+            pthread_cond_timedwait(&p->jwake, &p->mu, &next);
+        else
+            pthread_cond_wait(&p->jwake, &p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -563,43 +570,79 @@ static void update_threshold(persist *p) {
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Creates journal-<first> and makes it current. Under the store's
- * exclusive lock (or before the hook is installed). */
+/* How the journal thread readies the pages ahead of the hook: faulted in
+ * writable, except with --fsync always, where pages dirtied ahead would be
+ * written (as zeros) by the many fdatasyncs that a request waits for. */
+static void set_ahead(persist *p, jfile *jf) {
+    jfile_set_ahead(jf, p->cfg.fsync == PERSIST_FSYNC_ALWAYS ? JFILE_AHEAD_READ
+                                                             : JFILE_AHEAD_WRITE);
+}
+
+/* Creates journal-<first> and makes it current: see the top for the order
+ * of a rotation. Under the store's exclusive lock (or before the hook is
+ * installed). */
 static int open_journal(persist *p, uint64_t first, bool rotate) {
     char name[PERSIST_NAME_MAX];
     snprintf(name, sizeof name, "journal-%llu", (unsigned long long)first);
     if (files_push(p, first)) return -1;
-    /* The old file is on disk before the new one exists: a crash never
-     * leaves a journal file after one that lost its end. */
-    if (rotate && syncing(p)) {
-        if (fdatasync(p->jfd)) sync_failed("fdatasync of the journal", errno);
+    jfile *old = rotate ? p->jf : NULL;
+    uint64_t old_end = old ? jfile_end(old) : 0, old_first = p->jfirst;
+    if (old) {
         pthread_mutex_lock(&p->mu);
-        note_synced(p, p->jfirst, p->joff);
+        while (p->flushing || p->preparing)
+            pthread_cond_wait(&p->flushed, &p->mu);
+        p->flushing = p->rotating = true;
         pthread_mutex_unlock(&p->mu);
+        /* The old file is on disk before the new one exists: a crash
+         * never leaves a journal file after one that lost its end. */
+        if (syncing(p)) {
+            if (jfile_datasync(old)) sync_failed("fdatasync of the journal", errno);
+            pthread_mutex_lock(&p->mu);
+            note_synced(p, p->jfirst, old_end);
+            pthread_mutex_unlock(&p->mu);
+            jfile_set_synced(old, old_end);
+        }
     }
-    int fd = openat(p->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    jfile *jf = jfile_create(p->dfd, name, first);
+    if (!jf) {
         logf_("cannot create %s/%s: %s", p->dir, name, strerror(errno));
         p->nfiles--;
+        if (old) {
+            pthread_mutex_lock(&p->mu);
+            p->flushing = p->rotating = false;
+            pthread_cond_broadcast(&p->flushed);
+            pthread_cond_signal(&p->jwake); /* (a preparation may be due) */
+            pthread_mutex_unlock(&p->mu);
+        }
         return -1;
     }
-    if (syncing(p) && fsync(p->dfd))
-        sync_failed("fsync of the data directory", errno);
+    set_ahead(p, jf);
+    /* Its header, then its name, on disk (a file without its header is
+     * taken for one whose creation did not finish). */
+    if (syncing(p)) {
+        if (fdatasync(jfile_fd(jf))) sync_failed("fdatasync of the journal", errno);
+        if (fsync(p->dfd)) sync_failed("fsync of the data directory", errno);
+    }
     pthread_mutex_lock(&p->mu);
-    while (p->flushing) pthread_cond_wait(&p->flushed, &p->mu);
-    int old = rotate ? p->jfd : -1;
-    p->jfd = fd;
+    p->jf = jf;
     p->jfirst = first;
-    p->joff = 0;
-    p->jpos0 = p->written;
+    p->jbase = p->written - JFILE_HEADER;
     if (syncing(p)) {
         p->synced = p->written;
-        note_synced(p, first, 0);
+        note_synced(p, first, JFILE_HEADER);
     }
     p->rotated_bytes = p->journal_bytes; /* the snapshot about to be made
                                             covers these */
+    p->flushing = p->rotating = false;
+    pthread_cond_broadcast(&p->flushed);
+    p->prepare_wanted = true;
+    pthread_cond_signal(&p->jwake);
     pthread_mutex_unlock(&p->mu);
-    if (old >= 0) close(old);
+    /* The old file loses its preallocated space (not synced: zeros after
+     * its last frame are its end all the same). */
+    if (old && jfile_close(old, false))
+        logf_("warning: cannot cut journal-%llu to its end: %s",
+              (unsigned long long)old_first, strerror(errno));
     return 0;
 }
 
@@ -764,20 +807,16 @@ static int compact(persist *p) {
     /* Step 1, the only one under the lock: R and the live counts, and the
      * rotation. The rotation fdatasyncs the current file: most of its
      * unsynced bytes (up to a second's with everysec) are synced first,
-     * outside the lock (this thread is the only one that replaces jfd). */
-    if (syncing(p) && fdatasync(p->jfd))
-        sync_failed("fdatasync of the journal", errno);
+     * outside the lock. */
+    if (syncing(p)) {
+        pthread_mutex_lock(&p->mu);
+        uint64_t w = p->written;
+        pthread_mutex_unlock(&p->mu);
+        flush_to(p, w); /* a group-commit flush, as a request's */
+    }
     double t0 = mono_secs();
     cs_store_lock_exclusive(p->store);
     double t1 = mono_secs();
-    if (p->broken) { /* the current file has a tail that could not be cut */
-        cs_store_unlock(p->store);
-        if (!p->broken_noted)
-            logf_("compaction: the journal is broken (see above): no "
-                  "compaction until a restart");
-        p->broken_noted = true;
-        return -1;
-    }
     cs_store_stats live;
     cs_store_stats_get(p->store, &live);
     uint64_t r = live.commits;
@@ -1009,7 +1048,7 @@ persist *persist_open(const persist_config *cfg, media_store *m,
     persist *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->cfg = *cfg;
-    p->dfd = p->mfd = p->jfd = p->test_synced_fd = -1;
+    p->dfd = p->mfd = p->test_synced_fd = -1;
     p->media = m;
     p->pid = getpid();
     snprintf(p->dir, sizeof p->dir, "%s", cfg->dir);
@@ -1017,6 +1056,11 @@ persist *persist_open(const persist_config *cfg, media_store *m,
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->flushed, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->jwake, &ca);
+    pthread_condattr_destroy(&ca);
     parse_crash_env(p);
     open_test_synced(p);
 
@@ -1068,19 +1112,23 @@ persist *persist_open(const persist_config *cfg, media_store *m,
         char name[PERSIST_NAME_MAX];
         p->jfirst = r.jfirst[r.nj - 1];
         snprintf(name, sizeof name, "journal-%llu", (unsigned long long)p->jfirst);
-        p->jfd = openat(p->dfd, name, O_WRONLY | O_CLOEXEC);
-        if (p->jfd < 0) {
+        uint64_t end = r.jsize[r.nj - 1];
+        p->jf = jfile_reopen(p->dfd, name, end);
+        if (!p->jf) {
             logf_("%s/%s: %s", p->dir, name, strerror(errno));
             goto fail_r;
         }
-        p->joff = r.jsize[r.nj - 1];
-        p->written = p->synced = p->joff; /* positions = offsets in it */
+        set_ahead(p, p->jf);
+        p->written = p->synced = end; /* positions = offsets in it */
+        p->jbase = 0;
+        p->prepare_wanted = true;
         /* What recovery read may still be only in the page cache (a
          * crash of the process before this start): make it durable
          * before anything new is acknowledged on top of it. */
         if (syncing(p)) {
-            if (fdatasync(p->jfd)) sync_failed("fdatasync of the journal", errno);
-            note_synced(p, p->jfirst, p->joff);
+            if (jfile_datasync(p->jf)) sync_failed("fdatasync of the journal", errno);
+            note_synced(p, p->jfirst, end);
+            jfile_set_synced(p->jf, end);
         }
     } else if (open_journal(p, p->next_seq, false)) {
         goto fail_r;
@@ -1096,10 +1144,8 @@ persist *persist_open(const persist_config *cfg, media_store *m,
     if (start_epoch(p)) goto fail;
     if (pthread_create(&p->compactor, NULL, compactor_main, p)) goto fail;
     p->have_compactor = true;
-    if (p->cfg.fsync == PERSIST_FSYNC_EVERYSEC) {
-        if (pthread_create(&p->syncer, NULL, syncer_main, p)) goto fail;
-        p->have_syncer = true;
-    }
+    if (pthread_create(&p->jthread, NULL, jthread_main, p)) goto fail;
+    p->have_jthread = true;
     *store = p->store;
     return p;
 fail_r:
@@ -1118,11 +1164,12 @@ int persist_close(persist *p) {
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
     pthread_cond_broadcast(&p->wake);
+    pthread_cond_broadcast(&p->jwake);
     pthread_mutex_unlock(&p->mu);
     if (p->have_compactor) pthread_join(p->compactor, NULL);
-    if (p->have_syncer) pthread_join(p->syncer, NULL);
+    if (p->have_jthread) pthread_join(p->jthread, NULL);
     int rc = 0;
-    if (p->jfd >= 0) {
+    if (p->jf) {
         /* Whatever the mode: a clean stop leaves everything on disk. */
         pthread_mutex_lock(&p->mu);
         uint64_t w = p->written;
@@ -1132,12 +1179,13 @@ int persist_close(persist *p) {
             logf_("syncing the media files of %s: %s", p->dir, strerror(errno));
             rc = -1;
         }
-        /* (and the directory: a journal file created since start) */
-        if (fdatasync(p->jfd) || fsync(p->dfd)) rc = -1;
+        /* Cut to its end, synced with its header's D (and the
+         * directory: a journal file created since start). */
+        if (jfile_close(p->jf, true) || fsync(p->dfd)) rc = -1;
+        p->jf = NULL;
         if (!rc)
             logf_("journal synced up to seq %llu",
                   (unsigned long long)p->next_seq - 1);
-        close(p->jfd);
     }
     if (p->store) cs_store_set_journal(p->store, NULL, NULL);
     if (p->mfd >= 0) close(p->mfd);
@@ -1145,6 +1193,7 @@ int persist_close(persist *p) {
     if (p->test_synced_fd >= 0) close(p->test_synced_fd);
     pthread_cond_destroy(&p->flushed);
     pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->jwake);
     pthread_mutex_destroy(&p->mu);
     free(p->files);
     free(p->drops);

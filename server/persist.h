@@ -14,11 +14,16 @@
 /* ---- names and framing (shared by the writer, recovery and the checker) -- */
 
 #define PERSIST_MANIFEST "MANIFEST"
-#define PERSIST_MANIFEST_MAGIC "chatstore data directory 1"
+/* The MANIFEST's first line: the data directory's format. Format 2 (journal
+ * files with a header, written through a mapping) replaced format 1, which
+ * this version refuses to open (docs/persistence.md). */
+#define PERSIST_MANIFEST_MAGIC "chatstore data directory 2"
+#define PERSIST_MANIFEST_PREFIX "chatstore data directory "
 #define PERSIST_MEDIA_DIR "media"
 #define PERSIST_DAMAGED_DIR "damaged"
 /* A journal frame: u32 little-endian length of the record, then the
- * library's record (which ends with its own CRC-32C). */
+ * library's record (which ends with its own CRC-32C). Frames follow the
+ * journal file's header (jfile.h). */
 #define PERSIST_FRAME_HEADER 4
 /* No record is shorter than the library's header plus its CRC. */
 #define PERSIST_RECORD_MIN 44
@@ -27,8 +32,6 @@
 /* Parses "snapshot-<seq>" / "journal-<seq>" (decimal, no leading zeros,
  * nothing after): 0 and *seq, or -1. */
 int persist_parse_name(const char *name, const char *prefix, uint64_t *seq);
-/* CRC-32C (Castagnoli, standard inversions), as the library's records use. */
-uint32_t persist_crc32c(const void *p, size_t n);
 /* A media-create record's service and media SIDs ("IS..."/"ME...", 34
  * characters + NUL), read from the record layout of docs/journal.md
  * (version 1). 0, or -1 when rec is not a media-create record of that
@@ -83,6 +86,9 @@ typedef struct recover_result {
      * unless repair) */
     unsigned damage;               /* damage found (not counting torn tails) */
     unsigned torn;                 /* torn final records (truncated / would be) */
+    uint64_t prealloc_bytes;       /* zeros after the last records (preallocated
+                                      space: cut off at startup) */
+    bool other_format;             /* a data directory of another format */
     uint64_t media_files, media_orphans, media_bad;
 } recover_result;
 
@@ -163,14 +169,10 @@ int persist_media_stage(persist *p, const void *data, size_t n);
 void persist_media_unstage(persist *p);
 /* After a committed service delete: removes its media bytes. */
 void persist_media_drop_service(persist *p, const char *service_sid);
-/* The journal is broken (a failed write could not be cut off: every
- * change is refused until a restart). Lock-free: for /healthz. */
-bool persist_broken(persist *p);
 /* For /metrics: since the server started, journal bytes written and of
  * those synced, the group commit's fdatasyncs, compactions completed. */
 typedef struct persist_stats {
     uint64_t written, synced, syncs, compactions;
-    bool broken;
 } persist_stats;
 void persist_stats_get(persist *p, persist_stats *out);
 /* Clean shutdown (no request may run any more): stops a running

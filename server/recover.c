@@ -8,19 +8,27 @@
  *   previous. A snapshot it names is complete and durable: compaction
  *   fsynced it and the directory before the MANIFEST was replaced
  *   (tmp + fsync + rename + directory fsync).
- * - journal-<F> holds frames (u32 little-endian length, then the library's
- *   record, whose last 4 bytes are a CRC-32C of the rest) of consecutive
- *   seqs starting at F, and the journal files in seq order continue each
- *   other. Every record after the previous snapshot (or the current one
- *   when there is none) is in a journal file still present: a file is
- *   deleted only once it is wholly covered by the oldest snapshot kept.
- * - Only the last journal file is appended to, so a crash can tear only
- *   its end: an incomplete frame, a final record whose CRC fails right at
- *   the end of the file, or a zero-filled tail (a file size that reached
- *   the disk before the data). That is truncated to the last whole record,
- *   with a warning. Any other damage stops recovery with the file, the
- *   offset and the cause, unless repair keeps the longest valid prefix
- *   (what it drops is first copied to damaged/).
+ * - journal-<F> holds a header (jfile.h: first seq F, the synced length
+ *   D), then frames (u32 little-endian length, then the library's record,
+ *   whose last 4 bytes are a CRC-32C of the rest) of consecutive seqs
+ *   starting at F, then possibly zeros (preallocated space); the journal
+ *   files in seq order continue each other. Every record after the previous
+ *   snapshot (or the current one when there is none) is in a journal file
+ *   still present: a file is deleted only once it is wholly covered by the
+ *   oldest snapshot kept.
+ * - Every byte below a file's D was on stable storage when D was recorded
+ *   (D is raised only after an fdatasync covered it), and only the last
+ *   file is written to. So zeros after the last frame are the clean end
+ *   (cut off, no warning); in the last file, a frame at or after D that is
+ *   not whole and valid is an end that was not synced when a crash came
+ *   (the pages of a mapping reach the disk in any order, so frames may
+ *   follow a hole): it is truncated to the last whole record, with a
+ *   warning; a last file without even its header (empty or all zero) was
+ *   being created, and is removed. Any other damage (below D, in an
+ *   earlier file, a damaged header, a record that does not fit) stops
+ *   recovery with the file, the offset and the cause, unless repair keeps
+ *   the longest valid prefix (what it drops is first copied to damaged/,
+ *   and a truncated file's D is lowered to its new end).
  * - Anything else (*.tmp files, snapshots the MANIFEST does not name,
  *   journal files wholly covered by the oldest snapshot kept, media of
  *   deleted services or of creates never journaled) is what an interrupted
@@ -29,6 +37,7 @@
  *   initialisation was interrupted before anything was journaled): it is
  *   initialised with snapshot-0, which holds the store's keys and account
  *   SID, so that every later record replays onto the same SIDs. */
+#include "jfile.h"
 #include "persist.h"
 
 #include <dirent.h>
@@ -60,34 +69,21 @@ int persist_parse_name(const char *name, const char *prefix, uint64_t *seq) {
     return 0;
 }
 
-static uint32_t crc_table[256];
-static int crc_ready;
-
-uint32_t persist_crc32c(const void *p, size_t n) {
-    if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE)) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-            crc_table[i] = c; /* the same values from every thread */
-        }
-        __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
-    }
-    uint32_t c = 0xFFFFFFFFu;
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ b[i]) & 0xff] ^ (c >> 8);
-    return ~c;
-}
-
 static uint32_t get_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
            (uint32_t)p[3] << 24;
 }
 
 /* The service and created media SID of a media-create record, through
- * the library's reading of the record (its CRC checked too). */
+ * the library's reading of the record (its CRC checked too). The journal
+ * hook asks this of every record, and the library's reading costs about
+ * as much as a whole in-memory create (CRC, decoding, four SIDs
+ * formatted), so a version 1 record whose operation byte (offset 1, in
+ * docs/journal.md) is not a media create is answered from that byte. */
 int persist_media_record_sids(const void *rec, size_t len, char is[35],
                               char me[35]) {
+    const uint8_t *b = rec;
+    if (len >= 2 && b[0] == 1 && b[1] != CS_JOURNAL_MEDIA_CREATE) return -1;
     cs_journal_info in;
     if (cs_journal_record_info(rec, len, &in, NULL) != CS_OK ||
         in.op != CS_JOURNAL_MEDIA_CREATE)
@@ -184,8 +180,9 @@ nomem:
     return -1;
 }
 
-/* The MANIFEST: "chatstore data directory 1\nsnapshot snapshot-N\n"
- * [+ "previous snapshot-M\n"]. 0, or -1 with *why. */
+/* The MANIFEST: "chatstore data directory 2\nsnapshot snapshot-N\n"
+ * [+ "previous snapshot-M\n"]. 0, or -1 with *why, or -2 (with *why) when
+ * it is the MANIFEST of another format. */
 static int read_manifest(int dfd, uint64_t *cur, bool *has_prev,
                          uint64_t *prev, const char **why) {
     int fd = openat(dfd, PERSIST_MANIFEST, O_RDONLY | O_CLOEXEC);
@@ -203,6 +200,16 @@ static int read_manifest(int dfd, uint64_t *cur, bool *has_prev,
     buf[n] = '\0';
     *has_prev = false;
     char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    if (line && strcmp(line, PERSIST_MANIFEST_MAGIC) != 0 &&
+        !strncmp(line, PERSIST_MANIFEST_PREFIX, strlen(PERSIST_MANIFEST_PREFIX))) {
+        *why = !strcmp(line, PERSIST_MANIFEST_PREFIX "1")
+                   ? "data directory format 1 (journal files without a header), "
+                     "written by an earlier chatstore-server, which still "
+                     "reads it; this one reads format 2 only"
+                   : "a data directory format this chatstore-server does not "
+                     "know (a later version wrote it)";
+        return -2;
+    }
     if (!line || strcmp(line, PERSIST_MANIFEST_MAGIC) != 0) {
         *why = "not a chatstore MANIFEST (first line)";
         return -1;
@@ -388,49 +395,73 @@ static int set_aside(int dfd, const char *name, int keep) {
 
 /* ---- journal replay ------------------------------------------------------ */
 
-typedef enum { J_OK, J_TORN, J_DAMAGED, J_FATAL } jstatus;
+/* J_UNBORN: a file with neither header nor anything else (zeros, or
+ * nothing): its creation did not finish. */
+typedef enum { J_OK, J_TORN, J_DAMAGED, J_FATAL, J_UNBORN } jstatus;
 
 typedef struct jscan {
-    uint64_t stop_off;  /* where the valid prefix ends (torn / damaged) */
+    uint64_t stop_off;  /* where the valid prefix ends (torn / damaged / zeros) */
     uint64_t at;        /* offset of the problem */
     char why[200];
     uint64_t expected;  /* next seq expected in this file */
+    jfile_head head;    /* the file's header (when it has one) */
+    uint64_t data_end;  /* torn or damaged: after the last non-zero byte at
+                           or after stop_off (what goes) */
+    uint64_t zeros;     /* J_OK: zero bytes after the last frame */
 } jscan;
-
-static int all_zero(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i]) return 0;
-    return 1;
-}
 
 static uint64_t get_u64(const uint8_t *p) {
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
-/* Whether a whole, valid frame of a seq after `expected` starts anywhere in
- * p[from..size): then the bytes at `from` are not a torn end but damage in
- * the middle (e.g. a length field that lost a bit). The header fields are
- * checked before the CRC, so the scan costs little. */
-static int later_frame(const uint8_t *p, size_t from, size_t size,
-                       uint64_t expected) {
-    for (size_t q = from; q + PERSIST_FRAME_HEADER + PERSIST_RECORD_MIN <= size;
-         q++) {
-        uint32_t len = get_u32(p + q);
-        if (len < PERSIST_RECORD_MIN || len > size - q - PERSIST_FRAME_HEADER)
-            continue;
-        const uint8_t *rec = p + q + PERSIST_FRAME_HEADER;
-        uint64_t seq = get_u64(rec + 8);
-        if (rec[0] != 1 || rec[1] == 0 || rec[3] != 0 || get_u32(rec + 4) != 0 ||
-            seq <= expected || seq - expected > size / PERSIST_RECORD_MIN)
-            continue;
-        if (persist_crc32c(rec, len - 4) == get_u32(rec + len - 4)) return 1;
+/* The offset after the last non-zero byte of p[lo..hi), or 0 when they are
+ * all zero. */
+static uint64_t last_non_zero(const uint8_t *p, uint64_t lo, uint64_t hi) {
+    while (hi > lo && hi % 8) {
+        if (p[hi - 1]) return hi;
+        hi--;
+    }
+    while (hi >= lo + 8) { /* a word at a time through long runs of zeros */
+        uint64_t w;
+        memcpy(&w, p + hi - 8, 8);
+        if (w) break;
+        hi -= 8;
+    }
+    while (hi > lo) {
+        if (p[hi - 1]) return hi;
+        hi--;
     }
     return 0;
 }
 
-/* Replays one journal file into s. last: the file a crash can have torn
- * (else an incomplete end is damage). A record after max_seq is damage.
- * cancel: see recover_rebuild (J_FATAL). */
+/* The offset after the last non-zero byte of p[from..size) (from when all
+ * are zero). Ranges the filesystem reports as holes (SEEK_DATA: holes and
+ * preallocated space never written) are not read. */
+static uint64_t data_end(int fd, const uint8_t *p, uint64_t from, uint64_t size) {
+    uint64_t last = from, pos = from;
+    while (pos < size) {
+        off_t a = lseek(fd, (off_t)pos, SEEK_DATA);
+        if (a < 0) {
+            if (errno == ENXIO) break; /* nothing but holes after pos */
+            a = (off_t)pos;            /* no SEEK_DATA here: read it all */
+        }
+        off_t b = lseek(fd, a, SEEK_HOLE);
+        if (b < 0 || (uint64_t)b > size) b = (off_t)size;
+        if ((uint64_t)a >= size) break;
+        /* (what the filesystem calls data can still be zeros: pages
+         * faulted in ahead of the writer, written back or not) */
+        uint64_t lo = (uint64_t)a > last ? (uint64_t)a : last;
+        uint64_t q = last_non_zero(p, lo, (uint64_t)b);
+        if (q > last) last = q;
+        pos = (uint64_t)b;
+    }
+    return last;
+}
+
+/* Replays one journal file into s: the rules of docs/persistence.md,
+ * "Recovery", steps 4 and 5. last: the file a crash can have torn (else an
+ * incomplete end is damage). A record after max_seq is damage. cancel: see
+ * recover_rebuild (J_FATAL). */
 static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
                            uint64_t first, bool last, uint64_t max_seq,
                            const int *cancel, uint64_t *size_out, jscan *js) {
@@ -446,20 +477,51 @@ static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
     size_t size = (size_t)st.st_size;
     *size_out = size;
     js->expected = first;
-    js->stop_off = 0;
+    js->stop_off = js->at = 0;
     if (!size) {
         close(fd);
-        return J_OK;
+        snprintf(js->why, sizeof js->why, "empty (no header)");
+        return last ? J_UNBORN : J_DAMAGED;
     }
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
     const uint8_t *p = map;
     if (map == MAP_FAILED) {
+        close(fd);
         snprintf(js->why, sizeof js->why, "mmap: %s", strerror(errno));
         return J_FATAL;
     }
     jstatus res = J_OK;
-    size_t off = 0;
+    const char *hwhy = NULL;
+    if (jfile_head_parse(p, size, &js->head, &hwhy)) {
+        if (data_end(fd, p, 0, size) == 0) {
+            snprintf(js->why, sizeof js->why, "nothing but %zu zero bytes (no header)",
+                     size);
+            res = last ? J_UNBORN : J_DAMAGED;
+        } else {
+            snprintf(js->why, sizeof js->why, "%s", hwhy);
+            res = J_DAMAGED;
+        }
+        goto done;
+    }
+    if (js->head.first != first) {
+        js->at = 16;
+        snprintf(js->why, sizeof js->why,
+                 "its header says its first record is seq %llu",
+                 (unsigned long long)js->head.first);
+        res = J_DAMAGED;
+        goto done;
+    }
+    uint64_t d = js->head.synced; /* below it, anything wrong is damage */
+    if (d > size) {
+        js->at = size;
+        snprintf(js->why, sizeof js->why,
+                 "the file ends before its synced length %llu",
+                 (unsigned long long)d);
+        res = J_DAMAGED;
+        goto done;
+    }
+    size_t off = JFILE_HEADER;
+    bool bad = false;
     while (off < size) {
         size_t rem = size - off;
         js->stop_off = off;
@@ -469,59 +531,48 @@ static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
             res = J_FATAL;
             break;
         }
+        uint32_t len = rem >= PERSIST_FRAME_HEADER ? get_u32(p + off) : 0;
+        if (len == 0 && data_end(fd, p, off, size) == off) {
+            /* the clean end: preallocated space never written */
+            if (off < d) {
+                snprintf(js->why, sizeof js->why,
+                         "zero bytes where records were synced (the synced "
+                         "length is %llu)",
+                         (unsigned long long)d);
+                res = J_DAMAGED;
+            } else {
+                js->zeros = rem;
+            }
+            break;
+        }
         if (rem < PERSIST_FRAME_HEADER) {
             snprintf(js->why, sizeof js->why,
                      "incomplete frame length (%zu of 4 bytes)", rem);
-            res = last ? J_TORN : J_DAMAGED;
+            bad = true;
             break;
         }
-        uint32_t len = get_u32(p + off);
         if (len < PERSIST_RECORD_MIN) {
-            if (last && all_zero(p + off, rem)) {
-                snprintf(js->why, sizeof js->why, "zero-filled tail");
-                res = J_TORN;
-            } else {
-                snprintf(js->why, sizeof js->why,
-                         "frame length %u is shorter than any record", len);
-                res = J_DAMAGED;
-            }
+            snprintf(js->why, sizeof js->why,
+                     "frame length %u is shorter than any record", len);
+            bad = true;
             break;
         }
         if (len > rem - PERSIST_FRAME_HEADER) {
-            if (last && !later_frame(p, off + 1, size, js->expected)) {
-                snprintf(js->why, sizeof js->why,
-                         "incomplete record (%zu of %u bytes)",
-                         rem - PERSIST_FRAME_HEADER, len);
-                res = J_TORN;
-            } else {
-                snprintf(js->why, sizeof js->why,
-                         "frame length %u runs past the end of the file, but "
-                         "%s",
-                         len, last ? "whole records follow" : "this is not "
-                                     "the last journal file");
-                res = J_DAMAGED;
-            }
+            snprintf(js->why, sizeof js->why,
+                     "incomplete record (%zu of %u bytes)",
+                     rem - PERSIST_FRAME_HEADER, len);
+            bad = true;
             break;
         }
         const uint8_t *rec = p + off + PERSIST_FRAME_HEADER;
         size_t end = off + PERSIST_FRAME_HEADER + len;
-        if (persist_crc32c(rec, len - 4) != get_u32(rec + len - 4)) {
-            /* torn: the final record, or one whose tail (and all after it)
-             * the disk left zero-filled */
-            if (last && all_zero(p + end, size - end) &&
-                !later_frame(p, off + 1, size, js->expected)) {
-                snprintf(js->why, sizeof js->why,
-                         "final record fails its checksum");
-                res = J_TORN;
-            } else {
-                snprintf(js->why, sizeof js->why,
-                         "record of %u bytes fails its checksum", len);
-                res = J_DAMAGED;
-            }
+        if (jfile_crc32c(rec, len - 4) != get_u32(rec + len - 4)) {
+            snprintf(js->why, sizeof js->why,
+                     "record of %u bytes fails its checksum", len);
+            bad = true;
             break;
         }
-        uint64_t seq = 0;
-        cs_journal_record_seq(rec, len, &seq);
+        uint64_t seq = get_u64(rec + 8);
         if (seq != js->expected) {
             js->at = off + PERSIST_FRAME_HEADER + 8;
             snprintf(js->why, sizeof js->why,
@@ -533,6 +584,14 @@ static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
         }
         if (seq > max_seq) {
             js->at = off;
+            snprintf(js->why, sizeof js->why,
+                     "record seq %llu comes after seq %llu, where this file "
+                     "was closed",
+                     (unsigned long long)seq, (unsigned long long)max_seq);
+            res = J_DAMAGED;
+            break;
+        }
+        if (seq > max_seq) {
             snprintf(js->why, sizeof js->why,
                      "record seq %llu comes after seq %llu, where this file "
                      "was closed",
@@ -568,8 +627,65 @@ static jstatus replay_file(recover_result *r, cs_store *s, int dfd,
         off = end;
         js->stop_off = off;
     }
+    if (bad) {
+        /* At or after the synced length of the last file: an end that was
+         * not synced when the machine stopped (or a record the process
+         * was writing when it died). Below it, or in an earlier file: the
+         * disk lost synced bytes. */
+        res = last && off >= d ? J_TORN : J_DAMAGED;
+    }
+done:
+    if (res == J_TORN || res == J_DAMAGED)
+        js->data_end = data_end(fd, p, js->stop_off, size);
     munmap(map, size);
+    close(fd);
     return res;
+}
+
+/* Whether a journal file holds nothing: no bytes but zeros after where its
+ * header is (which is all zero, or whole and says that nothing was synced
+ * after it). */
+static bool journal_empty(int dfd, const char *name) {
+    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        if (fd >= 0) close(fd);
+        return false;
+    }
+    size_t size = (size_t)st.st_size;
+    bool empty = true;
+    if (size) {
+        void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            empty = false;
+        } else {
+            jfile_head h;
+            const char *why;
+            empty = !jfile_head_parse(map, size, &h, &why)
+                        ? h.synced == JFILE_HEADER &&
+                              data_end(fd, map, JFILE_HEADER, size) == JFILE_HEADER
+                        : data_end(fd, map, 0, size) == 0;
+            munmap(map, size);
+        }
+    }
+    close(fd);
+    return empty;
+}
+
+/* Cuts journal file `name` at off (and, when off is below its synced
+ * length, lowers that to off), synced. 0, or -1 after saying why. */
+static int cut_journal(const recover_opts *o, int dfd, const char *name,
+                       uint64_t off, jfile_head *h) {
+    int fd = openat(dfd, name, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)off) || fsync(fd) ||
+        (off < h->synced &&
+         (jfile_head_set_synced(fd, h, off) || fsync(fd)))) {
+        say(o, "%s/%s: cannot truncate: %s", o->dir, name, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
 }
 
 /* ---- media --------------------------------------------------------------- */
@@ -788,8 +904,14 @@ static int recover_in(const recover_opts *o, recover_result *r, int dfd) {
     uint64_t cur = 0, prev = 0;
     bool has_prev = false;
     const char *mwhy = NULL;
-    int manifest_ok = l.has_manifest &&
-                      !read_manifest(dfd, &cur, &has_prev, &prev, &mwhy);
+    int mrc = l.has_manifest ? read_manifest(dfd, &cur, &has_prev, &prev, &mwhy)
+                             : -1;
+    if (mrc == -2) { /* not even --repair: it would drop every journal file */
+        say(o, "%s/MANIFEST: %s", o->dir, mwhy);
+        r->other_format = true;
+        goto out;
+    }
+    int manifest_ok = l.has_manifest && !mrc;
     if (!l.has_manifest && !l.journals.n) {
         if (o->check_only) {
             say(o, "%s: no MANIFEST and no journal: an empty data directory",
@@ -944,10 +1066,10 @@ static int recover_in(const recover_opts *o, recover_result *r, int dfd) {
             r->jsize[kept++] = fsize;
             continue;
         }
-        if (jf[i] > st.commits + 1 && last && !fsize) {
+        if (jf[i] > st.commits + 1 && last && journal_empty(dfd, name)) {
             /* The previous file lost its end in a crash of the machine
-             * (--fsync everysec or no) and this one, created by a
-             * rotation, holds nothing: a torn end, not a hole. */
+             * (--fsync no) and this one, created by a rotation, holds
+             * nothing: a torn end, not a hole. */
             r->torn++;
             say(o, "warning: %s/%s: empty, and records %llu to %llu before "
                    "it were lost in a crash: %s",
@@ -983,54 +1105,85 @@ static int recover_in(const recover_opts *o, recover_result *r, int dfd) {
             say(o, "%s/%s: %s", o->dir, name, js.why);
             goto out;
         }
-        if (s == J_TORN) {
+        if (s == J_UNBORN) {
+            /* created, then the process or the machine stopped before its
+             * header was written: it holds nothing */
             r->torn++;
-            say(o, "warning: %s/%s: %s at offset %llu: %s %llu bytes", o->dir,
-                name, js.why, (unsigned long long)js.at,
-                o->check_only ? "startup truncates it, dropping"
-                              : "truncated to the last whole record, dropped",
-                (unsigned long long)(size - js.stop_off));
+            say(o, "warning: %s/%s: %s: a journal file whose creation did "
+                   "not finish: %s",
+                o->dir, name, js.why, o->check_only ? "startup removes it" : "removed");
+            if (!o->check_only) unlinkat(dfd, name, 0);
+            continue;
+        }
+        if (s == J_OK && js.zeros) {
+            /* preallocated space after the last record: the clean end */
+            r->prealloc_bytes += js.zeros;
             if (!o->check_only) {
                 int fd = openat(dfd, name, O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || ftruncate(fd, (off_t)js.stop_off) || fsync(fd)) {
+                if (fd < 0 || ftruncate(fd, (off_t)js.stop_off)) {
                     say(o, "%s/%s: cannot truncate: %s", o->dir, name,
                         strerror(errno));
                     if (fd >= 0) close(fd);
                     goto out;
                 }
                 close(fd);
-                size = js.stop_off;
             }
+            size = js.stop_off;
+        } else if (s == J_TORN) {
+            r->torn++;
+            say(o, "warning: %s/%s: %s at offset %llu (synced length %llu): "
+                   "%s %llu bytes",
+                o->dir, name, js.why, (unsigned long long)js.at,
+                (unsigned long long)js.head.synced,
+                o->check_only ? "startup truncates it, dropping"
+                              : "truncated to the last whole record, dropped",
+                (unsigned long long)(js.data_end - js.stop_off));
+            if (!o->check_only) {
+                if (cut_journal(o, dfd, name, js.stop_off, &js.head)) goto out;
+            }
+            size = js.stop_off;
         } else if (s == J_DAMAGED) {
             r->damage++;
             say(o, "%s/%s: damaged at offset %llu: %s", o->dir, name,
                 (unsigned long long)js.at, js.why);
-            say(o, "%s/%s: the %llu bytes from offset %llu (the damaged "
-                   "record and all after it) and the %zu later journal "
-                   "file(s) %s",
-                o->dir, name, (unsigned long long)(size - js.stop_off),
-                (unsigned long long)js.stop_off, nj - i - 1,
-                o->repair && !o->check_only ? "are dropped by --repair"
-                                            : "cannot be replayed");
+            bool whole = js.stop_off < JFILE_HEADER; /* its header */
+            if (whole)
+                say(o, "%s/%s: this file and the %zu later journal file(s) %s",
+                    o->dir, name, nj - i - 1,
+                    o->repair && !o->check_only ? "are dropped by --repair"
+                                                : "cannot be replayed");
+            else
+                say(o, "%s/%s: the %llu bytes from offset %llu (the damaged "
+                       "record and all after it) and the %zu later journal "
+                       "file(s) %s",
+                    o->dir, name, (unsigned long long)(js.data_end - js.stop_off),
+                    (unsigned long long)js.stop_off, nj - i - 1,
+                    o->repair && !o->check_only ? "are dropped by --repair"
+                                                : "cannot be replayed");
             if (!o->repair && !o->check_only) {
-                say(o, "start with --repair to keep the %llu records before "
-                       "it in this file",
-                    (unsigned long long)(js.expected - jf[i]));
+                if (whole)
+                    say(o, "start with --repair to set this file aside");
+                else
+                    say(o, "start with --repair to keep the %llu records "
+                           "before it in this file",
+                        (unsigned long long)(js.expected - jf[i]));
                 goto out;
             }
             stopped = true;
+            if (whole) {
+                if (!o->check_only) {
+                    if (set_aside(dfd, name, 0))
+                        say(o, "warning: cannot move %s to %s/: %s", name,
+                            PERSIST_DAMAGED_DIR, strerror(errno));
+                    say(o, "repair: moved %s to %s/", name, PERSIST_DAMAGED_DIR);
+                }
+                continue;
+            }
             if (!o->check_only) {
                 if (set_aside(dfd, name, 1))
                     say(o, "warning: cannot copy %s to %s/: %s", name,
                         PERSIST_DAMAGED_DIR, strerror(errno));
-                int fd = openat(dfd, name, O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || ftruncate(fd, (off_t)js.stop_off) || fsync(fd)) {
-                    say(o, "%s/%s: cannot truncate: %s", o->dir, name,
-                        strerror(errno));
-                    if (fd >= 0) close(fd);
-                    goto out;
-                }
-                close(fd);
+                if (cut_journal(o, dfd, name, js.stop_off, &js.head)) goto out;
                 say(o, "repair: kept %s up to offset %llu (records up to seq "
                        "%llu); the original is in %s/",
                     name, (unsigned long long)js.stop_off,

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Builds and runs every test: a release build with warnings as errors, an
 # ASan+UBSan build, a ThreadSanitizer build for the thread stress tests (the
-# library's, the server compacting beside writers and readers, and the
-# server's connection deadlines under hundreds of slow clients), and a
-# short run of every fuzzer (FUZZ_SECONDS each, default 20).
+# library's, the server's journal file and its threads, the server
+# compacting beside writers and readers, and the server's connection
+# deadlines under hundreds of slow clients), and a short run of every
+# fuzzer (FUZZ_SECONDS each, default 20).
 # Usage: tests/run-all.sh [build-root]   (default: ./build-all)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +34,7 @@ done
 
 run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON -DCHATSTORE_CHECKED=ON
-run tsan "-R threads|test_api|server_durable_compact|server_slow" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
+run tsan "-R threads|test_api|test_jfile|server_durable_compact|server_slow" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
 
 # Every libFuzzer harness for a short, bounded time (clang, ASan+UBSan).
 FUZZ_BUILD=$out/fuzz "$root/fuzz/run.sh" "${FUZZ_SECONDS:-20}"

@@ -417,24 +417,44 @@ async function setup(dir) {
   await srv.kill('SIGKILL');
 }
 
-// A power loss after the SIGKILL: the journal keeps only what the server
-// knew to be synced (CHATSTORE_TEST_SYNCED, test-only): the file it names
-// is cut at the offset, later files emptied. Returns the bytes dropped.
+// A power loss after the SIGKILL: the journal keeps what the server knew to
+// be synced (CHATSTORE_TEST_SYNCED, test-only: a file and an offset), and
+// of what came after, in the file it names, any mix of pages: the server
+// writes through a shared mapping, whose dirty pages reach the disk in any
+// order, so each 4 KiB page past the offset is either kept as the page
+// cache had it or back to zeros (the preallocated space it was). Later
+// files (created after the last sync) are emptied. Returns the bytes
+// dropped (non-zero bytes zeroed or cut).
 function powerCut(dir, syncedFile) {
   const t = fs.readFileSync(syncedFile, 'utf8').trim().split(/\s+/);
   L.expect(t.length === 2 && /^journal-\d+$/.test(t[0]), `synced note: ${t.join(' ')}`);
   const first = Number(t[0].slice(8));
   const off = Number(t[1]);
+  L.expect(off >= L.JOURNAL_HEADER, `synced note: offset ${off} is inside the header`);
   let dropped = 0;
+  const nonZero = (b, from, to) => {
+    let n = 0;
+    for (let i = from; i < to; i++) if (b[i]) n++;
+    return n;
+  };
   for (const j of L.listDir(dir).journals) {
     const f = path.join(dir, j);
-    const size = fs.statSync(f).size;
     const seq = Number(j.slice(8));
-    const keep = seq === first ? off : seq > first ? 0 : size;
-    if (size > keep) {
-      fs.truncateSync(f, keep);
-      dropped += size - keep;
+    if (seq < first) continue;
+    const b = fs.readFileSync(f);
+    if (seq > first) {
+      dropped += nonZero(b, 0, b.length);
+      fs.truncateSync(f, 0);
+      continue;
     }
+    for (let pg = Math.floor(off / 4096) * 4096; pg < b.length; pg += 4096) {
+      if (rnd() < 0.5) continue; // this page reached the disk
+      const from = Math.max(pg, off);
+      const to = Math.min(pg + 4096, b.length);
+      dropped += nonZero(b, from, to);
+      b.fill(0, from, to);
+    }
+    fs.writeFileSync(f, b);
   }
   return dropped;
 }

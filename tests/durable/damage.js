@@ -1,26 +1,35 @@
 'use strict';
 // Damaged data directories (ctest server_durable_damage):
-// (a) the last journal file cut at every byte offset of its last record:
+// (a) the last journal file, whose last record was written after the last
+//     sync (the server was killed), cut at every byte offset of that record:
 //     the server starts, truncates the file to the last whole record and
 //     warns naming the file and the bytes dropped (then appends the record
-//     of the SID epoch every start begins); likewise a final record whose
-//     CRC fails and a zero-filled tail;
+//     of the SID epoch every start begins); likewise when that record fails
+//     its CRC; the zeros of preallocated space after it are the clean end
+//     (no warning);
 // (b) a byte flipped in the current snapshot: startup refuses, naming the
 //     file and the offset (so does chatstore-check); --repair falls back to
 //     the previous snapshot and its journal files, losing nothing; with no
 //     previous snapshot --repair refuses too;
-// (c) a byte flipped in the middle of the last journal file: startup
-//     refuses naming file and offset; --repair keeps the records before it
-//     and drops the rest (copied to damaged/);
+// (c) a byte flipped in a record of the last journal file below its synced
+//     length: startup refuses naming file and offset; --repair keeps the
+//     records before it and drops the rest (copied to damaged/);
 // (d) writes failing (file size limit, as a full disk): the change is
 //     refused with 503, nothing half-written stays in the journal, and the
-//     server goes on serving.
+//     server goes on serving;
+// (e) journal file headers: a last journal file whose creation did not
+//     finish (empty, or only zeros) is removed with a warning; a damaged
+//     header stops startup naming the file (--repair sets the file aside);
+//     a data directory of format 1 is refused, even with --repair.
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const L = require('./lib');
 
 const QUIET = ['--compact-min-bytes', '1000000000'];
+
+// The journal record op of cs_store_new_epoch (docs/journal.md).
+const EPOCH_OP = 12;
 
 async function post(srv, p, form) {
   const r = await L.request(srv, p, { method: 'POST', form });
@@ -29,7 +38,10 @@ async function post(srv, p, form) {
 }
 
 // A directory with a previous and a current snapshot, and a last journal
-// file whose last three records are the creates of msgs.tail (a, b, c).
+// file whose last three records are the creates of msgs.tail (a, b, c): a
+// and b synced by a clean stop, c written by a server killed (SIGKILL)
+// after it, so c lies past the synced length, followed by the zeros of the
+// file's preallocated space.
 async function build(dir) {
   let srv = await L.startServer(dir, { args: ['--fsync', 'no', '--compact-min-bytes', '3000', '--compact-ratio', '0.1'] });
   const svc = (await post(srv, '/v2/Services', { FriendlyName: 'damage' })).sid;
@@ -46,8 +58,12 @@ async function build(dir) {
   L.expect(/previous snapshot-\d+/.test(d.manifest || ''), `build: no previous snapshot:\n${d.manifest}`);
   srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
   const tail = [];
-  for (const b of ['a', 'b', 'c']) tail.push((await post(srv, base, { Body: b })).sid);
+  for (const b of ['a', 'b']) tail.push((await post(srv, base, { Body: b })).sid);
   L.expect((await srv.stop()).code === 0, 'build: stop 2');
+  srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+  tail.push((await post(srv, base, { Body: 'c' })).sid);
+  await srv.kill('SIGKILL');
+  srv.agent.destroy();
   return { svc, ch, base, early, tail };
 }
 
@@ -67,22 +83,55 @@ function flip(file, off) {
 async function tornTail(root, src, m) {
   const { journals } = L.listDir(src);
   const last = journals[journals.length - 1];
-  const fr = L.frames(path.join(src, last));
+  const srcFile = path.join(src, last);
+  const fr = L.frames(srcFile);
   const f = fr[fr.length - 1];
+  const d = L.syncedLength(srcFile);
+  L.expect(d === f.off, `${last}: synced length ${d}, the last record (c) starts at ${f.off}`);
+  const size = fs.statSync(srcFile).size;
+  L.expect(size > f.end, `${last}: ${size} bytes, no preallocated space after its last record at ${f.end}`);
+  // The zeros after c: the clean end, no warning, cut off at startup.
+  {
+    const dir = path.join(root, 'zeros');
+    L.copyDir(src, dir);
+    const c = L.check(dir);
+    L.expect(c.status === 0 && /zeros +\d+ byte/.test(c.out) && !/warning/.test(c.out),
+      `zeros: chatstore-check exit ${c.status}\n${c.out}`);
+    const srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+    L.expect(!/warning/.test(srv.stderr()), `zeros: unexpected warning:\n${srv.stderr()}`);
+    const st = await statuses(srv, m.base, m.tail);
+    L.expect(m.tail.every((t) => st[t] === 200), `zeros: tail messages ${JSON.stringify(st)}`);
+    L.expect((await srv.stop()).code === 0, 'zeros: stop');
+    // Cut to its last record: c, then the record of the SID epoch that
+    // every start begins (op 12).
+    const after = L.frames(path.join(dir, last));
+    const e = after[after.length - 1];
+    L.expect(after.length >= 2 && after[after.length - 2].off === f.off && e.op === EPOCH_OP &&
+      fs.statSync(path.join(dir, last)).size === e.end, `zeros: file not cut to c and the epoch record`);
+    L.rmrf(dir);
+  }
+  // A copy without the zeros, to cut.
+  const trimmed = path.join(root, 'trimmed');
+  L.copyDir(src, trimmed);
+  fs.truncateSync(path.join(trimmed, last), f.end);
+  const bytes = fs.readFileSync(path.join(trimmed, last));
   let n = 0;
   // Every cut inside the last frame; the cut at its start removes it whole
-  // (nothing torn: no warning).
+  // (nothing torn: no warning). The bytes dropped are those of the cut
+  // record up to its last non-zero byte (zeros are unwritten space).
   for (let cut = f.off; cut < f.end; cut++) {
     const dir = path.join(root, `cut-${cut}`);
-    L.copyDir(src, dir);
+    L.copyDir(trimmed, dir);
     fs.truncateSync(path.join(dir, last), cut);
+    let dataEnd = cut;
+    while (dataEnd > f.off && bytes[dataEnd - 1] === 0) dataEnd--;
     const c = L.check(dir);
     L.expect(c.status === 0, `cut ${cut}: chatstore-check exit ${c.status}\n${c.out}`);
     const srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
     const err = srv.stderr();
-    if (cut > f.off) {
-      const want = new RegExp(`warning: ${dir}/${last}: .* at offset ${f.off}: truncated to the last whole record, dropped ${cut - f.off} bytes`);
-      L.expect(want.test(err), `cut ${cut}: no warning naming ${last} and ${cut - f.off} bytes:\n${err}`);
+    if (dataEnd > f.off) {
+      const want = new RegExp(`warning: ${dir}/${last}: .* at offset ${f.off} \\(synced length ${d}\\): truncated to the last whole record, dropped ${dataEnd - f.off} bytes`);
+      L.expect(want.test(err), `cut ${cut}: no warning naming ${last} and ${dataEnd - f.off} bytes:\n${err}`);
     } else {
       L.expect(!/warning/.test(err), `cut ${cut}: unexpected warning:\n${err}`);
     }
@@ -98,24 +147,22 @@ async function tornTail(root, src, m) {
     L.rmrf(dir);
     n++;
   }
-  // The final record whole but failing its CRC; a zero-filled tail.
-  const cases = [
-    ['crc', (file) => flip(file, f.off + 4 + 20), /final record fails its checksum/, 404],
-    ['zeros', (file) => fs.appendFileSync(file, Buffer.alloc(300)), /zero-filled tail/, 200],
-  ];
-  for (const [name, damage, re, lastStatus] of cases) {
-    const dir = path.join(root, name);
-    L.copyDir(src, dir);
-    damage(path.join(dir, last));
+  // The final record whole but failing its CRC (past the synced length: a
+  // torn end, not damage).
+  {
+    const dir = path.join(root, 'crc');
+    L.copyDir(trimmed, dir);
+    flip(path.join(dir, last), f.off + 4 + 20);
     const srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
-    L.expect(re.test(srv.stderr()) && srv.stderr().includes(`${dir}/${last}`),
-      `${name}: no warning:\n${srv.stderr()}`);
+    L.expect(new RegExp(`warning: .*fails its checksum at offset ${f.off} \\(synced length ${d}\\)`).test(srv.stderr()) &&
+      srv.stderr().includes(`${dir}/${last}`), `crc: no warning:\n${srv.stderr()}`);
     const st = await statuses(srv, m.base, m.tail);
-    L.expect(st[m.tail[1]] === 200 && st[m.tail[2]] === lastStatus, `${name}: ${JSON.stringify(st)}`);
-    L.expect((await srv.stop()).code === 0, `${name}: stop`);
+    L.expect(st[m.tail[1]] === 200 && st[m.tail[2]] === 404, `crc: ${JSON.stringify(st)}`);
+    L.expect((await srv.stop()).code === 0, 'crc: stop');
     L.rmrf(dir);
   }
-  console.log(`(a) torn tail: ${last} cut at each of the ${n} offsets of its last record, a failing CRC at the end, a zero-filled tail: recovered with warnings`);
+  L.rmrf(trimmed);
+  console.log(`(a) torn tail: ${last} (synced up to its last record) cut at each of the ${n} offsets of that record, and that record failing its CRC: recovered with warnings; the zeros of its preallocated space after it: the clean end, no warning`);
 }
 
 async function snapshotDamage(root, src, m) {
@@ -173,7 +220,8 @@ async function snapshotDamage(root, src, m) {
 async function journalDamage(root, src, m) {
   const { journals } = L.listDir(src);
   const last = journals[journals.length - 1];
-  const fr = L.frames(path.join(src, last));
+  // (the records of the SID epochs that starts began are left out)
+  const fr = L.frames(path.join(src, last)).filter((x) => x.op !== EPOCH_OP);
   L.expect(fr.length >= 3, `${last} has ${fr.length} records`);
   // The record of tail[0] (third from the end): a body byte, then its
   // length field.
@@ -273,6 +321,69 @@ async function writeErrors(root) {
   L.rmrf(dir);
 }
 
+async function headers(root, src, m) {
+  const { journals } = L.listDir(src);
+  const last = journals[journals.length - 1];
+  const next = Number(last.slice(8)) + L.frames(path.join(src, last)).length;
+  for (const [what, bytes] of [['empty', 0], ['zeros', 3 * 4096]]) {
+    const dir = path.join(root, `unborn-${what}`);
+    L.copyDir(src, dir);
+    fs.writeFileSync(path.join(dir, `journal-${next}`), Buffer.alloc(bytes));
+    const c = L.check(dir);
+    L.expect(c.status === 0 && /creation did not finish/.test(c.out), `unborn ${what}: chatstore-check exit ${c.status}\n${c.out}`);
+    const srv = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET] });
+    L.expect(new RegExp(`warning: ${dir}/journal-${next}: .*creation did not finish: removed`).test(srv.stderr()),
+      `unborn ${what}: no warning:\n${srv.stderr()}`);
+    const st = await statuses(srv, m.base, m.tail);
+    L.expect(m.tail.every((t) => st[t] === 200), `unborn ${what}: tail ${JSON.stringify(st)}`);
+    const again = await post(srv, m.base, { Body: 'after' });
+    L.expect((await srv.stop()).code === 0, `unborn ${what}: stop`);
+    const c2 = L.check(dir);
+    L.expect(c2.status === 0 && c2.out.includes(`seq ${next + 1}:`), `unborn ${what}: check after\n${c2.out}`);
+    L.expect(again.sid && !fs.existsSync(path.join(dir, `journal-${next}`)), `unborn ${what}: files ${fs.readdirSync(dir)}`);
+    L.rmrf(dir);
+  }
+  {
+    const dir = path.join(root, 'header');
+    L.copyDir(src, dir);
+    flip(path.join(dir, last), 20); // its first seq
+    const c = L.check(dir);
+    L.expect(c.status === 1 && c.out.includes(`${last}: damaged at offset 0: header fails its checksum`),
+      `header flip: chatstore-check exit ${c.status}\n${c.out}`);
+    const bad = await L.startServer(dir, { args: ['--fsync', 'no', ...QUIET], expectFail: true });
+    const x = await bad.exited;
+    L.expect(x.code !== 0 && bad.stderr().includes(`${dir}/${last}: damaged at offset 0: header fails its checksum`) &&
+      /--repair to set this file aside/.test(bad.stderr()), `header flip: startup did not refuse:\n${bad.stderr()}`);
+    const srv = await L.startServer(dir, { args: ['--fsync', 'no', '--repair', ...QUIET] });
+    L.expect(srv.stderr().includes(`repair: moved ${last} to damaged/`), `header flip: repair:\n${srv.stderr()}`);
+    const st = await statuses(srv, m.base, m.tail);
+    L.expect(m.tail.every((t) => st[t] === 404), `header flip: tail ${JSON.stringify(st)}`);
+    await post(srv, m.base, { Body: 'after repair' });
+    L.expect((await srv.stop()).code === 0, 'header flip: stop');
+    const c2 = L.check(dir);
+    L.expect(c2.status === 0, `header flip: chatstore-check after repair: ${c2.status}\n${c2.out}`);
+    L.rmrf(dir);
+  }
+  {
+    const dir = path.join(root, 'format1');
+    L.copyDir(src, dir);
+    const mf = path.join(dir, 'MANIFEST');
+    fs.writeFileSync(mf, fs.readFileSync(mf, 'utf8').replace('chatstore data directory 2', 'chatstore data directory 1'));
+    const c = L.check(dir);
+    L.expect(c.status === 1 && /format 1/.test(c.out), `format 1: chatstore-check exit ${c.status}\n${c.out}`);
+    for (const extra of [[], ['--repair']]) {
+      const bad = await L.startServer(dir, { args: ['--fsync', 'no', ...extra, ...QUIET], expectFail: true });
+      const x = await bad.exited;
+      L.expect(x.code !== 0 && /MANIFEST: data directory format 1/.test(bad.stderr()),
+        `format 1 ${extra.join(' ')}: startup did not refuse:\n${bad.stderr()}`);
+    }
+    L.expect(L.listDir(dir).journals.length === journals.length && !fs.existsSync(path.join(dir, 'damaged')),
+      'format 1: files changed');
+    L.rmrf(dir);
+  }
+  console.log('(e) headers: unfinished last journal files removed with a warning; a damaged header refused (--repair set the file aside); format 1 refused, even with --repair');
+}
+
 L.run('server_durable_damage', async () => {
   const root = L.tempDir('damage');
   const src = path.join(root, 'src');
@@ -281,6 +392,7 @@ L.run('server_durable_damage', async () => {
   await snapshotDamage(root, src, m);
   await journalDamage(root, src, m);
   await writeErrors(root);
+  await headers(root, src, m);
   if (!L.failureCount()) L.rmrf(root);
   else console.log(`kept: ${root}`);
 });

@@ -181,18 +181,40 @@ function prng(seed) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** The journal frames of a file: [{ off, len, end }] (stops at a torn end). */
+/** A journal file's header takes its first 4096 bytes (docs/persistence.md). */
+const JOURNAL_HEADER = 4096;
+
+/**
+ * The journal frames of a file: [{ off, len, end }], after its header (stops
+ * at a torn end, or at the zeros of preallocated space).
+ */
 function frames(file) {
   const b = fs.readFileSync(file);
   const out = [];
-  let off = 0;
+  if (b.length < JOURNAL_HEADER || b.toString('latin1', 0, 8) !== 'CSJOURNL') return out;
+  let off = JOURNAL_HEADER;
   while (off + 4 <= b.length) {
     const len = b.readUInt32LE(off);
-    if (off + 4 + len > b.length) break;
-    out.push({ off, len, end: off + 4 + len });
+    if (len === 0 || off + 4 + len > b.length) break;
+    out.push({ off, len, end: off + 4 + len, op: b[off + 5] });
     off += 4 + len;
   }
   return out;
+}
+
+/**
+ * The synced length D a journal file's header records (the valid one of
+ * its two slots with the higher generation; CRCs not checked here).
+ */
+function syncedLength(file) {
+  const b = fs.readFileSync(file).subarray(0, JOURNAL_HEADER);
+  let best = null;
+  for (const at of [512, 1024]) {
+    const gen = b.readBigUInt64LE(at);
+    if (Number(gen & 1n) !== (at === 512 ? 0 : 1)) continue;
+    if (best === null || gen > best.gen) best = { gen, d: Number(b.readBigUInt64LE(at + 8)) };
+  }
+  return best ? best.d : null;
 }
 
 /** Files of a data directory by kind: { journals: [names in seq order], snapshots, manifest }. */
@@ -246,6 +268,6 @@ function run(name, main) {
 }
 
 module.exports = {
-  ACCOUNT, AUTH, TOKEN, check, copyDir, expect, fail, failureCount, frames, listDir,
-  localPath, prng, request, rmrf, run, sleep, startServer, tempDir,
+  ACCOUNT, AUTH, JOURNAL_HEADER, TOKEN, check, copyDir, expect, fail, failureCount, frames,
+  listDir, localPath, prng, request, rmrf, run, sleep, startServer, syncedLength, tempDir,
 };
