@@ -147,18 +147,42 @@ static uint8_t r_u8(jr *r, const char *what) {
     return r->p[r->off++];
 }
 
+/* Little-endian loads: one machine load where the byte order is known to
+ * be little-endian (the compiler did not merge the byte loops). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define J_LE 1
+#else
+#define J_LE 0
+#endif
+
+static uint32_t le32(const uint8_t *p) {
+    uint32_t v = 0;
+    if (J_LE)
+        memcpy(&v, p, sizeof v);
+    else
+        for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t le64(const uint8_t *p) {
+    uint64_t v = 0;
+    if (J_LE)
+        memcpy(&v, p, sizeof v);
+    else
+        for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 static uint32_t r_u32(jr *r, const char *what) {
     if (!r_need(r, 4, what)) return 0;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)r->p[r->off + i] << (8 * i);
+    uint32_t v = le32(r->p + r->off);
     r->off += 4;
     return v;
 }
 
 static uint64_t r_u64(jr *r, const char *what) {
     if (!r_need(r, 8, what)) return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    uint64_t v = le64(r->p + r->off);
     r->off += 8;
     return v;
 }
