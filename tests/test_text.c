@@ -276,16 +276,18 @@ TEST(utf8_fast_path_alignment) {
 }
 
 /* Strings of 16 bytes and more go through SSSE3 blocks where the CPU has
- * them: every sequence that starts with a non-ASCII byte and has 2 or 3
- * bytes, and the 4-byte ones from leads F0..FF (second and third bytes
- * around the continuation range, a set of fourth bytes), inside ASCII
- * across a block edge, across the edge into the last partial block and
- * ending exactly at the end, against the word loop (checked against
- * utf8proc above). */
+ * them, which judge a byte by its nibbles and the bytes 1 to 3 before it.
+ * Every pair of a non-ASCII byte and any byte, then a byte of each class of
+ * Table 3-7 (edges included), and 4-byte forms from every lead F0..FF with a
+ * second byte around the continuation range, are put inside ASCII across a
+ * block edge, across the edge into the zero-padded last block and ending
+ * exactly at the end, and checked against the word loop (itself checked
+ * against utf8proc above). */
 TEST(utf8_blocks_match_word_loop) {
-    static const unsigned char last[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90,
-                                         0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xE0,
-                                         0xED, 0xF0, 0xF4, 0xF5, 0xFF};
+    static const unsigned char cls[] = {
+        0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0,
+        0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0,
+        0xF1, 0xF3, 0xF4, 0xF5, 0xF7, 0xF8, 0xFF};
     static const struct {
         size_t len, at;
     } where3[] = {{33, 14}, {33, 30}, {32, 29}}, where4[] = {{33, 13},
@@ -295,28 +297,28 @@ TEST(utf8_blocks_match_word_loop) {
     long bad = 0, valid = 0;
     for (unsigned a = 0x80; a < 256; a++)
         for (unsigned b = 0; b < 256; b++)
-            for (unsigned c = 0; c < 256; c++)
+            for (size_t c = 0; c < sizeof cls; c++)
                 for (size_t w = 0; w < 3; w++) {
                     size_t len = where3[w].len, at = where3[w].at;
                     memset(s, 'a', len);
                     s[at] = (unsigned char)a;
                     s[at + 1] = (unsigned char)b;
-                    if (at + 2 < len) s[at + 2] = (unsigned char)c;
+                    if (at + 2 < len) s[at + 2] = cls[c];
                     bool v = cs__utf8_valid((const char *)s, len);
                     bad += v != cs__utf8_valid_sw((const char *)s, len);
                     valid += v;
                 }
     for (unsigned a = 0xF0; a < 256; a++)
         for (unsigned b = 0x70; b < 0xC8; b++)
-            for (unsigned c = 0x70; c < 0xC8; c++)
-                for (size_t k = 0; k < sizeof last; k++)
+            for (size_t c = 0; c < sizeof cls; c++)
+                for (size_t d = 0; d < sizeof cls; d++)
                     for (size_t w = 0; w < 3; w++) {
                         size_t len = where4[w].len, at = where4[w].at;
                         memset(s, 'a', len);
                         s[at] = (unsigned char)a;
                         s[at + 1] = (unsigned char)b;
-                        s[at + 2] = (unsigned char)c;
-                        s[at + 3] = last[k];
+                        s[at + 2] = cls[c];
+                        s[at + 3] = cls[d];
                         bool v = cs__utf8_valid((const char *)s, len);
                         bad += v != cs__utf8_valid_sw((const char *)s, len);
                         valid += v;
