@@ -4,6 +4,7 @@
  * functions are renamed so both copies link into one program. */
 #define CS__STACK_LEVELS 64u
 #define cs__utf8_valid fzj_small_utf8_valid
+#define cs__utf8_valid_sw fzj_small_utf8_valid_sw
 #define cs__utf8_length fzj_small_utf8_length
 #define cs__json_valid fzj_small_json_valid
 #include "text.c"

@@ -8,6 +8,10 @@ static cs_channel *find_by_sid(const cs_service *svc, const uint8_t *b) {
     return c;
 }
 
+cs_channel *cs__channel_get(const cs_service *svc, const uint8_t *b) {
+    return find_by_sid(svc, b);
+}
+
 static cs_name_ent *find_by_name(const cs_store *s, const cs_service *svc,
                                  const char *p, size_t n) {
     cs_name_ent *ne;

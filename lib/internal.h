@@ -456,6 +456,24 @@ cs_err cs__parse_webhook(cs_str v, cs_webhook *out);
 cs_service *cs__service_find(const cs_store *s, cs_str sid);
 cs_err cs__resolve_channel(const cs_store *s, cs_str service_sid,
                            cs_str channel, cs_channel **out);
+/* The same lookups by SID bytes (journal replay), NULL when not found. */
+cs_service *cs__service_get(const cs_store *s, const uint8_t *sidb);
+cs_channel *cs__channel_get(const cs_service *svc, const uint8_t *sidb);
+cs_msg *cs__message_find(const cs_store *s, const cs_channel *c,
+                         const uint8_t *sidb);
+
+/* The message calls after their lookups (the public calls resolve their
+ * SIDs, then run these; journal replay, which has the objects already,
+ * runs them directly): the same checks, effects and errors. sid: the new
+ * message's SID, already computed by the caller for (c->serial,
+ * cs__ix(c->next_index, s->epoch)), or NULL to compute it. */
+cs_err cs__message_create_in(cs_store *s, cs_channel *c,
+                             const cs_message_params *p, const uint8_t *sid,
+                             cs_message_view *out);
+cs_err cs__message_update_in(cs_store *s, cs_channel *c, cs_msg *m,
+                             const cs_message_params *p, cs_message_view *out);
+cs_err cs__message_delete_in(cs_store *s, cs_channel *c, cs_msg *m,
+                             cs_webhook wh);
 
 /* Views of internal objects. */
 void cs__service_view(const cs_store *s, const cs_service *v,

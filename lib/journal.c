@@ -10,7 +10,10 @@
  *   store's state before the call is checked on apply (seq, SID counter,
  *   serial, the message index, the epoch a new-epoch record starts), so
  *   applying a record is the same call made again on the same state:
- *   deterministic, and validated like any call.
+ *   deterministic, and validated like any call. Message calls enter past
+ *   the public functions' SID text (the objects looked up by the record's
+ *   SID bytes, a message found only in its SID's epoch as by a fetch), into
+ *   the same code.
  * - Every record ends with a CRC-32C of all its bytes before the CRC.
  *
  * The format is written down in docs/journal.md. */
@@ -150,18 +153,42 @@ static uint8_t r_u8(jr *r, const char *what) {
     return r->p[r->off++];
 }
 
+/* Little-endian loads: one machine load where the byte order is known to
+ * be little-endian (the compiler did not merge the byte loops). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define J_LE 1
+#else
+#define J_LE 0
+#endif
+
+static uint32_t le32(const uint8_t *p) {
+    uint32_t v = 0;
+    if (J_LE)
+        memcpy(&v, p, sizeof v);
+    else
+        for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t le64(const uint8_t *p) {
+    uint64_t v = 0;
+    if (J_LE)
+        memcpy(&v, p, sizeof v);
+    else
+        for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 static uint32_t r_u32(jr *r, const char *what) {
     if (!r_need(r, 4, what)) return 0;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)r->p[r->off + i] << (8 * i);
+    uint32_t v = le32(r->p + r->off);
     r->off += 4;
     return v;
 }
 
 static uint64_t r_u64(jr *r, const char *what) {
     if (!r_need(r, 8, what)) return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    uint64_t v = le64(r->p + r->off);
     r->off += 8;
     return v;
 }
@@ -323,8 +350,9 @@ static cs_str sid_str(sidtxt *t, char a, char b, const uint8_t *sid) {
  * will make the one the record names: checked before anything changes, so
  * a record from another store (other keys) or with an altered SID changes
  * nothing. A create takes the generator's next SID (a store never skips
- * one: SIDs it made never collide with later ones). */
-static cs_err check_state(const cs_store *s, const jrec *d) {
+ * one: SIDs it made never collide with later ones). A message create's
+ * channel, found here, goes to *chan for the call. */
+static cs_err check_state(const cs_store *s, const jrec *d, cs_channel **chan) {
     if (d->counter != s->sid_counter || d->serial != s->serial)
         return CS_E_RECORD_MISMATCH;
     uint8_t next[CS__SID_BYTES];
@@ -336,13 +364,13 @@ static cs_err check_state(const cs_store *s, const jrec *d) {
         cs__peek_sid(s, next);
         break;
     case CS__J_MESSAGE_CREATE: {
-        sidtxt a, b;
-        cs_channel *c;
-        if (cs__resolve_channel(s, sid_str(&a, 'I', 'S', d->svc),
-                                sid_str(&b, 'C', 'H', d->chan), &c))
-            return CS_E_RECORD_MISMATCH;
-        if (d->index != c->next_index) return CS_E_RECORD_MISMATCH;
+        const cs_service *svc = cs__service_get(s, d->svc);
+        cs_channel *c = svc ? cs__channel_get(svc, d->chan) : NULL;
+        if (!c || d->index != c->next_index) return CS_E_RECORD_MISMATCH;
+        /* the SID the store makes next: this channel and index in the
+         * store's epoch */
         cs__msg_sid(s, c->serial, cs__ix(c->next_index, s->epoch), next);
+        *chan = c;
         break;
     }
     case CS__J_EPOCH:
@@ -356,12 +384,39 @@ static cs_err check_state(const cs_store *s, const jrec *d) {
                                                    : CS_OK;
 }
 
-/* The call the record carries, made again. */
+/* Message calls, most of a journal, skip the public calls' SID text: the
+ * objects are looked up by the record's SID bytes as the public call looks
+ * them up by text (a create's channel already by check_state, with the new
+ * SID it checked), then the same code runs from there. */
+static cs_err replay_message(cs_store *s, const jrec *d, cs_channel *c) {
+    cs_msg *m = NULL;
+    if (d->op != CS__J_MESSAGE_CREATE) {
+        const cs_service *svc = cs__service_get(s, d->svc);
+        c = svc ? cs__channel_get(svc, d->chan) : NULL;
+        m = c ? cs__message_find(s, c, d->msg) : NULL;
+        if (!m) return CS_E_NOT_FOUND;
+        if (d->op == CS__J_MESSAGE_DELETE)
+            return cs__message_delete_in(s, c, m, (cs_webhook)d->wh);
+    }
+    const cs_str *x = d->str;
+    cs_message_params p = {0};
+    p.from = x[0];
+    p.attributes = x[1];
+    p.date_created = x[2];
+    p.date_updated = x[3];
+    p.last_updated_by = x[4];
+    p.body = x[5];
+    p.webhook_value = (cs_webhook)d->wh;
+    if (m) return cs__message_update_in(s, c, m, &p, NULL);
+    p.media_sid = x[6];
+    return cs__message_create_in(s, c, &p, d->created, NULL);
+}
+
+/* The call the record carries, made again (message calls: above). */
 static cs_err replay(cs_store *s, const jrec *d) {
-    sidtxt ts, tc, tm, tn;
+    sidtxt ts, tc, tn;
     cs_str svc = d->svc ? sid_str(&ts, 'I', 'S', d->svc) : CS_STR_ABSENT;
     cs_str chan = d->chan ? sid_str(&tc, 'C', 'H', d->chan) : CS_STR_ABSENT;
-    cs_str msg = d->msg ? sid_str(&tm, 'I', 'M', d->msg) : CS_STR_ABSENT;
     const cs_str *x = d->str;
     cs_err e = CS_OK;
     switch (d->op) {
@@ -409,31 +464,6 @@ static cs_err replay(cs_store *s, const jrec *d) {
                         ? CS_E_CORRUPT : CS_OK;
         break;
     }
-    case CS__J_MESSAGE_CREATE:
-    case CS__J_MESSAGE_UPDATE: {
-        cs_message_params p = {0};
-        p.from = x[0];
-        p.attributes = x[1];
-        p.date_created = x[2];
-        p.date_updated = x[3];
-        p.last_updated_by = x[4];
-        p.body = x[5];
-        p.webhook_value = (cs_webhook)d->wh;
-        if (d->op == CS__J_MESSAGE_UPDATE) {
-            e = cs_message_update(s, svc, chan, msg, &p, NULL);
-            break;
-        }
-        p.media_sid = x[6];
-        cs_message_view v;
-        e = cs_message_create(s, svc, chan, &p, &v);
-        if (!e) e = strcmp(sid_str(&tn, 'I', 'M', d->created).ptr, v.sid)
-                        ? CS_E_CORRUPT : CS_OK;
-        break;
-    }
-    case CS__J_MESSAGE_DELETE:
-        e = cs_message_delete(s, svc, chan, msg,
-                              cs_webhook_str((cs_webhook)d->wh));
-        break;
     case CS__J_CLEAR:
         e = cs_store_clear(s);
         break;
@@ -465,12 +495,15 @@ cs_err cs_journal_apply(cs_store *s, const void *rec, size_t len,
     if (e) return e;
     if (d.seq <= s->commits) return CS_OK;
     if (d.seq != s->commits + 1) return CS_E_RECORD_GAP;
-    if ((e = check_state(s, &d))) return e;
+    cs_channel *chan = NULL;
+    if ((e = check_state(s, &d, &chan))) return e;
     cs_limits lim = s->lim;
     s->lim = cs__lifted_limits;
     s->replaying = true;
     s->replay_now = d.now;
-    e = replay(s, &d);
+    e = d.op >= CS__J_MESSAGE_CREATE && d.op <= CS__J_MESSAGE_DELETE
+            ? replay_message(s, &d, chan)
+            : replay(s, &d);
     if (e == CS_E_NOT_FOUND) e = CS_E_RECORD_MISMATCH; /* not this store's */
     /* A writer journals changes only: a record whose call changed nothing
      * (an update without parameters) was not written by a store. */

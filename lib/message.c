@@ -13,7 +13,11 @@
  * index that a later message may hold). Indices stay below 2^40, the epoch
  * sits above them in the record's ix. An update whose new record fits the
  * old one's space rewrites it in place; otherwise a new record is built and
- * swapped in. */
+ * swapped in. Each mutating call resolves its SIDs, then runs
+ * cs__message_*_in, which journal replay calls directly with the objects it
+ * looked up by SID bytes (cs__message_find: the same epoch check as a
+ * fetch): everything after the lookups (checks, errors, effects) is one
+ * code path. The view of a change is built only for observers or out. */
 #include "internal.h"
 
 #include <stddef.h>
@@ -199,7 +203,14 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     cs_channel *c;
     cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
     if (e) return e;
+    return cs__message_create_in(s, c, p, NULL, out);
+}
+
+cs_err cs__message_create_in(cs_store *s, cs_channel *c,
+                             const cs_message_params *p, const uint8_t *sid,
+                             cs_message_view *out) {
     msg_input in;
+    cs_err e;
     if ((e = validate(s, c, p, true, &in))) return e;
     /* Indices stay below 2^40: the bits above are the SID epoch's. */
     if (c->next_index >= CS__INDEX_MAX) return CS_E_LIMIT_EXCEEDED;
@@ -218,7 +229,10 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     }
     int64_t now = cs__now(s);
     m->ix = cs__ix(c->next_index, s->epoch);
-    cs__msg_sid(s, c->serial, m->ix, m->sidb);
+    if (sid) /* replay: the SID its state check computed for this ix */
+        memcpy(m->sidb, sid, CS__SID_BYTES);
+    else
+        cs__msg_sid(s, c->serial, m->ix, m->sidb);
     if (cs__journaled(s)) {
         cs__jr r = {.op = CS__J_MESSAGE_CREATE, .now = now,
                     .counter0 = s->sid_counter, .svc = c->svc->sidb,
@@ -245,9 +259,11 @@ cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
     cs__dix_append(&c->msgs, cs__msg_index(m), m);
     s->n_messages++;
     cs_message_view v;
-    cs__message_view(s, c, m, &v);
-    cs_event ev = {.type = CS_EVENT_MESSAGE_CREATED, .webhook = in.wh,
-                   .message = &v};
+    cs_event ev = {.type = CS_EVENT_MESSAGE_CREATED, .webhook = in.wh};
+    if (cs__observed(s) || out) {
+        cs__message_view(s, c, m, &v);
+        ev.message = &v;
+    }
     cs__commit(s, &ev);
     if (out) *out = v;
     return CS_OK;
@@ -309,10 +325,8 @@ cs_err cs__message_restore(cs_store *s, cs_channel *c, const cs__msg_img *img,
 
 /* ---- fetch -------------------------------------------------------------- */
 
-/* The message with this SID in channel c, or NULL. */
-static cs_msg *find_in(const cs_store *s, const cs_channel *c, cs_str sid) {
-    uint8_t b[CS__SID_BYTES];
-    if (!sid.ptr || cs__sid_parse(sid.ptr, sid.len, 'I', 'M', b)) return NULL;
+cs_msg *cs__message_find(const cs_store *s, const cs_channel *c,
+                         const uint8_t *b) {
     int64_t serial;
     uint64_t ix;
     cs__msg_sid_open(s, b, &serial, &ix);
@@ -321,6 +335,13 @@ static cs_msg *find_in(const cs_store *s, const cs_channel *c, cs_str sid) {
     /* A SID of another epoch (a message lost with the journal's tail whose
      * index a later message took) is not this message's: m->ix differs. */
     return m && m->ix == ix ? m : NULL;
+}
+
+/* The message with this SID in channel c, or NULL. */
+static cs_msg *find_in(const cs_store *s, const cs_channel *c, cs_str sid) {
+    uint8_t b[CS__SID_BYTES];
+    if (!sid.ptr || cs__sid_parse(sid.ptr, sid.len, 'I', 'M', b)) return NULL;
+    return cs__message_find(s, c, b);
 }
 
 static cs_err resolve(const cs_store *s, cs_str service_sid, cs_str channel,
@@ -391,7 +412,14 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
     cs_msg *m;
     cs_err e = resolve(s, service_sid, channel, message_sid, &c, &m);
     if (e) return e;
+    return cs__message_update_in(s, c, m, p, out);
+}
+
+cs_err cs__message_update_in(cs_store *s, cs_channel *c, cs_msg *m,
+                             const cs_message_params *p,
+                             cs_message_view *out) {
     msg_input in;
+    cs_err e;
     if ((e = validate(s, c, p, false, &in))) return e;
     if (!any_param(p)) {
         if (out) cs__message_view(s, c, m, out);
@@ -448,9 +476,11 @@ cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
     m->date_updated = p->date_updated.ptr ? in.du : now;
     m->flags |= CS__M_EDITED;
     cs_message_view v;
-    cs__message_view(s, c, m, &v);
-    cs_event ev = {.type = CS_EVENT_MESSAGE_UPDATED, .webhook = in.wh,
-                   .message = &v};
+    cs_event ev = {.type = CS_EVENT_MESSAGE_UPDATED, .webhook = in.wh};
+    if (cs__observed(s) || out) {
+        cs__message_view(s, c, m, &v);
+        ev.message = &v;
+    }
     cs__commit(s, &ev);
     if (out) *out = v;
     /* A rebuilt record is at the tail, which a tidy never moves; an edit in
@@ -471,6 +501,12 @@ cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
     if (e) return e;
     cs_webhook wh;
     if ((e = cs__parse_webhook(webhook, &wh))) return e;
+    return cs__message_delete_in(s, c, m, wh);
+}
+
+cs_err cs__message_delete_in(cs_store *s, cs_channel *c, cs_msg *m,
+                             cs_webhook wh) {
+    cs_err e;
     if (cs__journaled(s)) {
         cs__jr r = {.op = CS__J_MESSAGE_DELETE, .counter0 = s->sid_counter,
                     .svc = c->svc->sidb, .chan = c->sidb, .msg = m->sidb,

@@ -263,12 +263,16 @@ cs_err cs__service_replay(cs_store *s, cs_str svc, const cs_str str[7],
                    : cs_service_create_with(s, &p, out);
 }
 
-cs_service *cs__service_find(const cs_store *s, cs_str sid) {
-    uint8_t b[CS__SID_BYTES];
-    if (!sid.ptr || cs__sid_parse(sid.ptr, sid.len, 'I', 'S', b)) return NULL;
+cs_service *cs__service_get(const cs_store *s, const uint8_t *b) {
     cs_service *v;
     HASH_FIND_BYHASHVALUE(hh, s->services, b, CS__SID_BYTES, cs__sid_hashv(b), v);
     return v;
+}
+
+cs_service *cs__service_find(const cs_store *s, cs_str sid) {
+    uint8_t b[CS__SID_BYTES];
+    if (!sid.ptr || cs__sid_parse(sid.ptr, sid.len, 'I', 'S', b)) return NULL;
+    return cs__service_get(s, b);
 }
 
 void cs__service_view(const cs_store *s, const cs_service *v,

@@ -69,13 +69,28 @@ static void keys_from_seed(uint64_t seed, uint8_t out[32]) {
     cs__siphash128(k, in, sizeof in, out + 16);
 }
 
+/* Little-endian 8-byte fields (the generator's counter, a SID's halves):
+ * one move each where the byte order is known to be little-endian (the
+ * compiler kept the byte loops). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SID_LE 1
+#else
+#define SID_LE 0
+#endif
+
 static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    if (SID_LE)
+        memcpy(p, &v, sizeof v);
+    else
+        for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static uint64_t get64(const uint8_t *p) {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    if (SID_LE)
+        memcpy(&v, p, sizeof v);
+    else
+        for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 

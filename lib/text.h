@@ -8,8 +8,12 @@
 
 /* True when s[0..n) is well-formed UTF-8: no overlong forms, no surrogates
  * (U+D800..U+DFFF), nothing above U+10FFFF, no truncated sequence. NUL bytes
- * are valid (U+0000). An ASCII fast path checks a word at a time. */
+ * are valid (U+0000). An ASCII fast path checks a word at a time; from 16
+ * bytes on, SSSE3 blocks where the CPU has them. */
 bool cs__utf8_valid(const char *s, size_t n);
+/* The same, always by the portable word loop (cs__utf8_valid uses SSSE3
+ * where the CPU has it), for tests. */
+bool cs__utf8_valid_sw(const char *s, size_t n);
 
 /* Number of code points in s[0..n) when it is valid UTF-8, else SIZE_MAX. */
 size_t cs__utf8_length(const char *s, size_t n);

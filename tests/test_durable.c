@@ -594,6 +594,198 @@ TEST(journal_foreign_create_changes_nothing) {
     tu_journal_free(&j);
 }
 
+/* ---- crafted message records ------------------------------------------- */
+
+/* A message record rebuilt from a real one: its header, SIDs and fixed
+ * fields kept (the message SID replaced when msg is given), its strings
+ * replaced, and a correct CRC (docs/journal.md). */
+typedef struct crafted {
+    uint8_t b[1024];
+    size_t n;
+} crafted;
+
+static void craft(const uint8_t *base, const uint8_t *msg, const cs_str *str,
+                  unsigned nstr, crafted *out) {
+    unsigned nsid = 0;
+    for (unsigned f = base[2]; f; f >>= 1) nsid += f & 1;
+    size_t fixed = 40 + 16 * (size_t)nsid + 18;
+    memcpy(out->b, base, fixed);
+    if (msg) memcpy(out->b + 40 + 32, msg, 16); /* service, channel, message */
+    out->n = fixed;
+    for (unsigned i = 0; i < nstr; i++) {
+        uint32_t len = str[i].ptr ? (uint32_t)str[i].len : UINT32_MAX;
+        for (int k = 0; k < 4; k++) out->b[out->n++] = (uint8_t)(len >> (8 * k));
+        if (str[i].ptr) {
+            memcpy(out->b + out->n, str[i].ptr, str[i].len);
+            out->n += str[i].len;
+        }
+    }
+    uint32_t crc = cs__crc32c(0, out->b, out->n);
+    for (int k = 0; k < 4; k++) out->b[out->n++] = (uint8_t)(crc >> (8 * k));
+}
+
+/* The last record a store's hook received after making one call on a fresh
+ * copy of the image. */
+static size_t record_of_call(tu_mem *img, tu_journal *j, int op, const char *is,
+                             const char *ch, const char *im) {
+    cs_err e;
+    cs_store *w = load(img, NULL, &e, NULL);
+    if (!w) return SIZE_MAX;
+    cs_store_set_journal(w, tu_journal_hook, j);
+    cs_message_params p = {0};
+    p.body = S("fine");
+    if (op == 0)
+        e = cs_message_create(w, S(is), S(ch), &p, NULL);
+    else if (op == 1)
+        e = cs_message_update(w, S(is), S(ch), S(im), &p, NULL);
+    else
+        e = cs_message_delete(w, S(is), S(ch), S(im), CS_STR_ABSENT);
+    cs_store_free(w);
+    return e ? SIZE_MAX : j->n - 1;
+}
+
+/* Message records with a valid CRC that carry a call the call itself would
+ * refuse fail with that call's error (NOT_FOUND and an update that would
+ * change nothing: RECORD_MISMATCH) and change nothing; checked against the
+ * public calls on a copy of the same state. The apply path finds the
+ * objects by SID bytes instead of the calls' SID text. */
+TEST(journal_crafted_message_records_fail_as_their_call) {
+    tu_now = TU_T0;
+    cs_store *a = new_store(31);
+    REQUIRE(a);
+    cs_service_view sv;
+    cs_channel_view c1, c2;
+    cs_media_view me1, me2;
+    cs_message_view m1, m2, m3, gone;
+    REQUIRE(cs_service_create(a, S("s"), &sv) == CS_OK);
+    REQUIRE(cs_channel_create(a, S(sv.sid), NULL, &c1) == CS_OK);
+    REQUIRE(cs_channel_create(a, S(sv.sid), NULL, &c2) == CS_OK);
+    REQUIRE(cs_media_create(a, S(sv.sid), S("image/png"), CS_STR_ABSENT, 5,
+                            &me1) == CS_OK);
+    REQUIRE(cs_media_create(a, S(sv.sid), S("image/png"), CS_STR_ABSENT, 5,
+                            &me2) == CS_OK);
+    cs_message_params mp = {0};
+    mp.body = S("first");
+    REQUIRE(cs_message_create(a, S(sv.sid), S(c1.sid), &mp, &m1) == CS_OK);
+    REQUIRE(cs_message_create(a, S(sv.sid), S(c2.sid), &mp, &m3) == CS_OK);
+    REQUIRE(cs_message_create(a, S(sv.sid), S(c1.sid), &mp, &gone) == CS_OK);
+    REQUIRE(cs_message_delete(a, S(sv.sid), S(c1.sid), S(gone.sid),
+                              CS_STR_ABSENT) == CS_OK);
+    mp.body = CS_STR_ABSENT;
+    mp.media_sid = S(me1.sid);
+    REQUIRE(cs_message_create(a, S(sv.sid), S(c1.sid), &mp, &m2) == CS_OK);
+    tu_mem img = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &img) == CS_OK);
+    cs_err e;
+    cs_store *b = load(&img, NULL, &e, NULL), *ref = load(&img, NULL, &e, NULL);
+    REQUIRE(b && ref);
+    /* Valid records at b's next seq, one per operation, to craft from. */
+    tu_journal j = {0};
+    size_t rc = record_of_call(&img, &j, 0, sv.sid, c1.sid, NULL);
+    size_t ru = record_of_call(&img, &j, 1, sv.sid, c1.sid, m1.sid);
+    size_t rd = record_of_call(&img, &j, 2, sv.sid, c1.sid, m1.sid);
+    REQUIRE(rc != SIZE_MAX && ru != SIZE_MAX && rd != SIZE_MAX);
+    uint8_t m1b[16], m3b[16], goneb[16], flipped[16];
+    REQUIRE(cs__sid_parse(m1.sid, 34, 'I', 'M', m1b) == 0);
+    REQUIRE(cs__sid_parse(m3.sid, 34, 'I', 'M', m3b) == 0);
+    REQUIRE(cs__sid_parse(gone.sid, 34, 'I', 'M', goneb) == 0);
+    memcpy(flipped, m1b, 16);
+    flipped[15] ^= 0x40;
+    char m2sid[CS_SID_BUFSZ];
+    memcpy(m2sid, m2.sid, sizeof m2sid);
+    uint8_t m2b[16];
+    REQUIRE(cs__sid_parse(m2sid, 34, 'I', 'M', m2b) == 0);
+    const cs_str bad_long = S("a body long enough for the block check \xE2\x82");
+    const cs_str A = CS_STR_ABSENT;
+    static const char unused_me[] = "ME0123456789abcdef0123456789abcdef";
+    struct {
+        int op; /* 0 create, 1 update, 2 delete */
+        const uint8_t *msg;
+        cs_str s[7]; /* From, Attributes, DateCreated, DateUpdated,
+                        LastUpdatedBy, Body, MediaSid */
+    } cases[] = {
+        {0, NULL, {A, A, A, A, A, bad_long, A}},
+        {0, NULL, {A, A, A, A, A, S("\xC3"), A}},
+        {0, NULL, {S("\xFF"), A, A, A, A, S("ok"), A}},
+        {0, NULL, {A, S("{bad"), A, A, A, S("ok"), A}},
+        {0, NULL, {A, A, S("yesterday"), A, A, S("ok"), A}},
+        {0, NULL, {A, A, A, S("2020-13-01T00:00:00Z"), A, S("ok"), A}},
+        {0, NULL, {A, A, A, A, S("\xED\xA0\x80"), S("ok"), A}},
+        {0, NULL, {A, A, A, A, A, A, S("MEnot-a-sid")}},
+        {0, NULL, {A, A, A, A, A, A, S(me1.sid)}},
+        {0, NULL, {A, A, A, A, A, A, S(unused_me)}},
+        {1, NULL, {A, A, A, A, A, bad_long, A}},
+        {1, NULL, {A, A, A, A, S("\xC0\x80"), A, A}},
+        {1, NULL, {A, S("[1,]"), A, A, A, A, A}},
+        {1, NULL, {A, A, A, A, A, A, A}},
+        {1, m2b, {A, A, A, A, A, S("new body"), A}},
+        {1, m3b, {A, A, A, A, A, S("ok"), A}},
+        {1, goneb, {A, A, A, A, A, S("ok"), A}},
+        {1, flipped, {A, A, A, A, A, S("ok"), A}},
+        {2, m3b, {A}},
+        {2, goneb, {A}},
+        {2, flipped, {A}},
+    };
+    char *d0 = dump_of(b);
+    cs_store_stats st0;
+    cs_store_stats_get(b, &st0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int op = cases[i].op;
+        const uint8_t *msg = cases[i].msg ? cases[i].msg : m1b;
+        char im[CS_SID_BUFSZ];
+        cs__sid_format('I', 'M', msg, im);
+        cs_message_params p = {0};
+        p.from = cases[i].s[0];
+        p.attributes = cases[i].s[1];
+        p.date_created = cases[i].s[2];
+        p.date_updated = cases[i].s[3];
+        p.last_updated_by = cases[i].s[4];
+        p.body = cases[i].s[5];
+        cs_store_stats rs0, rs1;
+        cs_store_stats_get(ref, &rs0);
+        cs_err want;
+        crafted r;
+        if (op == 0) {
+            p.media_sid = cases[i].s[6];
+            want = cs_message_create(ref, S(sv.sid), S(c1.sid), &p, NULL);
+            craft(j.rec[rc], NULL, cases[i].s, 7, &r);
+        } else if (op == 1) {
+            want = cs_message_update(ref, S(sv.sid), S(c1.sid), S(im), &p, NULL);
+            craft(j.rec[ru], msg, cases[i].s, 6, &r);
+        } else {
+            want = cs_message_delete(ref, S(sv.sid), S(c1.sid), S(im),
+                                     CS_STR_ABSENT);
+            craft(j.rec[rd], msg, cases[i].s, 0, &r);
+        }
+        cs_store_stats_get(ref, &rs1);
+        if (rs1.commits != rs0.commits) {
+            CHECK_FAIL_("case %zu: the call succeeded", i);
+            break;
+        }
+        if (want == CS_OK || want == CS_E_NOT_FOUND) want = CS_E_RECORD_MISMATCH;
+        bool applied = true;
+        cs_err got = cs_journal_apply(b, r.b, r.n, &applied, NULL);
+        if (got != want || applied)
+            CHECK_FAIL_("case %zu: apply %s, the call %s", i, cs_err_name(got),
+                        cs_err_name(want));
+    }
+    cs_store_stats st1;
+    cs_store_stats_get(b, &st1);
+    CHECK_INT(st1.commits, st0.commits);
+    CHECK_INT(cs_store_check(b), CS_OK);
+    char *d1 = dump_of(b);
+    CHECK_DUMP(d1, d0);
+    /* The uncrafted records still apply. */
+    CHECK_INT(cs_journal_apply(b, j.rec[ru], j.len[ru], NULL, NULL), CS_OK);
+    free(d0);
+    free(d1);
+    cs_store_free(a);
+    cs_store_free(b);
+    cs_store_free(ref);
+    tu_journal_free(&j);
+    tu_mem_free(&img);
+}
+
 /* A refusing hook: every kind of mutating call fails with JOURNAL_REFUSED,
  * changes nothing and notifies nobody. */
 TEST(journal_refusal_changes_nothing) {
@@ -1281,6 +1473,130 @@ TEST(epoch_in_snapshots_as_documented) {
     tu_mem_free(&m0);
 }
 
+/* A record made a journal-record for seq: its seq field (bytes 8..15)
+ * replaced and its CRC made again (docs/journal.md). */
+static void reseq(uint8_t *r, size_t len, uint64_t seq) {
+    for (int k = 0; k < 8; k++) r[8 + k] = (uint8_t)(seq >> (8 * k));
+    uint32_t crc = cs__crc32c(0, r, len - 4);
+    for (int k = 0; k < 4; k++) r[len - 4 + k] = (uint8_t)(crc >> (8 * k));
+}
+
+/* Apply finds a message record's message by SID bytes, and only in the
+ * epoch the SID names, as a fetch does: after a lost tail and a new epoch,
+ * records of the lost history (a create, an update and a delete naming a
+ * lost message whose index a message of the new epoch holds) are
+ * RECORD_MISMATCH and change nothing, on the store that kept the epoch,
+ * while the same records apply on one without it (so the crafting is
+ * sound), and the new epoch's records rebuild the writer byte for byte. */
+TEST(journal_message_records_find_messages_in_their_epoch) {
+    tu_now = TU_T0;
+    cs_store *a = new_store(23);
+    REQUIRE(a);
+    cs_service_view sv;
+    cs_channel_view cv;
+    cs_message_view kept, lost, now1;
+    REQUIRE(cs_service_create(a, S("s"), &sv) == CS_OK);
+    REQUIRE(cs_channel_create(a, S(sv.sid), NULL, &cv) == CS_OK);
+    cs_message_params mp = {0};
+    mp.body = S("kept");
+    REQUIRE(cs_message_create(a, S(sv.sid), S(cv.sid), &mp, &kept) == CS_OK);
+    tu_mem img = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &img) == CS_OK);
+    cs_store_stats st;
+    cs_store_stats_get(a, &st);
+    const uint64_t c0 = st.commits;
+
+    /* The lost history: create (index 1, epoch 0), update, delete. */
+    cs_err e;
+    cs_store *l = load(&img, NULL, &e, NULL);
+    REQUIRE(l);
+    tu_journal jl = {0};
+    REQUIRE(cs_store_set_journal(l, tu_journal_hook, &jl) == CS_OK);
+    mp.body = S("lost");
+    REQUIRE(cs_message_create(l, S(sv.sid), S(cv.sid), &mp, &lost) == CS_OK);
+    mp.body = S("lost, edited");
+    REQUIRE(cs_message_update(l, S(sv.sid), S(cv.sid), S(lost.sid), &mp,
+                              NULL) == CS_OK);
+    REQUIRE(cs_message_delete(l, S(sv.sid), S(cv.sid), S(lost.sid),
+                              CS_STR_ABSENT) == CS_OK);
+    REQUIRE(jl.n == 3);
+
+    /* The writer restarted from the image in a new epoch: index 1 again. */
+    cs_store *b = load(&img, NULL, &e, NULL);
+    REQUIRE(b);
+    tu_journal jb = {0};
+    REQUIRE(cs_store_set_journal(b, tu_journal_hook, &jb) == CS_OK);
+    REQUIRE(cs_store_new_epoch(b, NULL) == CS_OK);
+    mp.body = S("epoch 1");
+    REQUIRE(cs_message_create(b, S(sv.sid), S(cv.sid), &mp, &now1) == CS_OK);
+    CHECK_INT(now1.index, lost.index);
+    CHECK(strcmp(now1.sid, lost.sid) != 0);
+    mp.body = S("kept, edited in epoch 1");
+    REQUIRE(cs_message_update(b, S(sv.sid), S(cv.sid), S(kept.sid), &mp,
+                              NULL) == CS_OK);
+    REQUIRE(jb.n == 3);
+
+    /* The replica: the image, then the epoch and the epoch-1 create. */
+    cs_store *c = load(&img, NULL, &e, NULL);
+    REQUIRE(c);
+    for (size_t i = 0; i < 2; i++)
+        CHECK_INT(cs_journal_apply(c, jb.rec[i], jb.len[i], NULL, NULL), CS_OK);
+    char *d0 = dump_of(c);
+    /* Each lost record made the replica's next one: the create expects
+     * the epoch-0 SID, the update and delete name the lost message. */
+    for (size_t i = 0; i < jl.n; i++) {
+        uint8_t *r = malloc(jl.len[i]);
+        REQUIRE(r);
+        memcpy(r, jl.rec[i], jl.len[i]);
+        reseq(r, jl.len[i], c0 + 3);
+        bool ap = true;
+        CHECK_INT(cs_journal_apply(c, r, jl.len[i], &ap, NULL),
+                  CS_E_RECORD_MISMATCH);
+        CHECK(!ap);
+        free(r);
+    }
+    /* The public calls agree: the lost SID is not found. */
+    cs_message_view mv;
+    CHECK_INT(cs_message_fetch(c, S(sv.sid), S(cv.sid), S(lost.sid), &mv),
+              CS_E_NOT_FOUND);
+    char *d1 = dump_of(c);
+    CHECK_DUMP(d1, d0);
+    CHECK_INT(cs_store_check(c), CS_OK);
+    /* Without the epoch the same records fit (reseq'd as the next ones). */
+    cs_store *n = load(&img, NULL, &e, NULL);
+    REQUIRE(n);
+    for (size_t i = 0; i < jl.n; i++) {
+        uint8_t *r = malloc(jl.len[i]);
+        REQUIRE(r);
+        memcpy(r, jl.rec[i], jl.len[i]);
+        reseq(r, jl.len[i], c0 + 1 + i);
+        CHECK_INT(cs_journal_apply(n, r, jl.len[i], NULL, NULL), CS_OK);
+        free(r);
+    }
+    char *dl = dump_of(l), *dn = dump_of(n);
+    CHECK_DUMP(dn, dl);
+    /* The writer's own records go on and rebuild it byte for byte. */
+    CHECK_INT(cs_journal_apply(c, jb.rec[2], jb.len[2], NULL, NULL), CS_OK);
+    char *db = dump_of(b), *dc = dump_of(c);
+    CHECK_DUMP(dc, db);
+    CHECK_INT(cs_message_fetch(c, S(sv.sid), S(cv.sid), S(now1.sid), &mv),
+              CS_OK);
+    free(d0);
+    free(d1);
+    free(dl);
+    free(dn);
+    free(db);
+    free(dc);
+    cs_store_free(a);
+    cs_store_free(l);
+    cs_store_free(b);
+    cs_store_free(c);
+    cs_store_free(n);
+    tu_journal_free(&jl);
+    tu_journal_free(&jb);
+    tu_mem_free(&img);
+}
+
 /* Webhook settings as docs/snapshot.md (version 3, the service record's
  * last fields) and docs/journal.md (operations 13 and 14, seven strings)
  * lay them out; a version 2 image loads with the default settings; an
@@ -1456,6 +1772,8 @@ static const check_test TESTS[] = {
     T(epoch_after_a_lost_tail_never_reissues_sids),
     T(epoch_in_snapshots_as_documented),
     T(webhook_settings_in_snapshots_and_journal),
+    T(journal_crafted_message_records_fail_as_their_call),
+    T(journal_message_records_find_messages_in_their_epoch),
 };
 
 CHECK_MAIN(TESTS)

@@ -275,6 +275,58 @@ TEST(utf8_fast_path_alignment) {
     CHECK_INT(bad, 0);
 }
 
+/* Strings of 16 bytes and more go through SSSE3 blocks where the CPU has
+ * them, which judge a byte by its nibbles and the bytes 1 to 3 before it.
+ * Every pair of a non-ASCII byte and any byte, then a byte of each class of
+ * Table 3-7 (edges included), and 4-byte forms from every lead F0..FF with a
+ * second byte around the continuation range, are put inside ASCII across a
+ * block edge, across the edge into the zero-padded last block and ending
+ * exactly at the end, and checked against the word loop (itself checked
+ * against utf8proc above). */
+TEST(utf8_blocks_match_word_loop) {
+    static const unsigned char cls[] = {
+        0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0,
+        0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0,
+        0xF1, 0xF3, 0xF4, 0xF5, 0xF7, 0xF8, 0xFF};
+    static const struct {
+        size_t len, at;
+    } where3[] = {{33, 14}, {33, 30}, {32, 29}}, where4[] = {{33, 13},
+                                                            {33, 29},
+                                                            {32, 28}};
+    unsigned char s[33];
+    long bad = 0, valid = 0;
+    for (unsigned a = 0x80; a < 256; a++)
+        for (unsigned b = 0; b < 256; b++)
+            for (size_t c = 0; c < sizeof cls; c++)
+                for (size_t w = 0; w < 3; w++) {
+                    size_t len = where3[w].len, at = where3[w].at;
+                    memset(s, 'a', len);
+                    s[at] = (unsigned char)a;
+                    s[at + 1] = (unsigned char)b;
+                    if (at + 2 < len) s[at + 2] = cls[c];
+                    bool v = cs__utf8_valid((const char *)s, len);
+                    bad += v != cs__utf8_valid_sw((const char *)s, len);
+                    valid += v;
+                }
+    for (unsigned a = 0xF0; a < 256; a++)
+        for (unsigned b = 0x70; b < 0xC8; b++)
+            for (size_t c = 0; c < sizeof cls; c++)
+                for (size_t d = 0; d < sizeof cls; d++)
+                    for (size_t w = 0; w < 3; w++) {
+                        size_t len = where4[w].len, at = where4[w].at;
+                        memset(s, 'a', len);
+                        s[at] = (unsigned char)a;
+                        s[at + 1] = (unsigned char)b;
+                        s[at + 2] = cls[c];
+                        s[at + 3] = cls[d];
+                        bool v = cs__utf8_valid((const char *)s, len);
+                        bad += v != cs__utf8_valid_sw((const char *)s, len);
+                        valid += v;
+                    }
+    CHECK_INT(bad, 0);
+    CHECK(valid > 0);
+}
+
 TEST(utf8_length_multibyte) {
     CHECK_INT(cs__utf8_length("", 0), 0);
     CHECK_INT(cs__utf8_length("h\xC3\xA9llo", 6), 5);
@@ -910,6 +962,7 @@ static const check_test tests[] = {
     T(utf8_four_byte_sample),
     T(utf8_random_strings),
     T(utf8_fast_path_alignment),
+    T(utf8_blocks_match_word_loop),
     T(utf8_length_multibyte),
     T(json_test_suite),
     T(json_grammar_accept),
