@@ -163,6 +163,11 @@ int persist_media_stage(persist *p, const void *data, size_t n);
 void persist_media_unstage(persist *p);
 /* After a committed service delete: removes its media bytes. */
 void persist_media_drop_service(persist *p, const char *service_sid);
+/* After a committed delete that took one media item (its message, its
+ * channel, or cs_media_delete): removes its file, on this thread's journal
+ * position like the service's. */
+void persist_media_drop(persist *p, const char *service_sid,
+                        const char *media_sid);
 /* Clean shutdown (no request may run any more): stops a running
  * compaction (abandoned while it reads or writes its snapshot: the journal
  * keeps everything; finished once it replaces the MANIFEST), writes and
