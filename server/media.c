@@ -238,6 +238,13 @@ size_t media_store_expired(media_store *m, int64_t before,
     return n;
 }
 
+size_t media_store_count(media_store *m) {
+    pthread_mutex_lock(&m->mu);
+    size_t n = m->count;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
 size_t media_store_used(media_store *m) {
     pthread_mutex_lock(&m->mu);
     size_t u = m->used;
@@ -328,6 +335,7 @@ void media_expire(server *sv, int force) {
                                    &sv->next_expiry, &next, t + 1, 0,
                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
         return;
+    if (!media_store_count(sv->media)) return; /* nothing to expire */
     static _Thread_local char cand[EXPIRE_BATCH][2][CS_SID_BUFSZ];
     cs_store *s = sv->store;
     for (;;) {

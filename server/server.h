@@ -76,8 +76,9 @@ void media_store_note(media_store *m, const char *sid, int64_t created,
  * out[i][0] the service SID, out[i][1] the media SID. Returns how many. */
 size_t media_store_expired(media_store *m, int64_t before,
                            char (*out)[2][CS_SID_BUFSZ], size_t max);
-/* Bytes held and reserved. */
+/* Bytes held and reserved; items held. */
 size_t media_store_used(media_store *m);
+size_t media_store_count(media_store *m);
 /* The bytes of sid without a copy: *data[0..*n) stay valid until
  * media_store_release(the returned blob), even if the item is deleted
  * meanwhile. NULL: no bytes for sid. */
