@@ -291,11 +291,15 @@ static const pv P_GARBAGE_TOKEN[] = {
 };
 
 static const cs_limits LIMITS[] = {
-    {64, 48, 10, 8, 7, 1000, 25, 12},
-    {8, 4, 3, 3, 3, 10, 10, 4},
-    {32768, 16384, 256, 256, 1000, UINT64_C(157286400), 255, 255},
-    {64, 48, 10, 8, 1, 1000, 25, 12},
-    {1, 2, 1, 1, 2, 1, 3, 1},
+    {64, 48, 10, 8, 7, 1000, 25, 12, 0, 0, 0, 0},
+    {8, 4, 3, 3, 3, 10, 10, 4, 0, 0, 0, 0},
+    {32768, 16384, 256, 256, 1000, UINT64_C(157286400), 255, 255, 0, 0, 0, 0},
+    {64, 48, 10, 8, 1, 1000, 25, 12, 0, 0, 0, 0},
+    {1, 2, 1, 1, 2, 1, 3, 1, 0, 0, 0, 0},
+    /* count quotas (the byte quota depends on the allocator's sizes, which
+     * the model does not know) */
+    {64, 48, 10, 8, 7, 1000, 25, 12, 3, 6, 60, 0},
+    {64, 48, 10, 8, 7, 1000, 25, 12, 1, 1, 2, 0},
 };
 
 #define T0 INT64_C(1458851877)
@@ -371,6 +375,7 @@ typedef struct mmedia {
     uint64_t size;
     int64_t dc;
     bool attached;
+    bool gone; /* deleted with its message, or by cs_media_delete */
     int msg, chan;
 } mmedia;
 
@@ -654,11 +659,32 @@ static int m_message(int chan, cs_str ref) {
     return -1;
 }
 
+/* Whether media item k is in the store. */
+static bool m_media_live(int k) {
+    return M.svc[M.media[k].svc].alive && !M.media[k].gone;
+}
+
+/* Live objects, for the count quotas. */
+static size_t m_live_count(cs_page_kind kind) {
+    size_t n = 0;
+    if (kind == CS_PAGE_SERVICES)
+        for (int i = 0; i < M.nsvc; i++) n += M.svc[i].alive;
+    if (kind == CS_PAGE_CHANNELS)
+        for (int i = 0; i < M.nchan; i++) n += M.chan[i].alive;
+    if (kind == CS_PAGE_MESSAGES)
+        for (int i = 0; i < M.nmsg; i++) n += M.msg[i].alive;
+    return n;
+}
+
+static bool m_at_quota(cs_page_kind kind, uint64_t max) {
+    return max && m_live_count(kind) >= max;
+}
+
 static int m_media(int svc, cs_str ref) {
     char n[CS_SID_BUFSZ];
     if (!m_sid_norm(ref, "ME", n)) return -1;
     for (int i = 0; i < M.nmedia; i++)
-        if (M.media[i].svc == svc && M.svc[svc].alive &&
+        if (M.media[i].svc == svc && m_media_live(i) &&
             str_cmp(M.media[i].sid, n) == 0)
             return i;
     return -1;
@@ -969,7 +995,8 @@ static void observer(void *ctx, const cs_event *ev) {
     bool is_svc = ev->type == CS_EVENT_SERVICE_CREATED ||
                   ev->type == CS_EVENT_SERVICE_UPDATED ||
                   ev->type == CS_EVENT_SERVICE_DELETED;
-    bool is_media = ev->type == CS_EVENT_MEDIA_CREATED;
+    bool is_media = ev->type == CS_EVENT_MEDIA_CREATED ||
+                    ev->type == CS_EVENT_MEDIA_DELETED;
     FZ_CHECK(is_msg == (ev->message != NULL) && is_chan == (ev->channel != NULL) &&
                  is_svc == (ev->service != NULL) &&
                  is_media == (ev->media != NULL),
@@ -1031,7 +1058,8 @@ static void observer(void *ctx, const cs_event *ev) {
 
     bool deleted = ev->type == CS_EVENT_MESSAGE_DELETED ||
                    ev->type == CS_EVENT_CHANNEL_DELETED ||
-                   ev->type == CS_EVENT_SERVICE_DELETED;
+                   ev->type == CS_EVENT_SERVICE_DELETED ||
+                   ev->type == CS_EVENT_MEDIA_DELETED;
     cs_err e = CS_OK;
     if (is_msg) {
         cs_message_view mv;
@@ -1376,6 +1404,8 @@ static void op_service_create(rd *r) {
         want = CS_E_FRIENDLY_NAME_MISSING;
     else
         want = m_text(str_of(fn), M.lim.name_chars, CS_E_FRIENDLY_NAME_TOO_LONG);
+    if (want == CS_OK && m_at_quota(CS_PAGE_SERVICES, M.lim.max_services))
+        want = CS_E_QUOTA_SERVICES;
     if (want == CS_OK && M.nsvc == MAX_SVC) return;
     if (want == CS_OK) want_event(CS_EVENT_SERVICE_CREATED, 0, "");
     cs_service_view v;
@@ -1441,10 +1471,23 @@ static void op_service_update(rd *r) {
     shadow_ok(cs_service_update(SH, ref, str_of(fn), NULL), "service_update");
 }
 
+/* Media items of channel c's live messages. */
+static uint64_t m_channel_media(int c) {
+    uint64_t n = 0;
+    for (int k = 0; k < M.nmsg; k++)
+        n += M.msg[k].chan == c && M.msg[k].alive && M.msg[k].media >= 0;
+    return n;
+}
+
+static void m_delete_message(int k) {
+    M.msg[k].alive = false;
+    if (M.msg[k].media >= 0) M.media[M.msg[k].media].gone = true;
+}
+
 static void m_delete_channel(int c) {
     M.chan[c].alive = false;
     for (int k = 0; k < M.nmsg; k++)
-        if (M.msg[k].chan == c) M.msg[k].alive = false;
+        if (M.msg[k].chan == c && M.msg[k].alive) m_delete_message(k);
 }
 
 static void op_service_delete(rd *r) {
@@ -1459,7 +1502,8 @@ static void op_service_delete(rd *r) {
                 chans++;
                 msgs += (uint64_t)m_live_msgs(c);
             }
-        for (int k = 0; k < M.nmedia; k++) media += M.media[k].svc == i;
+        for (int k = 0; k < M.nmedia; k++)
+            media += M.media[k].svc == i && m_media_live(k);
         want_removed(1, chans, msgs, media);
     }
     cs_err got = cs_service_delete(S, ref);
@@ -1544,6 +1588,8 @@ static void op_channel_create(rd *r) {
     cs_err want = si < 0 ? CS_E_NOT_FOUND : m_chan_validate(&k, true);
     if (want == CS_OK && k.un->p && k.un->n && unique_taken(si, k.un, -1))
         want = CS_E_UNIQUE_NAME_EXISTS;
+    if (want == CS_OK && m_at_quota(CS_PAGE_CHANNELS, M.lim.max_channels))
+        want = CS_E_QUOTA_CHANNELS;
     if (want == CS_OK && M.nchan == MAX_CHAN) return;
     if (want == CS_OK) want_event(CS_EVENT_CHANNEL_CREATED, k.wh->v, "");
     cs_channel_view v;
@@ -1626,7 +1672,7 @@ static void op_channel_delete(rd *r) {
     if (!want && !wh->ok) want = CS_E_BAD_WEBHOOK_HEADER;
     if (!want) {
         want_event(CS_EVENT_CHANNEL_DELETED, wh->v, M.chan[ci].sid);
-        want_removed(0, 1, (uint64_t)m_live_msgs(ci), 0);
+        want_removed(0, 1, (uint64_t)m_live_msgs(ci), m_channel_media(ci));
     }
     cs_err got = cs_channel_delete(S, svc, ch, str_of(wh));
     if (!outcome("channel_delete", got, want)) return;
@@ -1712,6 +1758,8 @@ static void op_message_create(rd *r) {
         else if (M.media[me].attached)
             want = CS_E_MEDIA_IN_USE;
     }
+    if (want == CS_OK && m_at_quota(CS_PAGE_MESSAGES, M.lim.max_messages))
+        want = CS_E_QUOTA_MESSAGES;
     if (want == CS_OK && M.nmsg == MAX_MSG) return;
     if (!want) want_event(CS_EVENT_MESSAGE_CREATED, k.wh->v, "");
     cs_message_view v;
@@ -1765,6 +1813,8 @@ static void op_message_bulk(rd *r) {
         p.body = cs_str_c(body);
         cs_err want =
             strlen(body) > M.lim.body_bytes ? CS_E_BODY_TOO_LONG : CS_OK;
+        if (!want && m_at_quota(CS_PAGE_MESSAGES, M.lim.max_messages))
+            want = CS_E_QUOTA_MESSAGES;
         if (!want) want_event(CS_EVENT_MESSAGE_CREATED, CS_WEBHOOK_ABSENT, "");
         cs_message_view v;
         cs_err got = cs_message_create(S, svc, ch, &p, &v);
@@ -1810,10 +1860,11 @@ static void op_message_bulk_delete(rd *r) {
         if (!m->alive || m->chan != ci || pos++ % stride != off) continue;
         g_nev = g_nwant = 0;
         want_event(CS_EVENT_MESSAGE_DELETED, CS_WEBHOOK_ABSENT, m->sid);
+        want_removed(0, 0, 1, m->media >= 0);
         cs_err got = cs_message_delete(S, svc, ch, cs_str_c(m->sid),
                                        CS_STR_ABSENT);
         if (!outcome("message_delete (bulk)", got, CS_OK)) continue;
-        m->alive = false;
+        m_delete_message(i);
         shadow_ok(cs_message_delete(SH, svc, ch, cs_str_c(m->sid), CS_STR_ABSENT),
                   "message_delete");
     }
@@ -1968,10 +2019,13 @@ static void op_message_delete(rd *r) {
     cs_err want = m_resolve(svc, ch, &ci);
     if (!want && (mi = m_message(ci, sid)) < 0) want = CS_E_NOT_FOUND;
     if (!want && !wh->ok) want = CS_E_BAD_WEBHOOK_HEADER;
-    if (!want) want_event(CS_EVENT_MESSAGE_DELETED, wh->v, M.msg[mi].sid);
+    if (!want) {
+        want_event(CS_EVENT_MESSAGE_DELETED, wh->v, M.msg[mi].sid);
+        want_removed(0, 0, 1, M.msg[mi].media >= 0);
+    }
     cs_err got = cs_message_delete(S, svc, ch, sid, str_of(wh));
     if (!outcome("message_delete", got, want)) return;
-    M.msg[mi].alive = false;
+    m_delete_message(mi);
     shadow_ok(cs_message_delete(SH, svc, ch, sid, str_of(wh)), "message_delete");
 }
 
@@ -2029,6 +2083,26 @@ static void op_media_fetch(rd *r) {
     ENSURE(got == (mi < 0 ? CS_E_NOT_FOUND : CS_OK), "media_fetch: %s",
            cs_err_name(got));
     if (!got) cmp_media(&v, mi);
+}
+
+/* cs_media_delete: never-attached items only. */
+static void op_media_delete(rd *r) {
+    refbuf rb, rm;
+    cs_str svc = pick_service(r, &rb);
+    int si = m_service(svc);
+    cs_str sid = pick_media(r, &rm, si);
+    int mi = si < 0 ? -1 : m_media(si, sid);
+    cs_err want = mi < 0                 ? CS_E_NOT_FOUND
+                  : M.media[mi].attached ? CS_E_MEDIA_IN_USE
+                                         : CS_OK;
+    if (!want) {
+        want_event(CS_EVENT_MEDIA_DELETED, 0, M.media[mi].sid);
+        want_removed(0, 0, 0, 1);
+    }
+    cs_err got = cs_media_delete(S, svc, sid);
+    if (!outcome("media_delete", got, want)) return;
+    M.media[mi].gone = true;
+    shadow_ok(cs_media_delete(SH, svc, sid), "media_delete");
 }
 
 /* ======================================================================== */
@@ -2523,7 +2597,7 @@ static void op_clear(void) {
             chans++;
             msgs += (uint64_t)m_live_msgs(c);
         }
-    for (int k = 0; k < M.nmedia; k++) media += M.svc[M.media[k].svc].alive;
+    for (int k = 0; k < M.nmedia; k++) media += m_media_live(k);
     want_event(CS_EVENT_STORE_CLEARED, 0, "");
     want_removed(svcs, chans, msgs, media);
     cs_err e = cs_store_clear(S);
@@ -2563,7 +2637,7 @@ static void check_stats(void) {
     for (int i = 0; i < M.nsvc; i++) svc += M.svc[i].alive;
     for (int i = 0; i < M.nchan; i++) chan += M.chan[i].alive;
     for (int i = 0; i < M.nmsg; i++) msg += M.msg[i].alive;
-    for (int i = 0; i < M.nmedia; i++) media += M.svc[M.media[i].svc].alive;
+    for (int i = 0; i < M.nmedia; i++) media += m_media_live(i);
     size_t ids = m_identities();
     ENSURE(st.services == svc && st.channels == chan && st.messages == msg &&
                st.media == media && st.identities == ids,
@@ -2640,7 +2714,7 @@ static void full_check(void) {
         cs_media_view v;
         cs_err e = cs_media_fetch(S, cs_str_c(M.svc[m->svc].sid),
                                   cs_str_c(m->sid), &v);
-        ENSURE(e == (M.svc[m->svc].alive ? CS_OK : CS_E_NOT_FOUND),
+        ENSURE(e == (m_media_live(i) ? CS_OK : CS_E_NOT_FOUND),
                "media fetch");
         if (!e) cmp_media(&v, i);
     }
@@ -3024,7 +3098,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (op == 29) { /* a mutating call: its journal record refused, or
                            one of its allocations failing */
             static const unsigned MUT[] = {0,  2,  3,  4,  6,  7,  8,
-                                           10, 11, 15, 17, 23, 25, 26};
+                                           10, 11, 15, 16, 17, 23, 25, 26};
             unsigned k = u8(&r);
             if (k % 2) {
                 g_refuse = true;
@@ -3054,7 +3128,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 13: op_list(&r, CS_PAGE_CHANNELS); break;
         case 14: op_list(&r, CS_PAGE_SERVICES); break;
         case 15: op_media_create(&r); break;
-        case 16: op_media_fetch(&r); break;
+        case 16:
+            if (u8(&r) % 4 == 0)
+                op_media_delete(&r);
+            else
+                op_media_fetch(&r);
+            break;
         case 17: op_message_bulk(&r); break;
         case 18: op_follow(&r); break;
         case 20: note("tick", -1); op_tick(&r); break;

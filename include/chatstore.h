@@ -141,7 +141,15 @@ CS_API int cs_version_number(void);
     XX(BAD_WEBHOOK_FILTER, 46, 400, 20001,                                    \
        "WebhookFilters values must be webhook event names")                   \
     XX(BAD_RETRY_COUNT, 47, 400, 20001,                                       \
-       "Webhook retry counts must be integers from 0 to 3")
+       "Webhook retry counts must be integers from 0 to 3")                   \
+    XX(QUOTA_SERVICES, 48, 403, 20403,                                        \
+       "Service quota reached: delete a service to make room")                \
+    XX(QUOTA_CHANNELS, 49, 403, 20403,                                        \
+       "Channel quota reached: delete a channel to make room")                \
+    XX(QUOTA_MESSAGES, 50, 403, 20403,                                        \
+       "Message quota reached: delete messages to make room")                 \
+    XX(QUOTA_BYTES, 51, 403, 20403,                                           \
+       "Memory quota reached: delete data to make room")
 
 typedef enum cs_err {
 #define CS__ERR_ENUM(name, num, status, code, msg) CS_E_##name = num,
@@ -208,7 +216,21 @@ CS_API void cs_buf_reset(cs_buf *b);
 typedef struct cs_store cs_store;
 
 /* Size and count limits; every field adjustable. Lengths of names and
- * identities count Unicode code points, the others bytes. */
+ * identities count Unicode code points, the others bytes.
+ *
+ * The last four are quotas on the whole store (0: none, the default). A
+ * create that would take the store past one fails with its QUOTA_ error
+ * and changes nothing: max_services, max_channels, max_messages count the
+ * live objects of the store (every service together); max_bytes bounds
+ * cs_store_stats.bytes_allocated: a create or update (media item
+ * included) is refused with QUOTA_BYTES when any allocation it makes
+ * would take the live bytes past it. Deletes, reads and updates that need
+ * no new memory work at a quota, and what a delete frees is room again.
+ * A count quota is checked after the call's parameters (a missing
+ * resource or a bad parameter is reported first); QUOTA_BYTES comes where
+ * the memory is needed, after them too. Applying journal records and
+ * loading snapshots ignore the quotas: data the store once accepted is
+ * never refused on recovery. */
 typedef struct cs_limits {
     size_t body_bytes;          /* 32768 */
     size_t attributes_bytes;    /* 16384 */
@@ -218,10 +240,14 @@ typedef struct cs_limits {
     uint64_t media_bytes;       /* 157286400 (150 MB, the service default) */
     size_t content_type_bytes;  /* 255 */
     size_t filename_bytes;      /* 255 */
+    uint64_t max_services;      /* 0: no quota */
+    uint64_t max_channels;      /* 0: no quota */
+    uint64_t max_messages;      /* 0: no quota */
+    uint64_t max_bytes;         /* 0: no quota */
 } cs_limits;
 
 #define CS_LIMITS_DEFAULT                                                     \
-    {32768, 16384, 256, 256, 1000, UINT64_C(157286400), 255, 255}
+    {32768, 16384, 256, 256, 1000, UINT64_C(157286400), 255, 255, 0, 0, 0, 0}
 
 /* Seconds since the Unix epoch, UTC. */
 typedef int64_t (*cs_clock_fn)(void *ctx);
@@ -252,8 +278,8 @@ typedef struct cs_options {
 
 /* Creates a store into *out (out must not be NULL; *out is NULL on error).
  * opts may be NULL: all defaults. INVALID_ARGUMENT: bad version, malformed
- * account_sid, empty base_url, a zero limit, an allocator without malloc or
- * free, a failing random hook.
+ * account_sid, empty base_url, a zero limit (quotas excepted: 0 is none), an
+ * allocator without malloc or free, a failing random hook.
  * Errors: NOMEM, INVALID_ARGUMENT. */
 CS_API cs_err cs_store_new(const cs_options *opts, cs_store **out);
 /* Frees the store and everything in it; NULL is a no-op. No thread may hold
@@ -294,8 +320,9 @@ CS_API uint32_t cs_store_epoch(const cs_store *s);
 CS_API const char *cs_store_account_sid(const cs_store *s);
 CS_API const char *cs_store_base_url(const cs_store *s);
 CS_API const cs_limits *cs_store_limits(const cs_store *s);
-/* Replaces the limits (lim must not be NULL; every field non-zero). Existing
- * data is not re-checked.
+/* Replaces the limits (lim must not be NULL; every field non-zero but the
+ * quotas, where 0 is none). Existing data is not re-checked: a quota below
+ * what the store holds refuses creates until deletes bring it under.
  * Errors: REENTRANT, INVALID_ARGUMENT. */
 CS_API cs_err cs_store_set_limits(cs_store *s, const cs_limits *lim);
 
@@ -519,14 +546,15 @@ typedef struct cs_service_params {
 /* Creates a service. friendly_name is required (FRIENDLY_NAME_MISSING when
  * absent or empty). Notifies SERVICE_CREATED.
  * Errors: REENTRANT, NOMEM, FRIENDLY_NAME_MISSING, BAD_UTF8,
- * FRIENDLY_NAME_TOO_LONG, JOURNAL_REFUSED. */
+ * FRIENDLY_NAME_TOO_LONG, QUOTA_SERVICES, QUOTA_BYTES, JOURNAL_REFUSED. */
 CS_API cs_err cs_service_create(cs_store *s, cs_str friendly_name,
                                 cs_service_view *out);
 /* Creates a service with its webhook settings (unset ones: null or 0).
  * Notifies SERVICE_CREATED.
  * Errors: REENTRANT, NOMEM, INVALID_ARGUMENT, FRIENDLY_NAME_MISSING,
  * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, BAD_WEBHOOK_URL, BAD_WEBHOOK_METHOD,
- * BAD_WEBHOOK_FILTER, BAD_RETRY_COUNT, JOURNAL_REFUSED. */
+ * BAD_WEBHOOK_FILTER, BAD_RETRY_COUNT, QUOTA_SERVICES, QUOTA_BYTES,
+ * JOURNAL_REFUSED. */
 CS_API cs_err cs_service_create_with(cs_store *s, const cs_service_params *p,
                                      cs_service_view *out);
 /* Errors: NOT_FOUND. */
@@ -536,7 +564,7 @@ CS_API cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
  * empty: FRIENDLY_NAME_MISSING); date_updated becomes now when it was
  * given. Notifies SERVICE_UPDATED.
  * Errors: REENTRANT, NOT_FOUND, NOMEM, FRIENDLY_NAME_MISSING, BAD_UTF8,
- * FRIENDLY_NAME_TOO_LONG, JOURNAL_REFUSED. */
+ * FRIENDLY_NAME_TOO_LONG, QUOTA_BYTES, JOURNAL_REFUSED. */
 CS_API cs_err cs_service_update(cs_store *s, cs_str service_sid,
                                 cs_str friendly_name, cs_service_view *out);
 /* Sets every parameter given (a given setting counts as a change even when
@@ -545,7 +573,7 @@ CS_API cs_err cs_service_update(cs_store *s, cs_str service_sid,
  * unchanged and nobody is notified.
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT,
  * FRIENDLY_NAME_MISSING, BAD_UTF8, FRIENDLY_NAME_TOO_LONG, BAD_WEBHOOK_URL,
- * BAD_WEBHOOK_METHOD, BAD_WEBHOOK_FILTER, BAD_RETRY_COUNT,
+ * BAD_WEBHOOK_METHOD, BAD_WEBHOOK_FILTER, BAD_RETRY_COUNT, QUOTA_BYTES,
  * JOURNAL_REFUSED. */
 CS_API cs_err cs_service_update_with(cs_store *s, cs_str service_sid,
                                      const cs_service_params *p,
@@ -599,7 +627,7 @@ typedef struct cs_channel_params {
  * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, UNIQUE_NAME_TOO_LONG,
  * UNIQUE_NAME_IS_SID, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
  * IDENTITY_TOO_LONG, BAD_CHANNEL_TYPE, BAD_DATE_CREATED, BAD_DATE_UPDATED,
- * UNIQUE_NAME_EXISTS, JOURNAL_REFUSED. */
+ * UNIQUE_NAME_EXISTS, QUOTA_CHANNELS, QUOTA_BYTES, JOURNAL_REFUSED. */
 CS_API cs_err cs_channel_create(cs_store *s, cs_str service_sid,
                                 const cs_channel_params *p,
                                 cs_channel_view *out);
@@ -614,12 +642,13 @@ CS_API cs_err cs_channel_fetch(const cs_store *s, cs_str service_sid,
  * BAD_UTF8, FRIENDLY_NAME_TOO_LONG, UNIQUE_NAME_TOO_LONG,
  * UNIQUE_NAME_IS_SID, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
  * IDENTITY_TOO_LONG, BAD_DATE_CREATED, BAD_DATE_UPDATED, UNIQUE_NAME_EXISTS,
- * JOURNAL_REFUSED. */
+ * QUOTA_BYTES, JOURNAL_REFUSED. */
 CS_API cs_err cs_channel_update(cs_store *s, cs_str service_sid,
                                 cs_str channel, const cs_channel_params *p,
                                 cs_channel_view *out);
-/* Deletes the channel and all its messages. Notifies CHANNEL_DELETED once
- * (with the count of messages that went with it), not each message.
+/* Deletes the channel and all its messages, with the media items they
+ * carry. Notifies CHANNEL_DELETED once (with the counts of messages and
+ * media that went with it), not each message.
  * Errors: REENTRANT, NOT_FOUND, BAD_WEBHOOK_HEADER, NOMEM, JOURNAL_REFUSED. */
 CS_API cs_err cs_channel_delete(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str webhook);
@@ -628,18 +657,30 @@ CS_API cs_err cs_channel_delete(cs_store *s, cs_str service_sid,
 /* Media registry (metadata only; the store never holds media bytes)         */
 /* ------------------------------------------------------------------------ */
 
+/* A media item lives until its service is deleted, the message it is
+ * attached to is deleted (with its channel or alone), or, never attached,
+ * it is deleted with cs_media_delete. MEDIA_CREATED and MEDIA_DELETED (and
+ * the removed_media counts of the other deletes) let an observer that keeps
+ * media bytes drop them. */
+
 /* Registers a media item in the service. content_type must look like
  * "type/subtype[;params]" (BAD_MEDIA_CONTENT_TYPE, also when absent);
  * filename may be absent, over limits.filename_bytes is INVALID_ARGUMENT;
  * size over limits.media_bytes is MEDIA_TOO_LARGE. Notifies MEDIA_CREATED.
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_UTF8,
- * BAD_MEDIA_CONTENT_TYPE, MEDIA_TOO_LARGE, JOURNAL_REFUSED. */
+ * BAD_MEDIA_CONTENT_TYPE, MEDIA_TOO_LARGE, QUOTA_BYTES, JOURNAL_REFUSED. */
 CS_API cs_err cs_media_create(cs_store *s, cs_str service_sid,
                               cs_str content_type, cs_str filename,
                               uint64_t size, cs_media_view *out);
 /* Errors: NOT_FOUND. */
 CS_API cs_err cs_media_fetch(const cs_store *s, cs_str service_sid,
                              cs_str media_sid, cs_media_view *out);
+/* Deletes a media item that was never attached to a message (an upload
+ * that expired unused); an attached one is MEDIA_IN_USE (it goes with its
+ * message). Journaled like any change. Notifies MEDIA_DELETED.
+ * Errors: REENTRANT, NOT_FOUND, MEDIA_IN_USE, NOMEM, JOURNAL_REFUSED. */
+CS_API cs_err cs_media_delete(cs_store *s, cs_str service_sid,
+                              cs_str media_sid);
 
 /* ------------------------------------------------------------------------ */
 /* Messages                                                                  */
@@ -666,7 +707,7 @@ typedef struct cs_message_params {
  * BAD_UTF8, BODY_TOO_LONG, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
  * FROM_TOO_LONG, LAST_UPDATED_BY_TOO_LONG, BAD_DATE_CREATED,
  * BAD_DATE_UPDATED, BAD_MEDIA_SID, MEDIA_NOT_FOUND, MEDIA_IN_USE,
- * LIMIT_EXCEEDED, JOURNAL_REFUSED. */
+ * LIMIT_EXCEEDED, QUOTA_MESSAGES, QUOTA_BYTES, JOURNAL_REFUSED. */
 CS_API cs_err cs_message_create(cs_store *s, cs_str service_sid,
                                 cs_str channel, const cs_message_params *p,
                                 cs_message_view *out);
@@ -681,12 +722,13 @@ CS_API cs_err cs_message_fetch(const cs_store *s, cs_str service_sid,
  * Errors: REENTRANT, NOT_FOUND, NOMEM, INVALID_ARGUMENT, BAD_WEBHOOK_HEADER,
  * BAD_UTF8, BODY_TOO_LONG, ATTRIBUTES_TOO_LONG, ATTRIBUTES_INVALID,
  * FROM_TOO_LONG, LAST_UPDATED_BY_TOO_LONG, BAD_DATE_CREATED,
- * BAD_DATE_UPDATED, MEDIA_BODY_IMMUTABLE, JOURNAL_REFUSED. */
+ * BAD_DATE_UPDATED, MEDIA_BODY_IMMUTABLE, QUOTA_BYTES, JOURNAL_REFUSED. */
 CS_API cs_err cs_message_update(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str message_sid,
                                 const cs_message_params *p,
                                 cs_message_view *out);
-/* Notifies MESSAGE_DELETED.
+/* Deletes the message, with its media item if it has one. Notifies
+ * MESSAGE_DELETED.
  * Errors: REENTRANT, NOT_FOUND, BAD_WEBHOOK_HEADER, NOMEM, JOURNAL_REFUSED. */
 CS_API cs_err cs_message_delete(cs_store *s, cs_str service_sid,
                                 cs_str channel, cs_str message_sid,
@@ -832,7 +874,8 @@ typedef enum cs_event_type {
     CS_EVENT_SERVICE_DELETED = 9, /* with its channels, messages, media */
     CS_EVENT_MEDIA_CREATED = 10,
     CS_EVENT_STORE_CLEARED = 11,  /* cs_store_clear: everything */
-    CS_EVENT_EPOCH_STARTED = 12   /* cs_store_new_epoch */
+    CS_EVENT_EPOCH_STARTED = 12,  /* cs_store_new_epoch */
+    CS_EVENT_MEDIA_DELETED = 13   /* cs_media_delete */
 } cs_event_type;
 
 typedef struct cs_event {
@@ -930,7 +973,8 @@ typedef enum cs_journal_op {
     CS_JOURNAL_MESSAGE_UPDATE = 9,
     CS_JOURNAL_MESSAGE_DELETE = 10,
     CS_JOURNAL_CLEAR = 11,
-    CS_JOURNAL_NEW_EPOCH = 12
+    CS_JOURNAL_NEW_EPOCH = 12,
+    CS_JOURNAL_MEDIA_DELETE = 15 /* its media SID is not reported */
 } cs_journal_op;
 
 typedef struct cs_journal_info {

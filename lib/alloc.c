@@ -4,6 +4,11 @@
 #include <stdlib.h>
 
 void *cs__malloc(cs_store *s, size_t n) {
+    if (s->quota_on &&
+        (n > s->lim.max_bytes || s->bytes > s->lim.max_bytes - n)) {
+        s->quota_hit = true; /* see cs__quota_begin */
+        return NULL;
+    }
     void *p = s->alc.malloc(s->alc.ctx, n ? n : 1);
     if (p) s->bytes += n;
     return p;

@@ -1,5 +1,7 @@
 /* Channels: addressed by SID or unique_name within a service; each holds its
- * messages in index order. */
+ * messages in index order. A channel's delete takes its messages and their
+ * media items with it. Creates and updates run inside the byte quota's
+ * bracket (cs__quota_begin). */
 #include "internal.h"
 
 static cs_channel *find_by_sid(const cs_service *svc, const uint8_t *b) {
@@ -236,11 +238,9 @@ static void init_channel(cs_store *s, cs_service *svc, cs_channel *c,
     c->serial = s->serial + 1;
 }
 
-cs_err cs_channel_create(cs_store *s, cs_str service_sid,
-                         const cs_channel_params *p, cs_channel_view *out) {
-    CS__REQUIRE(s);
-    if (!p) p = &cs__no_channel_params;
-    if (s->in_observer) return CS_E_REENTRANT;
+static cs_err channel_create(cs_store *s, cs_str service_sid,
+                             const cs_channel_params *p,
+                             cs_channel_view *out) {
     cs_service *svc = cs__service_find(s, service_sid);
     if (!svc) return CS_E_NOT_FOUND;
     chan_input in;
@@ -249,6 +249,8 @@ cs_err cs_channel_create(cs_store *s, cs_str service_sid,
     if (nonempty(p->unique_name) &&
         find_by_name(s, svc, p->unique_name.ptr, p->unique_name.len))
         return CS_E_UNIQUE_NAME_EXISTS;
+    if (cs__at_quota(s, s->n_channels, s->lim.max_channels))
+        return CS_E_QUOTA_CHANNELS;
     if ((e = cs__seq_reserve(s, &svc->channel_seq))) return e;
     chan_fields f;
     if ((e = fields_alloc(s, p, &f))) return e;
@@ -402,11 +404,18 @@ static void apply_update(cs_store *s, cs_channel *c,
     c->date_updated = in->has_du ? in->du : now;
 }
 
-cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
+cs_err cs_channel_create(cs_store *s, cs_str service_sid,
                          const cs_channel_params *p, cs_channel_view *out) {
     CS__REQUIRE(s);
     if (!p) p = &cs__no_channel_params;
     if (s->in_observer) return CS_E_REENTRANT;
+    cs__quota_begin(s);
+    return cs__quota_end(s, channel_create(s, service_sid, p, out));
+}
+
+static cs_err channel_update(cs_store *s, cs_str service_sid, cs_str channel,
+                             const cs_channel_params *p,
+                             cs_channel_view *out) {
     cs_channel *c;
     cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
     if (e) return e;
@@ -450,21 +459,39 @@ cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
     return CS_OK;
 }
 
+cs_err cs_channel_update(cs_store *s, cs_str service_sid, cs_str channel,
+                         const cs_channel_params *p, cs_channel_view *out) {
+    CS__REQUIRE(s);
+    if (!p) p = &cs__no_channel_params;
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs__quota_begin(s);
+    return cs__quota_end(s, channel_update(s, service_sid, channel, p, out));
+}
+
 /* ---- delete ------------------------------------------------------------- */
 
-/* Frees c's messages and takes its name entry and counts out of the store;
- * c's own fields, which a view of c borrows, stay. Only the messages with
- * a LastUpdatedBy need a visit; the records go with their chunks. */
-static void channel_unlink(cs_store *s, cs_channel *c) {
+/* Frees c's messages with their media items and takes its name entry and
+ * counts out of the store; c's own fields, which a view of c borrows, stay.
+ * Each message is visited for its LastUpdatedBy and media; the records go
+ * with their chunks. Returns how many media items went. */
+static uint64_t channel_unlink(cs_store *s, cs_channel *c) {
+    uint64_t media = 0;
     for (int64_t k = -1; cs__dix_after(&c->msgs, k, &k);) {
         const cs_msg *m = cs__dix_find(&c->msgs, k);
         cs__ident_put(s, cs__msg_lub(m));
+        cs_media *me = cs__msg_media(m);
+        if (me) {
+            cs__media_unlink(s, me);
+            cs__media_destroy(s, me);
+            media++;
+        }
     }
     s->n_messages -= c->msgs.count;
     cs__dix_free(s, &c->msgs);
     cs__arena_free(s, &c->arena);
     name_unlink(s, c->svc, c);
     s->n_channels--;
+    return media;
 }
 
 static void channel_free(cs_store *s, cs_channel *c) {
@@ -508,7 +535,7 @@ cs_err cs_channel_delete(cs_store *s, cs_str service_sid, cs_str channel,
                    .channel = &v};
     ev.removed_channels = 1;
     ev.removed_messages = c->msgs.count;
-    channel_unlink(s, c);
+    ev.removed_media = channel_unlink(s, c);
     bool free_by = cs__ident_release(s, c->created_by);
     cs__commit(s, &ev);
     if (free_by) cs__ident_free(s, c->created_by);

@@ -193,7 +193,7 @@ typedef struct cs_media {
     size_t ct_len, fn_len;
     uint64_t size;
     int64_t date_created;
-    bool attached; /* stays true after its message is deleted */
+    bool attached; /* an attached item goes with its message */
     uint8_t msg_sid[CS__SID_BYTES], chan_sid[CS__SID_BYTES];
 } cs_media;
 
@@ -404,11 +404,35 @@ struct cs_store {
     bool replaying;
     int64_t replay_now;
     bool in_observer;
+    /* The byte quota (lim.max_bytes) applies to this call's allocations;
+     * quota_hit: one was refused for it. See cs__quota_begin. */
+    bool quota_on, quota_hit;
     const cs_msg *dying; /* see cs__arena_check */
     pthread_rwlock_t lock;
 };
 
 /* ---- shared helpers ----------------------------------------------------- */
+
+/* Quotas (the lim.max_* fields; 0: none). Never while a journal record is
+ * applied: data a store accepted is not refused on recovery. A count
+ * quota: whether a create would take n objects past max. */
+static inline bool cs__at_quota(const cs_store *s, size_t n, uint64_t max) {
+    return max && !s->replaying && n >= max;
+}
+/* The byte quota brackets a create or update: between _begin and _end,
+ * cs__malloc refuses (as out of memory) any allocation that would take
+ * s->bytes past lim.max_bytes, so the call fails through its ordinary
+ * allocation-failure path and changes nothing; _end turns that NOMEM into
+ * QUOTA_BYTES. Deletes never bracket. */
+static inline void cs__quota_begin(cs_store *s) {
+    s->quota_on = s->lim.max_bytes && !s->replaying;
+    s->quota_hit = false;
+}
+static inline cs_err cs__quota_end(cs_store *s, cs_err e) {
+    if (e == CS_E_NOMEM && s->quota_hit) e = CS_E_QUOTA_BYTES;
+    s->quota_on = s->quota_hit = false;
+    return e;
+}
 
 static inline bool cs__given(cs_str v) { return v.ptr != NULL; }
 /* uthash bucket value of a SID: its first bytes, since SIDs are PRF output
@@ -511,6 +535,7 @@ enum {
      * strings of service.c's record (one that gives none is op 1 / 2) */
     CS__J_SERVICE_CREATE_WH,
     CS__J_SERVICE_UPDATE_WH,
+    CS__J_MEDIA_DELETE, /* cs_media_delete: the media SID as a string */
     CS__J_OPS
 };
 #define CS__J_MAXSTR 7
@@ -597,6 +622,9 @@ cs_err cs__buf_grow(cs_buf *b, size_t extra);
 void cs__channel_destroy(cs_store *s, cs_channel *c);
 void cs__service_destroy(cs_store *s, cs_service *v);
 void cs__media_destroy(cs_store *s, cs_media *m);
+/* Takes an attached media item out of its service (its message is being
+ * deleted); cs__media_destroy frees it once no view borrows it. */
+void cs__media_unlink(cs_store *s, cs_media *m);
 
 /* Every committed change of the store's data ends with exactly one call:
  * it numbers the change (ev->seq), which ends the life of every page

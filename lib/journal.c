@@ -47,6 +47,7 @@ static const struct {
     /* service records with webhook settings (service.c writes them) */
     [CS__J_SERVICE_CREATE_WH] = {F_CREATED, 7},
     [CS__J_SERVICE_UPDATE_WH] = {F_SVC, 7},
+    [CS__J_MEDIA_DELETE] = {F_SVC, 1},
 };
 
 /* ---- writing ------------------------------------------------------------ */
@@ -335,7 +336,9 @@ cs_err cs_journal_record_info(const void *rec, size_t len,
 const cs_limits cs__lifted_limits = {UINT32_MAX - 1, UINT32_MAX - 1,
                                  SIZE_MAX / 8,   SIZE_MAX / 8,
                                  UINT32_MAX,     UINT64_MAX,
-                                 SIZE_MAX,       SIZE_MAX};
+                                 SIZE_MAX,       SIZE_MAX,
+                                 /* no quotas: recovery never refuses */
+                                 0, 0, 0, 0};
 
 typedef struct sidtxt {
     char v[CS_SID_BUFSZ];
@@ -479,6 +482,9 @@ static cs_err replay(cs_store *s, const jrec *d) {
     }
     case CS__J_SERVICE_UPDATE_WH:
         e = cs__service_replay(s, svc, x, NULL);
+        break;
+    case CS__J_MEDIA_DELETE:
+        e = cs_media_delete(s, svc, x[0]);
         break;
     }
     return e;

@@ -1,5 +1,10 @@
 /* Media registry: metadata of uploaded media, per service. The bytes live
- * with whoever serves them; the store records what a message needs. */
+ * with whoever serves them; the store records what a message needs.
+ *
+ * Invariants: an item is in its service's table until the service goes,
+ * its message goes (message.c, channel.c unlink it), or, never attached,
+ * cs_media_delete removes it; s->n_media counts the items in every table;
+ * an attached item is named by exactly one live message. */
 #include "internal.h"
 
 cs_media *cs__media_find(const cs_service *svc, const uint8_t *b) {
@@ -56,10 +61,9 @@ static cs_err validate(const cs_store *s, cs_str ct, cs_str fn, uint64_t size) {
     return size > s->lim.media_bytes ? CS_E_MEDIA_TOO_LARGE : CS_OK;
 }
 
-cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
-                       cs_str filename, uint64_t size, cs_media_view *out) {
-    CS__REQUIRE(s);
-    if (s->in_observer) return CS_E_REENTRANT;
+static cs_err media_create(cs_store *s, cs_str service_sid,
+                           cs_str content_type, cs_str filename,
+                           uint64_t size, cs_media_view *out) {
     cs_service *svc = cs__service_find(s, service_sid);
     if (!svc) return CS_E_NOT_FOUND;
     cs_err e = validate(s, content_type, filename, size);
@@ -111,6 +115,15 @@ cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
     return CS_OK;
 }
 
+cs_err cs_media_create(cs_store *s, cs_str service_sid, cs_str content_type,
+                       cs_str filename, uint64_t size, cs_media_view *out) {
+    CS__REQUIRE(s);
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs__quota_begin(s);
+    return cs__quota_end(
+        s, media_create(s, service_sid, content_type, filename, size, out));
+}
+
 cs_err cs__media_restore(cs_store *s, cs_service *svc,
                          const cs__media_img *img, const char **why) {
     static const uint8_t zero[CS__SID_BYTES];
@@ -157,17 +170,58 @@ cs_err cs__media_restore(cs_store *s, cs_service *svc,
     return CS_OK;
 }
 
-cs_err cs_media_fetch(const cs_store *s, cs_str service_sid, cs_str media_sid,
-                      cs_media_view *out) {
-    CS__REQUIRE(s);
+static cs_media *find_by_sid(const cs_store *s, cs_str service_sid,
+                             cs_str media_sid) {
     const cs_service *svc = cs__service_find(s, service_sid);
     uint8_t b[CS__SID_BYTES];
     if (!svc || !media_sid.ptr ||
         cs__sid_parse(media_sid.ptr, media_sid.len, 'M', 'E', b))
-        return CS_E_NOT_FOUND;
-    const cs_media *m = cs__media_find(svc, b);
+        return NULL;
+    return cs__media_find(svc, b);
+}
+
+cs_err cs_media_fetch(const cs_store *s, cs_str service_sid, cs_str media_sid,
+                      cs_media_view *out) {
+    CS__REQUIRE(s);
+    const cs_media *m = find_by_sid(s, service_sid, media_sid);
     if (!m) return CS_E_NOT_FOUND;
     if (out) cs__media_view(s, m, out);
+    return CS_OK;
+}
+
+void cs__media_unlink(cs_store *s, cs_media *m) {
+    CS__UT(s);
+    HASH_DEL(m->svc->media, m);
+    s->n_media--;
+}
+
+cs_err cs_media_delete(cs_store *s, cs_str service_sid, cs_str media_sid) {
+    CS__REQUIRE(s);
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs_media *m = find_by_sid(s, service_sid, media_sid);
+    if (!m) return CS_E_NOT_FOUND;
+    if (m->attached) return CS_E_MEDIA_IN_USE;
+    if (cs__journaled(s)) {
+        char sid[CS_SID_BUFSZ];
+        cs__sid_format('M', 'E', m->sidb, sid);
+        cs__jr r = {.op = CS__J_MEDIA_DELETE, .counter0 = s->sid_counter,
+                    .svc = m->svc->sidb};
+        r.str[0] = (cs_str){sid, CS__SID_STRLEN};
+        cs_err e = cs__journal(s, &r);
+        if (e) return e;
+    }
+    cs__media_unlink(s, m);
+    /* Observers run after the commit; the view borrows m's strings, so m
+     * is freed afterwards. */
+    cs_media_view mv;
+    cs_event ev = {.type = CS_EVENT_MEDIA_DELETED};
+    ev.removed_media = 1;
+    if (cs__observed(s)) {
+        cs__media_view(s, m, &mv);
+        ev.media = &mv;
+    }
+    cs__commit(s, &ev);
+    cs__media_destroy(s, m);
     return CS_OK;
 }
 

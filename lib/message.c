@@ -17,7 +17,10 @@
  * cs__message_*_in, which journal replay calls directly with the objects it
  * looked up by SID bytes (cs__message_find: the same epoch check as a
  * fetch): everything after the lookups (checks, errors, effects) is one
- * code path. The view of a change is built only for observers or out. */
+ * code path. The view of a change is built only for observers or out.
+ * A media item goes with its message: the delete unlinks it and frees it
+ * once the delete's observers are done with the view. Creates and updates
+ * run inside the byte quota's bracket (cs__quota_begin). */
 #include "internal.h"
 
 #include <stddef.h>
@@ -195,11 +198,9 @@ static void journal_params(cs__jr *r, const cs_message_params *p) {
     r->str[5] = p->body;
 }
 
-cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
-                         const cs_message_params *p, cs_message_view *out) {
-    CS__REQUIRE(s);
-    if (!p) p = &cs__no_message_params;
-    if (s->in_observer) return CS_E_REENTRANT;
+static cs_err message_create(cs_store *s, cs_str service_sid, cs_str channel,
+                             const cs_message_params *p,
+                             cs_message_view *out) {
     cs_channel *c;
     cs_err e = cs__resolve_channel(s, service_sid, channel, &c);
     if (e) return e;
@@ -214,6 +215,8 @@ cs_err cs__message_create_in(cs_store *s, cs_channel *c,
     if ((e = validate(s, c, p, true, &in))) return e;
     /* Indices stay below 2^40: the bits above are the SID epoch's. */
     if (c->next_index >= CS__INDEX_MAX) return CS_E_LIMIT_EXCEEDED;
+    if (cs__at_quota(s, s->n_messages, s->lim.max_messages))
+        return CS_E_QUOTA_MESSAGES;
     if ((e = cs__dix_reserve(s, &c->msgs, c->next_index))) return e;
     shape h = {from_value(p->from), p->body.ptr ? p->body : (cs_str){"", 0},
                stored_attr(p->attributes), NULL, in.media};
@@ -267,6 +270,15 @@ cs_err cs__message_create_in(cs_store *s, cs_channel *c,
     cs__commit(s, &ev);
     if (out) *out = v;
     return CS_OK;
+}
+
+cs_err cs_message_create(cs_store *s, cs_str service_sid, cs_str channel,
+                         const cs_message_params *p, cs_message_view *out) {
+    CS__REQUIRE(s);
+    if (!p) p = &cs__no_message_params;
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs__quota_begin(s);
+    return cs__quota_end(s, message_create(s, service_sid, channel, p, out));
 }
 
 /* ---- restore (snapshot.c) ----------------------------------------------- */
@@ -402,12 +414,9 @@ static void swap_record(cs_store *s, cs_channel *c, cs_msg *m, cs_msg *n) {
     cs__arena_release(s, &c->arena, m);
 }
 
-cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
-                         cs_str message_sid, const cs_message_params *p,
-                         cs_message_view *out) {
-    CS__REQUIRE(s);
-    if (!p) p = &cs__no_message_params;
-    if (s->in_observer) return CS_E_REENTRANT;
+static cs_err message_update(cs_store *s, cs_str service_sid, cs_str channel,
+                             cs_str message_sid, const cs_message_params *p,
+                             cs_message_view *out) {
     cs_channel *c;
     cs_msg *m;
     cs_err e = resolve(s, service_sid, channel, message_sid, &c, &m);
@@ -489,6 +498,17 @@ cs_err cs__message_update_in(cs_store *s, cs_channel *c, cs_msg *m,
     return CS_OK;
 }
 
+cs_err cs_message_update(cs_store *s, cs_str service_sid, cs_str channel,
+                         cs_str message_sid, const cs_message_params *p,
+                         cs_message_view *out) {
+    CS__REQUIRE(s);
+    if (!p) p = &cs__no_message_params;
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs__quota_begin(s);
+    return cs__quota_end(
+        s, message_update(s, service_sid, channel, message_sid, p, out));
+}
+
 /* ---- delete ------------------------------------------------------------- */
 
 cs_err cs_message_delete(cs_store *s, cs_str service_sid, cs_str channel,
@@ -516,8 +536,11 @@ cs_err cs__message_delete_in(cs_store *s, cs_channel *c, cs_msg *m,
     cs__dix_remove(s, &c->msgs, cs__msg_index(m));
     s->n_messages--;
     cs_ident *lub = cs__msg_lub(m);
+    cs_media *media = cs__msg_media(m);
+    if (media) cs__media_unlink(s, media);
     cs_event ev = {.type = CS_EVENT_MESSAGE_DELETED, .webhook = wh};
     ev.removed_messages = 1;
+    ev.removed_media = media != NULL;
     if (cs__observed(s)) {
         /* Observers run after the commit: the message's reference to its
          * identity is dropped first, and the record (whose text the view
@@ -535,6 +558,7 @@ cs_err cs__message_delete_in(cs_store *s, cs_channel *c, cs_msg *m,
         msg_free(s, c, m);
         cs__commit(s, &ev); /* numbers the change; nobody to notify */
     }
+    if (media) cs__media_destroy(s, media);
     cs__arena_tidy(s, c);
     return CS_OK;
 }

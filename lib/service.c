@@ -6,8 +6,10 @@
  *   method 0..2, filters[0..n_filters) distinct event numbers 1..23 in the
  *   order they were given (n_filters 0: null), retry counts 0..3.
  * - Create and update resolve and check every parameter first (in the
- *   order of cs_service_params), then allocate, then journal, then link
- *   with steps that cannot fail: a failure at any step changes nothing.
+ *   order of cs_service_params), then the service quota (create), then
+ *   allocate (inside the byte quota's bracket, cs__quota_begin), then
+ *   journal, then link with steps that cannot fail: a failure at any step
+ *   changes nothing.
  * - A call that gives no webhook setting journals op 1 / 2 with the
  *   FriendlyName alone, byte for byte as before webhooks existed; one that
  *   gives any journals op 13 / 14 with all seven strings, the typed forms
@@ -356,13 +358,13 @@ cs_err cs_service_create(cs_store *s, cs_str friendly_name,
     return cs_service_create_with(s, &p, out);
 }
 
-cs_err cs_service_create_with(cs_store *s, const cs_service_params *p,
-                              cs_service_view *out) {
-    CS__REQUIRE(s);
-    if (s->in_observer) return CS_E_REENTRANT;
+static cs_err service_create(cs_store *s, const cs_service_params *p,
+                             cs_service_view *out) {
     svc_in in;
     cs_err e = resolve(s, p, true, &in);
     if (e) return e;
+    if (cs__at_quota(s, HASH_COUNT(s->services), s->lim.max_services))
+        return CS_E_QUOTA_SERVICES;
     e = cs__seq_reserve(s, &s->service_seq);
     if (e) return e;
     cs_str friendly_name = in.name;
@@ -421,6 +423,14 @@ cs_err cs_service_create_with(cs_store *s, const cs_service_params *p,
     return CS_OK;
 }
 
+cs_err cs_service_create_with(cs_store *s, const cs_service_params *p,
+                              cs_service_view *out) {
+    CS__REQUIRE(s);
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs__quota_begin(s);
+    return cs__quota_end(s, service_create(s, p, out));
+}
+
 cs_err cs_service_fetch(const cs_store *s, cs_str service_sid,
                         cs_service_view *out) {
     CS__REQUIRE(s);
@@ -437,11 +447,9 @@ cs_err cs_service_update(cs_store *s, cs_str service_sid, cs_str friendly_name,
     return cs_service_update_with(s, service_sid, &p, out);
 }
 
-cs_err cs_service_update_with(cs_store *s, cs_str service_sid,
-                              const cs_service_params *p,
-                              cs_service_view *out) {
-    CS__REQUIRE(s);
-    if (s->in_observer) return CS_E_REENTRANT;
+static cs_err service_update(cs_store *s, cs_str service_sid,
+                             const cs_service_params *p,
+                             cs_service_view *out) {
     cs_service *v = cs__service_find(s, service_sid);
     if (!v) return CS_E_NOT_FOUND;
     svc_in in;
@@ -489,6 +497,15 @@ cs_err cs_service_update_with(cs_store *s, cs_str service_sid,
     }
     if (out) cs__service_view(s, v, out);
     return CS_OK;
+}
+
+cs_err cs_service_update_with(cs_store *s, cs_str service_sid,
+                              const cs_service_params *p,
+                              cs_service_view *out) {
+    CS__REQUIRE(s);
+    if (s->in_observer) return CS_E_REENTRANT;
+    cs__quota_begin(s);
+    return cs__quota_end(s, service_update(s, service_sid, p, out));
 }
 
 /* An image's webhook settings: what a create could have set (URLs

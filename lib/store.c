@@ -153,6 +153,7 @@ uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n) {
 /* ---- create / free / clear ---------------------------------------------- */
 
 bool cs__limits_valid(const cs_limits *l) {
+    /* the quotas (max_*) take any value, 0 being none */
     return l->body_bytes && l->attributes_bytes && l->name_chars &&
            l->identity_chars && l->page_size_max && l->media_bytes &&
            l->content_type_bytes && l->filename_bytes &&

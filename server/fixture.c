@@ -140,6 +140,8 @@ static int64_t fx_clock(void *ctx) {
     return (int64_t)ts.tv_sec;
 }
 
+int64_t fixture_now(fixture *fx) { return fx_clock(fx); }
+
 /* One step per committed change (under the exclusive lock). */
 static void on_change(void *ctx, const cs_event *ev) {
     (void)ev;
@@ -333,7 +335,9 @@ static int load_media(loader *l, json_t *js, const char *service_sid,
         if (b) media_store_abort(l->sv->media, b, content.len);
         return fail_store(l, NULL, e);
     }
-    if (b) media_store_commit(l->sv->media, b, v.sid, v.service_sid);
+    if (b)
+        media_store_commit(l->sv->media, b, v.sid, v.service_sid,
+                           v.date_created);
     memcpy(media_sid, v.sid, CS_SID_BUFSZ);
     if (l->count) l->fx->n_media++;
     return 0;

@@ -42,6 +42,9 @@ fixture *fixture_new(const fixture_config *cfg, cs_options *o);
 int fixture_start(fixture *fx, server *sv);
 void fixture_free(fixture *fx);
 
+/* The store's clock (fixed or real), without stepping it; under the
+ * store's lock. */
+int64_t fixture_now(fixture *fx);
 /* The HTTP Date value of the fixed clock's reading, "" on the real clock
  * (the HTTP library then stamps the real date). */
 void fixture_http_date(fixture *fx, char *out, size_t cap);

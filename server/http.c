@@ -36,7 +36,15 @@
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
     struct MHD_Response *r;
-    if (rp->status == 204 || !rp->body.len) {
+    if (rp->media) {
+        /* media content: the blob's bytes, released once sent */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(
+            rp->body.len, rp->body.data, media_store_release, rp->media);
+        if (!r) media_store_release(rp->media);
+        rp->media = NULL;
+        rp->body.data = NULL;
+        rp->body.len = rp->body.cap = 0;
+    } else if (rp->status == 204 || !rp->body.len) {
         cs_buf_free(&rp->body);
         r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     } else {
@@ -332,6 +340,27 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) {
     return strlen(s);
 }
 
+/* --max-*: the store's quotas (after recovery, which never checks them),
+ * and the media lifecycle's observer. */
+static int server_quotas(server *sv) {
+    cs_limits lim = *cs_store_limits(sv->store);
+    lim.max_services = sv->cfg.max_services;
+    lim.max_channels = sv->cfg.max_channels;
+    lim.max_messages = sv->cfg.max_messages;
+    if (sv->cfg.max_memory) {
+        size_t media = media_store_used(sv->media);
+        lim.max_bytes = media < sv->cfg.max_memory
+                            ? sv->cfg.max_memory - media : 1;
+    }
+    cs_err e = cs_store_set_limits(sv->store, &lim);
+    if (!e && media_observe(sv)) e = CS_E_NOMEM;
+    if (e) {
+        fprintf(stderr, "chatstore-server: store: %s\n", cs_err_message(e));
+        return -1;
+    }
+    return 0;
+}
+
 int server_start(server *sv, const server_config *cfg) {
     memset(sv, 0, sizeof *sv);
     sv->cfg = *cfg;
@@ -349,6 +378,7 @@ int server_start(server *sv, const server_config *cfg) {
                              cfg->repair != 0, cfg->account_sid, cfg->base_url};
         sv->persist = persist_open(&pc, sv->media, &sv->store);
         if (!sv->persist) return -1;
+        if (server_quotas(sv)) return -1;
         /* the data directory's account, when none was given */
         sv->cfg.account_sid = cs_store_account_sid(sv->store);
     } else {
@@ -366,6 +396,7 @@ int server_start(server *sv, const server_config *cfg) {
         /* none given: the store's own (derived from the seed, or random) */
         if (!cfg->account_sid)
             sv->cfg.account_sid = cs_store_account_sid(sv->store);
+        if (server_quotas(sv)) return -1;
         /* --fixture: loaded before the server listens */
         if (sv->fx && fixture_start(sv->fx, sv)) return -1;
     }

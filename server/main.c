@@ -7,6 +7,8 @@
  *                    [--threads N] [--media-cap BYTES] [--max-body BYTES]
  *                    [--timeout SECONDS] [--max-connections N]
  *                    [--max-connections-per-ip N]
+ *                    [--media-ttl SECONDS] [--max-services N]
+ *                    [--max-channels N] [--max-messages N] [--max-memory BYTES]
  *                    [--data-dir DIR [--fsync always|everysec|no]
  *                     [--compact-ratio R] [--compact-min-bytes N] [--repair]]
  *                    [--seed N] [--clock DATE[+STEP]] [--fixture FILE]
@@ -33,6 +35,8 @@ static void usage(void) {
             "         [--threads N] [--media-cap BYTES] [--max-body BYTES]\n"
             "         [--timeout SECONDS] [--max-connections N]\n"
             "         [--max-connections-per-ip N]\n"
+            "         [--media-ttl SECONDS] [--max-services N]\n"
+            "         [--max-channels N] [--max-messages N] [--max-memory BYTES]\n"
             "         [--data-dir DIR [--fsync always|everysec|no]\n"
             "          [--compact-ratio R] [--compact-min-bytes N] [--repair]]\n"
             "         [--seed N] [--clock DATE[+STEP]] [--fixture FILE]\n"
@@ -57,6 +61,13 @@ static void usage(void) {
             "                    sends every webhook event to URL\n"
             "--webhook-queue N   webhook deliveries kept pending (default 10000);\n"
             "                    one more drops the oldest\n"
+            "--media-cap BYTES   media bytes kept in total (default 64 MiB)\n"
+            "--media-ttl SECONDS an upload no message uses is deleted after this\n"
+            "                    (default 3600; 0: never)\n"
+            "--max-services N, --max-channels N, --max-messages N\n"
+            "                    quotas on the whole store (default 0: none);\n"
+            "                    a create past one is 403 / 20403\n"
+            "--max-memory BYTES  quota on the store's bytes plus the media bytes\n"
             "--data-dir DIR      journal every change to DIR and recover from it\n"
             "--fsync MODE        always: a 2xx means on disk; everysec (default):\n"
             "                    fdatasync once a second; no: the OS decides\n"
@@ -162,7 +173,8 @@ int main(int argc, char **argv) {
     server_config cfg = {host, 8080, NULL, NULL, NULL, 1024 * 1024,
                          64 * 1024 * 1024, 2, 30, 1000, 256, NULL,
                          PERSIST_FSYNC_EVERYSEC, PERSIST_COMPACT_RATIO_DEFAULT,
-                         PERSIST_COMPACT_MIN_DEFAULT, 0, NULL, 1, NULL};
+                         PERSIST_COMPACT_MIN_DEFAULT, 0, NULL, 1, NULL,
+                         0, 0, 0, 0, MEDIA_TTL_DEFAULT};
     char err[300];
     unsigned long long n;
     int want_demo = 0, durability_flag = 0;
@@ -274,6 +286,21 @@ int main(int argc, char **argv) {
             cfg.access_log = v;
         } else if (!strcmp(a, "--media-cap")) {
             cfg.media_cap = (size_t)strtoull(v, NULL, 10);
+        } else if (!strcmp(a, "--max-services") ||
+                   !strcmp(a, "--max-channels") ||
+                   !strcmp(a, "--max-messages") ||
+                   !strcmp(a, "--max-memory") || !strcmp(a, "--media-ttl")) {
+            char *end;
+            unsigned long long q = strtoull(v, &end, 10);
+            if (*end || !*v || *v == '-') {
+                usage();
+                return 2;
+            }
+            if (!strcmp(a, "--max-services")) cfg.max_services = q;
+            if (!strcmp(a, "--max-channels")) cfg.max_channels = q;
+            if (!strcmp(a, "--max-messages")) cfg.max_messages = q;
+            if (!strcmp(a, "--max-memory")) cfg.max_memory = q;
+            if (!strcmp(a, "--media-ttl")) cfg.media_ttl = (unsigned long)q;
         } else if (!strcmp(a, "--data-dir")) {
             cfg.data_dir = v;
         } else if (!strcmp(a, "--fsync")) {

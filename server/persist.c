@@ -47,7 +47,8 @@
  *   in an earlier machine crash gave out.
  * - Media bytes reach media/<IS>/<ME> (file and directory synced unless
  *   --fsync no) before the media create's record is written; a service's
- *   media directory is removed only once its delete's record is synced
+ *   media directory, or one media file (its message, channel or the item
+ *   itself deleted), is removed only once its delete's record is synced
  *   (drops, run by whoever completes a flush; at once with --fsync no).
  * - Compaction (one thread) reads nothing of the live store but its
  *   counts. Under the exclusive lock it takes R, the store's commit count,
@@ -144,10 +145,12 @@ struct persist {
     pthread_t compactor, jthread;
     bool have_compactor, have_jthread;
 
-    /* deleted services whose media directory goes once the delete's
-     * record is synced (under mu) */
+    /* deleted services whose media directory goes, and deleted media
+     * items whose file goes (me not ""), once the delete's record is
+     * synced (under mu) */
     struct drop {
         char sid[35];
+        char me[35];
         uint64_t pos;
     } *drops;
     size_t ndrops, capdrops;
@@ -502,18 +505,35 @@ static void remove_service_media(persist *p, const char *service_sid) {
      * service, and recovery removes them. */
 }
 
+/* One media item's file, media/<is>/<me>. Not synced, like a service's:
+ * a file that comes back after a crash is an orphan recovery removes. */
+static void remove_media(persist *p, const char *is, const char *me) {
+    char path[80];
+    if (!me[0]) {
+        remove_service_media(p, is);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s", is, me);
+    unlinkat(p->mfd, path, 0);
+}
+
 /* The bytes go only once the delete's record is on disk (unless --fsync
  * no): removed earlier, a crash that lost the record would bring the
- * service back without its media. */
+ * service (or the item) back without its media. */
 void persist_media_drop_service(persist *p, const char *service_sid) {
+    persist_media_drop(p, service_sid, "");
+}
+
+void persist_media_drop(persist *p, const char *service_sid,
+                        const char *media_sid) {
     if (!syncing(p) || !tl_pos) {
-        remove_service_media(p, service_sid);
+        remove_media(p, service_sid, media_sid);
         return;
     }
     pthread_mutex_lock(&p->mu);
     if (p->synced >= tl_pos) {
         pthread_mutex_unlock(&p->mu);
-        remove_service_media(p, service_sid);
+        remove_media(p, service_sid, media_sid);
         return;
     }
     if (p->ndrops == p->capdrops) {
@@ -527,22 +547,25 @@ void persist_media_drop_service(persist *p, const char *service_sid) {
         p->capdrops = cap;
     }
     snprintf(p->drops[p->ndrops].sid, sizeof p->drops->sid, "%s", service_sid);
+    snprintf(p->drops[p->ndrops].me, sizeof p->drops->me, "%s", media_sid);
     p->drops[p->ndrops++].pos = tl_pos;
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Removes the media of deleted services whose delete is now synced. Called
+/* Removes the media of deleted services and items whose delete is now
+ * synced. Called
  * with mu held; returns with it held. */
 static void run_drops(persist *p) {
     while (p->ndrops) {
         size_t i = 0;
         while (i < p->ndrops && p->drops[i].pos > p->synced) i++;
         if (i == p->ndrops) return;
-        char sid[35];
+        char sid[35], me[35];
         memcpy(sid, p->drops[i].sid, sizeof sid);
+        memcpy(me, p->drops[i].me, sizeof me);
         p->drops[i] = p->drops[--p->ndrops];
         pthread_mutex_unlock(&p->mu);
-        remove_service_media(p, sid);
+        remove_media(p, sid, me);
         pthread_mutex_lock(&p->mu);
     }
 }
@@ -983,7 +1006,9 @@ static void load_media(void *ctx, const char *is, const char *me,
               rc == MEDIA_FULL ? "over --media-cap" : "out of memory");
         return;
     }
-    media_store_commit(p->media, b, me, is);
+    /* the date is not known here: the first expiry sweep reads it from the
+     * store (media_store_note) */
+    media_store_commit(p->media, b, me, is, INT64_MIN);
 }
 
 static void parse_crash_env(persist *p) {

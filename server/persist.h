@@ -175,6 +175,11 @@ typedef struct persist_stats {
     uint64_t written, synced, syncs, compactions;
 } persist_stats;
 void persist_stats_get(persist *p, persist_stats *out);
+/* After a committed delete that took one media item (its message, its
+ * channel, or cs_media_delete): removes its file, on this thread's journal
+ * position like the service's. */
+void persist_media_drop(persist *p, const char *service_sid,
+                        const char *media_sid);
 /* Clean shutdown (no request may run any more): stops a running
  * compaction (abandoned while it reads or writes its snapshot: the journal
  * keeps everything; finished once it replaces the MANIFEST), writes and

@@ -1,7 +1,12 @@
 /* The REST API: paths to store calls, store results to JSON replies. Only the
  * library's public API is used. Reads run under the store's shared lock,
  * changes under the exclusive one; rendering happens under the same lock
- * as the call, since views borrow from the store. The test endpoints
+ * as the call, since views borrow from the store. Changes take the lock
+ * through lock_write, which with --max-memory first makes the store's byte
+ * quota what the media bytes leave of it. Every request may first run the
+ * media expiry sweep (media.c, at most once a second; always before an
+ * upload). Media content is sent from the stored bytes by reference
+ * (reply.media), never copied. The test endpoints
  * (/_chatstore/..., only with --test-endpoints) route here and act through
  * fixture.c; without the flag their paths are unknown (404) like any other
  * outside /v1 and /v2. */
@@ -168,12 +173,28 @@ static int is(const request *rq, const char *m) { return !strcmp(rq->method, m);
 
 /* ---- services ----------------------------------------------------------- */
 
+/* The exclusive lock for a change. With --max-memory, the store's byte
+ * quota becomes what the media bytes leave of it (at least 1 byte: 0
+ * would lift the quota), so store and media share the one budget. */
+static void lock_write(server *sv) {
+    cs_store_lock_exclusive(sv->store);
+    if (!sv->cfg.max_memory) return;
+    size_t media = media_store_used(sv->media);
+    uint64_t left = media < sv->cfg.max_memory ? sv->cfg.max_memory - media : 1;
+    const cs_limits *cur = cs_store_limits(sv->store);
+    if (cur->max_bytes != left) {
+        cs_limits lim = *cur;
+        lim.max_bytes = left;
+        cs_store_set_limits(sv->store, &lim);
+    }
+}
+
 static void services(server *sv, const request *rq, reply *rp) {
     cs_store *s = sv->store;
     cs_err e, r = CS_OK;
     if (is(rq, "POST")) {
         cs_service_view v;
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         e = cs_service_create(s, params_get(&rq->form, "FriendlyName"), &v);
         if (!e) r = cs_render_service(s, &v, &rp->body);
         cs_store_unlock(s);
@@ -222,7 +243,7 @@ static void service(server *sv, const request *rq, reply *rp, cs_str is_sid) {
             p.webhook_filters = fv;
             p.n_webhook_filters = params_all(&rq->form, "WebhookFilters", fv, nf);
         }
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         e = cs_service_update_with(s, is_sid, &p, &v);
         if (fv != filters) free(fv);
         if (!e) r = cs_render_service(s, &v, &rp->body);
@@ -230,7 +251,7 @@ static void service(server *sv, const request *rq, reply *rp, cs_str is_sid) {
         done(rp, rq, e, r, 200);
     } else {
         char sid[CS_SID_BUFSZ] = "";
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         e = cs_service_fetch(s, is_sid, &v); /* the SID in canonical form */
         if (!e) {
             memcpy(sid, v.sid, sizeof sid);
@@ -265,7 +286,7 @@ static void channels(server *sv, const request *rq, reply *rp, cs_str is_sid) {
     if (is(rq, "POST")) {
         cs_channel_params p = channel_params(rq);
         cs_channel_view v;
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         e = cs_channel_create(s, is_sid, &p, &v);
         if (!e) r = cs_render_channel(s, &v, &rp->body);
         cs_store_unlock(s);
@@ -312,13 +333,13 @@ static void channel(server *sv, const request *rq, reply *rp, cs_str is_sid,
     } else if (is(rq, "POST")) {
         cs_channel_params p = channel_params(rq);
         p.type = CS_STR_ABSENT; /* fixed at creation */
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         e = cs_channel_update(s, is_sid, ch, &p, &v);
         if (!e) r = cs_render_channel(s, &v, &rp->body);
         cs_store_unlock(s);
         done(rp, rq, e, r, 200);
     } else {
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         e = cs_channel_delete(s, is_sid, ch, rq->webhook);
         cs_store_unlock(s);
         done(rp, rq, e, CS_OK, 204);
@@ -347,7 +368,7 @@ static void messages(server *sv, const request *rq, reply *rp, cs_str is_sid,
     if (is(rq, "POST")) {
         cs_message_params p = message_params(rq);
         cs_message_view v;
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         e = cs_message_create(s, is_sid, ch, &p, &v);
         if (!e) r = cs_render_message(s, &v, &rp->body);
         cs_store_unlock(s);
@@ -377,7 +398,7 @@ static void message(server *sv, const request *rq, reply *rp, cs_str is_sid,
     } else if (is(rq, "POST")) {
         cs_message_params p = message_params(rq);
         p.media_sid = CS_STR_ABSENT;
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         webhooks_set_modified_by(p.last_updated_by); /* onMessageUpdated */
         e = cs_message_update(s, is_sid, ch, im, &p, &v);
         webhooks_set_modified_by(CS_STR_ABSENT);
@@ -385,7 +406,7 @@ static void message(server *sv, const request *rq, reply *rp, cs_str is_sid,
         cs_store_unlock(s);
         done(rp, rq, e, r, 200);
     } else {
-        cs_store_lock_exclusive(s);
+        lock_write(sv);
         e = cs_message_delete(s, is_sid, ch, im, rq->webhook);
         cs_store_unlock(s);
         done(rp, rq, e, CS_OK, 204);
@@ -398,6 +419,8 @@ static void media_upload(server *sv, const request *rq, reply *rp,
                          cs_str is_sid) {
     cs_store *s = sv->store;
     blob *b = NULL;
+    /* uploads past --media-ttl go first: their room counts for this one */
+    media_expire(sv, 1);
     int pr = media_store_prepare(sv->media, rq->body, rq->body_len, &b);
     if (pr == MEDIA_FULL) {
         reply_error(rp, 413, 50512, "Media storage of this server is full");
@@ -416,16 +439,28 @@ static void media_upload(server *sv, const request *rq, reply *rp,
         return;
     }
     cs_media_view v;
-    cs_err r = CS_OK;
-    cs_store_lock_exclusive(s);
-    cs_err e = cs_media_create(s, is_sid, rq->content_type,
-                               params_get(&rq->query, "Filename"),
-                               rq->body_len, &v);
+    cs_err r = CS_OK, e = CS_OK;
+    lock_write(sv);
+    if (sv->cfg.max_memory) {
+        /* --max-memory: the store's bytes and the media bytes (this
+         * upload's reserved already) together */
+        cs_store_stats st;
+        cs_store_stats_get(s, &st);
+        if (st.bytes_allocated > sv->cfg.max_memory ||
+            media_store_used(sv->media) >
+                sv->cfg.max_memory - st.bytes_allocated)
+            e = CS_E_QUOTA_BYTES;
+    }
+    if (!e)
+        e = cs_media_create(s, is_sid, rq->content_type,
+                            params_get(&rq->query, "Filename"), rq->body_len,
+                            &v);
     /* Still under the lock: v.service_sid is borrowed, and a service delete
      * (which drops the service's bytes after its own call) must not slip in
      * between the metadata and the bytes. */
     if (!e) {
-        media_store_commit(sv->media, b, v.sid, v.service_sid);
+        media_store_commit(sv->media, b, v.sid, v.service_sid,
+                           v.date_created);
         r = cs_render_media(s, &v, &rp->body);
     }
     cs_store_unlock(s);
@@ -451,13 +486,17 @@ static void media_get(server *sv, const request *rq, reply *rp, cs_str is_sid,
         done(rp, rq, e, r, 200);
         return;
     }
+    /* A reference, not a copy: the reply borrows the bytes until it is
+     * sent (http.c releases it), even if the item is deleted meanwhile. */
     size_t n = 0;
-    char *bytes = media_store_get(sv->media, v.sid, &n);
-    if (!bytes) {
+    char *bytes = NULL;
+    blob *bl = media_store_get(sv->media, v.sid, &bytes, &n);
+    if (!bl) {
         reply_cs_error(rp, CS_E_NOT_FOUND, rq->path);
         return;
     }
     cs_buf_free(&rp->body);
+    rp->media = bl;
     rp->body.data = bytes;
     rp->body.len = rp->body.cap = n;
     rp->status = 200;
@@ -608,6 +647,7 @@ static void route_v1(server *sv, const request *rq, reply *rp, const path *p) {
 }
 
 void route(server *sv, const request *rq, reply *rp) {
+    media_expire(sv, 0); /* at most once a second */
     path p;
     if (path_parse(rq->path, &p)) {
         free(p.buf);

@@ -41,6 +41,7 @@ size_t base64_decode(const char *in, size_t n, char *out, size_t cap);
 
 typedef struct media_store media_store;
 typedef struct blob blob;
+typedef struct server server;
 media_store *media_store_new(size_t cap_bytes);
 void media_store_free(media_store *m);
 enum { MEDIA_FULL = -1, MEDIA_NOMEM = -2 };
@@ -49,20 +50,55 @@ enum { MEDIA_FULL = -1, MEDIA_NOMEM = -2 };
  * MEDIA_NOMEM. */
 int media_store_prepare(media_store *m, const char *data, size_t n,
                         blob **out);
-/* After it registered the media as sid of service_sid: keeps the bytes.
- * Cannot fail. */
+/* After it registered the media as sid of service_sid (created: its
+ * date_created): keeps the bytes. Cannot fail. */
 void media_store_commit(media_store *m, blob *b, const char *sid,
-                        const char *service_sid);
+                        const char *service_sid, int64_t created);
 /* After it refused: frees b (may be NULL) and gives back n bytes of cap. */
 void media_store_abort(media_store *m, blob *b, size_t n);
 /* Frees (and unreserves) the bytes of every media of a deleted service. */
 void media_store_drop_service(media_store *m, const char *service_sid);
-/* A copy of the bytes for sid (malloc'ed) or NULL. */
-char *media_store_get(media_store *m, const char *sid, size_t *n);
+/* Frees the bytes of one media item; 1 if it had bytes here. */
+int media_store_drop(media_store *m, const char *sid);
+/* Frees the bytes of every media item of service_sid that s no longer
+ * knows (a channel delete took them), calling dropped for each first (may
+ * be NULL); under s's lock. Returns how many. */
+size_t media_store_drop_gone(media_store *m, const char *service_sid,
+                             const cs_store *s,
+                             void (*dropped)(void *ctx, const char *is,
+                                             const char *me),
+                             void *ctx);
+/* What the store says of sid: its date_created, and whether it is attached
+ * to a message (then it never expires). */
+void media_store_note(media_store *m, const char *sid, int64_t created,
+                      int attached);
+/* Up to max items not known to be attached, created at or before `before`:
+ * out[i][0] the service SID, out[i][1] the media SID. Returns how many. */
+size_t media_store_expired(media_store *m, int64_t before,
+                           char (*out)[2][CS_SID_BUFSZ], size_t max);
+/* Bytes held and reserved; items held. */
+size_t media_store_used(media_store *m);
+size_t media_store_count(media_store *m);
+/* The bytes of sid without a copy: *data[0..*n) stay valid until
+ * media_store_release(the returned blob), even if the item is deleted
+ * meanwhile. NULL: no bytes for sid. */
+blob *media_store_get(media_store *m, const char *sid, char **data,
+                      size_t *n);
+void media_store_release(void *blob);
+
+/* The media lifecycle (media.c): an observer that frees the bytes (and,
+ * with --data-dir, the files) of media items the store removed, and marks
+ * attached ones; media_expire deletes, through cs_media_delete, uploads
+ * never attached after --media-ttl seconds (at most once a second unless
+ * force). Both need sv->store. */
+int media_observe(server *sv);
+void media_expire(server *sv, int force);
 /* The bytes held (reserved included) and the cap, for /metrics. */
 void media_store_usage(media_store *m, size_t *used, size_t *cap);
 
 /* ---- the server --------------------------------------------------------- */
+
+#define MEDIA_TTL_DEFAULT 3600 /* --media-ttl */
 
 typedef struct persist persist; /* persist.h: --data-dir */
 typedef struct edge_conns edge_conns; /* http.c: connection deadlines */
@@ -99,9 +135,13 @@ typedef struct server_config {
     const struct fixture_config *fixture;
     int metrics_auth;       /* --metrics-auth on (1, default) | off (0) */
     const char *access_log; /* --access-log FILE|-; NULL: none */
+    /* --max-services, --max-channels, --max-messages: the store's count
+     * quotas; --max-memory: store bytes plus media bytes (0: none) */
+    uint64_t max_services, max_channels, max_messages, max_memory;
+    unsigned long media_ttl; /* seconds an unattached upload lives; 0: ever */
 } server_config;
 
-typedef struct server {
+struct server {
     server_config cfg;
     cs_store *store;
     media_store *media;
@@ -114,8 +154,9 @@ typedef struct server {
     edge_conns *conns; /* connections and their read deadlines (http.c) */
     unsigned bound_port;
     unsigned long in_flight; /* requests begun and not completed (atomic) */
+    int64_t next_expiry;     /* real time of the next media sweep (atomic) */
     int stopping;            /* server_stop began: replies close (atomic) */
-} server;
+};
 
 int server_start(server *sv, const server_config *cfg);
 /* With --data-dir: stops accepting, lets the requests in flight finish,
@@ -135,6 +176,8 @@ typedef struct reply {
     char date[40];     /* Date header when not "" (a fixed clock's) */
     int code;          /* an error reply's Twilio code (reply_error), or 0 */
     char request_id[40]; /* Twilio-Request-Id, when not "" */
+    blob *media;       /* media content: the reply body borrows its bytes
+                          (body.data), released when sent */
 } reply;
 
 /* A parsed request, as routes see it. */

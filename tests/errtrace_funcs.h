@@ -57,6 +57,8 @@ ET(cs_media_fetch,
    (const cs_store *s, cs_str service_sid, cs_str media_sid,
     cs_media_view *out),
    (s, service_sid, media_sid, out))
+ET(cs_media_delete, (cs_store *s, cs_str service_sid, cs_str media_sid),
+   (s, service_sid, media_sid))
 ET(cs_message_create,
    (cs_store *s, cs_str service_sid, cs_str channel,
     const cs_message_params *p, cs_message_view *out),

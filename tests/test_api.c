@@ -685,7 +685,8 @@ static void ev_one(int line, const ev_log *L, const cs_store *s, int *seen,
                    x.type <= CS_EVENT_CHANNEL_DELETED;
     bool want_svc = x.type >= CS_EVENT_SERVICE_CREATED &&
                     x.type <= CS_EVENT_SERVICE_DELETED;
-    bool want_med = x.type == CS_EVENT_MEDIA_CREATED;
+    bool want_med = x.type == CS_EVENT_MEDIA_CREATED ||
+                    x.type == CS_EVENT_MEDIA_DELETED;
     if (r->type != x.type)
         CHECK_FAIL_("line %d: event type %d, expected %d", line, r->type,
                     x.type);
@@ -1132,6 +1133,18 @@ TEST(events_for_every_committed_change) {
                                      100 + (uint64_t)i, &mv));
         snprintf(me[i], CS_SID_BUFSZ, "%s", mv.sid);
         EV_ONE(.type = CS_EVENT_MEDIA_CREATED, .sid = me[i], .fetch = CS_OK);
+    }
+    /* a never-attached item deleted alone */
+    {
+        cs_media_view mv;
+        MUT_REQ(f.s, cs_media_create(f.s, S(svc), S("image/png"),
+                                     CS_STR_ABSENT, 1, &mv));
+        EV_ONE(.type = CS_EVENT_MEDIA_CREATED, .sid = mv.sid, .fetch = CS_OK);
+        char gone[CS_SID_BUFSZ];
+        snprintf(gone, sizeof gone, "%s", mv.sid);
+        MUT_REQ(f.s, cs_media_delete(f.s, S(svc), S(gone)));
+        EV_ONE(.type = CS_EVENT_MEDIA_DELETED, .sid = gone, .rmed = 1,
+               .fetch = CS_E_NOT_FOUND);
     }
 
     /* messages: 3 in a, 2 in b (one with media) */

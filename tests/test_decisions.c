@@ -786,27 +786,92 @@ TEST(decision_media_malformed_sid_50510) {
     tu_close(&f);
 }
 
-TEST(decision_media_stays_consumed_after_delete) {
+/* Observer for the media rules: the last event's type and counts. */
+static cs_event dec_last_ev;
+static void dec_keep_event(void *ctx, const cs_event *ev) {
+    (void)ctx;
+    dec_last_ev = *ev;
+    dec_last_ev.message = NULL;
+    dec_last_ev.channel = NULL;
+    dec_last_ev.service = NULL;
+    dec_last_ev.media = NULL;
+}
+
+TEST(decision_media_goes_with_its_message) {
     tu_fx f;
     REQUIRE(tu_open(&f));
-    char me[CS_SID_BUFSZ], me2[CS_SID_BUFSZ], other[CS_SID_BUFSZ];
+    CHECK_OK(cs_observer_add(f.s, dec_keep_event, NULL, NULL));
+    char me[CS_SID_BUFSZ], me2[CS_SID_BUFSZ], me3[CS_SID_BUFSZ],
+        other[CS_SID_BUFSZ];
     REQUIRE(tu_media(&f, "a.pdf", me) == CS_OK);
     REQUIRE(tu_media(&f, "b.pdf", me2) == CS_OK);
+    REQUIRE(tu_media(&f, "c.pdf", me3) == CS_OK);
     cs_message_params p = tu_mp();
     p.media_sid = S(me);
     cs_message_view v;
     MUT_OK(f.s, msg_create(&f, &p, &v));
-    MUT_OK(f.s, msg_delete(&f, v.sid));
+    /* Attached to a live message: in use, and not deletable on its own. */
     MUT_FAILS_E(&f, msg_create(&f, &p, NULL), CS_E_MEDIA_IN_USE, 400, 50508);
-    cs_media_view mv;
-    CHECK_OK(cs_media_fetch(f.s, S(f.svc), S(me), &mv));
-    CHECK(mv.attached);
-    /* Also when the whole channel went away with its messages. */
+    MUT_FAILS_E(&f, cs_media_delete(f.s, S(f.svc), S(me)), CS_E_MEDIA_IN_USE,
+                400, 50508);
+    cs_store_stats st0, st1;
+    cs_store_stats_get(f.s, &st0);
+    MUT_OK(f.s, msg_delete(&f, v.sid));
+    cs_store_stats_get(f.s, &st1);
+    CHECK_INT(st1.media, st0.media - 1);
+    CHECK_INT(dec_last_ev.type, CS_EVENT_MESSAGE_DELETED);
+    CHECK_INT(dec_last_ev.removed_media, 1);
+    FAILS_E(cs_media_fetch(f.s, S(f.svc), S(me), NULL), E_404);
+    MUT_FAILS_E(&f, msg_create(&f, &p, NULL), CS_E_MEDIA_NOT_FOUND, 400,
+                50507);
+    /* With the channel: every media item of its messages. */
     MUT_OK(f.s, chan_create(&f, "other", NULL, other));
     p.media_sid = S(me2);
     MUT_OK(f.s, cs_message_create(f.s, S(f.svc), S(other), &p, NULL));
+    MUT_OK(f.s, cs_message_create(f.s, S(f.svc), S(other), NULL, NULL));
+    cs_store_stats_get(f.s, &st0);
     MUT_OK(f.s, cs_channel_delete(f.s, S(f.svc), S(other), CS_STR_ABSENT));
-    MUT_FAILS_E(&f, msg_create(&f, &p, NULL), CS_E_MEDIA_IN_USE, 400, 50508);
+    cs_store_stats_get(f.s, &st1);
+    CHECK_INT(st1.media, st0.media - 1);
+    CHECK_INT(dec_last_ev.type, CS_EVENT_CHANNEL_DELETED);
+    CHECK_INT(dec_last_ev.removed_messages, 2);
+    CHECK_INT(dec_last_ev.removed_media, 1);
+    FAILS_E(cs_media_fetch(f.s, S(f.svc), S(me2), NULL), E_404);
+    MUT_FAILS_E(&f, msg_create(&f, &p, NULL), CS_E_MEDIA_NOT_FOUND, 400,
+                50507);
+    /* A text message's delete takes no media; the unattached item stays. */
+    char im[CS_SID_BUFSZ];
+    REQUIRE(tu_msg(&f, "text", im) == CS_OK);
+    MUT_OK(f.s, msg_delete(&f, im));
+    CHECK_INT(dec_last_ev.removed_media, 0);
+    CHECK_OK(cs_media_fetch(f.s, S(f.svc), S(me3), NULL));
+    tu_close(&f);
+}
+
+TEST(decision_media_delete_unattached_only) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    CHECK_OK(cs_observer_add(f.s, dec_keep_event, NULL, NULL));
+    char me[CS_SID_BUFSZ];
+    REQUIRE(tu_media(&f, "a.pdf", me) == CS_OK);
+    MUT_FAILS_E(&f, cs_media_delete(f.s, S(f.svc), S("ME0123")), E_404);
+    MUT_FAILS_E(&f, cs_media_delete(f.s, S("IS0123"), S(me)), E_404);
+    MUT_FAILS_E(&f, cs_media_delete(f.s, S(f.svc), CS_STR_ABSENT), E_404);
+    cs_store_stats st0, st1;
+    cs_store_stats_get(f.s, &st0);
+    MUT_OK(f.s, cs_media_delete(f.s, S(f.svc), S(me)));
+    cs_store_stats_get(f.s, &st1);
+    CHECK_INT(st1.media, st0.media - 1);
+    CHECK(st1.bytes_allocated < st0.bytes_allocated);
+    CHECK_INT(st1.commits, st0.commits + 1);
+    CHECK_INT(dec_last_ev.type, CS_EVENT_MEDIA_DELETED);
+    CHECK_INT(dec_last_ev.removed_media, 1);
+    FAILS_E(cs_media_fetch(f.s, S(f.svc), S(me), NULL), E_404);
+    MUT_FAILS_E(&f, cs_media_delete(f.s, S(f.svc), S(me)), E_404);
+    cs_message_params p = tu_mp();
+    p.media_sid = S(me);
+    MUT_FAILS_E(&f, msg_create(&f, &p, NULL), CS_E_MEDIA_NOT_FOUND, 400,
+                50507);
     tu_close(&f);
 }
 
@@ -3673,6 +3738,328 @@ TEST(decision_failed_call_out_of_memory_leaves_store_unchanged) {
 }
 
 /* ======================================================================== */
+/* Quotas                                                                    */
+/* ======================================================================== */
+
+#define E_QUOTA(en) en, 403, 20403
+
+static void dec_set_quota(tu_fx *f, uint64_t svcs, uint64_t chans,
+                          uint64_t msgs, uint64_t bytes) {
+    cs_limits lim = *cs_store_limits(f->s);
+    lim.max_services = svcs;
+    lim.max_channels = chans;
+    lim.max_messages = msgs;
+    lim.max_bytes = bytes;
+    CHECK_OK(cs_store_set_limits(f->s, &lim));
+}
+
+static size_t dec_bytes(const tu_fx *f) {
+    cs_store_stats st;
+    cs_store_stats_get(f->s, &st);
+    return st.bytes_allocated;
+}
+
+/* QT2: each count quota refuses the create past it with its own error,
+ * after the call's own checks, and changes nothing; reads, updates and
+ * deletes work at the quota and a delete makes room. */
+TEST(decision_quota_counts_refuse_past_and_free_on_delete) {
+    tu_fx f;
+    REQUIRE(tu_open(&f)); /* one service, one channel */
+    char im[CS_SID_BUFSZ], ch2[CS_SID_BUFSZ];
+    REQUIRE(tu_msg(&f, "one", im) == CS_OK);
+    dec_set_quota(&f, 2, 2, 2, 0);
+    /* services */
+    cs_service_view sv;
+    MUT_OK(f.s, cs_service_create(f.s, S("second"), &sv));
+    MUT_FAILS_E(&f, cs_service_create(f.s, S("third"), NULL),
+                E_QUOTA(CS_E_QUOTA_SERVICES));
+    MUT_FAILS_E(&f, cs_service_create(f.s, S(""), NULL),
+                E_20001(CS_E_FRIENDLY_NAME_MISSING)); /* the call's checks first */
+    CHECK_OK(cs_service_fetch(f.s, S(sv.sid), NULL));
+    MUT_OK(f.s, cs_service_update(f.s, S(sv.sid), S("renamed"), NULL));
+    MUT_OK(f.s, cs_service_delete(f.s, S(sv.sid)));
+    MUT_OK(f.s, cs_service_create(f.s, S("third"), &sv));
+    /* channels */
+    MUT_OK(f.s, chan_create(&f, "two", NULL, ch2));
+    MUT_FAILS_E(&f, chan_create(&f, "three", NULL, NULL),
+                E_QUOTA(CS_E_QUOTA_CHANNELS));
+    MUT_FAILS_E(&f, chan_create(&f, "two", NULL, NULL),
+                CS_E_UNIQUE_NAME_EXISTS, 409, 50307);
+    MUT_FAILS_E(&f, cs_channel_create(f.s, S("IS00000000000000000000000000000000"),
+                                      NULL, NULL),
+                E_404);
+    MUT_OK(f.s, cs_channel_delete(f.s, S(f.svc), S(ch2), CS_STR_ABSENT));
+    MUT_OK(f.s, chan_create(&f, "three", NULL, NULL));
+    /* messages (store-wide: every channel counts) */
+    cs_message_params p = tu_mp();
+    p.body = S("two");
+    cs_message_view v;
+    MUT_OK(f.s, msg_create(&f, &p, &v));
+    MUT_FAILS_E(&f, msg_create(&f, &p, NULL), E_QUOTA(CS_E_QUOTA_MESSAGES));
+    MUT_FAILS_E(&f, cs_message_create(f.s, S(f.svc), S("three"), &p, NULL),
+                E_QUOTA(CS_E_QUOTA_MESSAGES));
+    p.attributes = S("{bad");
+    MUT_FAILS_E(&f, msg_create(&f, &p, NULL),
+                CS_E_ATTRIBUTES_INVALID, 400, 50304);
+    p.attributes = CS_STR_ABSENT;
+    cs_message_params up = tu_mp();
+    up.body = S("edited at the quota");
+    MUT_OK(f.s, msg_update(&f, im, &up, NULL));
+    CHECK_OK(msg_fetch(&f, v.sid, NULL));
+    cs_page pg;
+    cs_page_params q = tu_qp();
+    CHECK_OK(cs_message_list(f.s, S(f.svc), S(f.ch), &q, &pg));
+    CHECK_INT(pg.count, 2);
+    MUT_OK(f.s, msg_delete(&f, im));
+    MUT_OK(f.s, msg_create(&f, &p, NULL));
+    /* 0 lifts a quota */
+    dec_set_quota(&f, 0, 0, 0, 0);
+    MUT_OK(f.s, msg_create(&f, &p, NULL));
+    MUT_OK(f.s, cs_service_create(f.s, S("fourth"), NULL));
+    tu_close(&f);
+}
+
+/* QT3: the byte quota refuses what would take the live bytes past it,
+ * with the store unchanged, at every kind of create and a growing update;
+ * reads, deletes and updates in place work at the quota; a delete frees
+ * room. */
+TEST(decision_quota_bytes_refuse_unchanged_and_free_on_delete) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    char body[2001];
+    memset(body, 'x', 2000);
+    body[2000] = '\0';
+    cs_message_params p = tu_mp();
+    p.body = S(body);
+    /* room for a few big messages */
+    dec_set_quota(&f, 0, 0, 0, dec_bytes(&f) + 5 * 2100 + 4096);
+    char sids[64][CS_SID_BUFSZ];
+    int n = 0;
+    cs_err e = CS_OK;
+    while (n < 64) {
+        char *before = tu_dump(&f);
+        size_t b0 = dec_bytes(&f);
+        cs_message_view v;
+        e = msg_create(&f, &p, &v);
+        if (e) {
+            DEC_CHECK_ERR_(msg_create, e, CS_E_QUOTA_BYTES, 403, 20403);
+            char *after = tu_dump(&f);
+            dec_same_dump("refused create", before, after, __LINE__);
+            free(after);
+            free(before);
+            CHECK(dec_bytes(&f) <= cs_store_limits(f.s)->max_bytes);
+            (void)b0;
+            break;
+        }
+        free(before);
+        snprintf(sids[n++], CS_SID_BUFSZ, "%s", v.sid);
+    }
+    CHECK(n >= 3 && n < 64); /* some fit, then the quota refused */
+    CHECK(dec_bytes(&f) <= cs_store_limits(f.s)->max_bytes);
+    /* every kind of create at the quota */
+    MUT_FAILS_E(&f, msg_create(&f, &p, NULL), E_QUOTA(CS_E_QUOTA_BYTES));
+    cs_limits lim = *cs_store_limits(f.s);
+    lim.max_bytes = dec_bytes(&f); /* nothing more fits */
+    CHECK_OK(cs_store_set_limits(f.s, &lim));
+    MUT_FAILS_E(&f, cs_service_create(f.s, S("more"), NULL),
+                E_QUOTA(CS_E_QUOTA_BYTES));
+    MUT_FAILS_E(&f, chan_create(&f, "more", NULL, NULL),
+                E_QUOTA(CS_E_QUOTA_BYTES));
+    MUT_FAILS_E(&f,
+                cs_media_create(f.s, S(f.svc), S("image/png"), S("a.png"), 9,
+                                NULL),
+                E_QUOTA(CS_E_QUOTA_BYTES));
+    /* a growing update is refused, one in place is not */
+    cs_message_params up = tu_mp();
+    up.attributes = S("{\"grown\": \"by quite a few bytes of attributes\"}");
+    MUT_FAILS_E(&f, msg_update(&f, sids[0], &up, NULL),
+                E_QUOTA(CS_E_QUOTA_BYTES));
+    char same[2001];
+    memset(same, 'y', 2000);
+    same[2000] = '\0';
+    cs_message_params in_place = tu_mp();
+    in_place.body = S(same);
+    MUT_OK(f.s, msg_update(&f, sids[0], &in_place, NULL));
+    /* reads work */
+    for (int i = 0; i < n; i++) CHECK_OK(msg_fetch(&f, sids[i], NULL));
+    cs_page pg;
+    cs_page_params q = tu_qp();
+    CHECK_OK(cs_message_list(f.s, S(f.svc), S(f.ch), &q, &pg));
+    CHECK_INT(pg.count, (size_t)n);
+    cs_buf b;
+    cs_buf_init(&b, NULL);
+    CHECK_OK(cs_render_page(f.s, &pg, &b));
+    cs_buf_free(&b);
+    /* deletes work and free room */
+    lim.max_bytes = dec_bytes(&f) + 64;
+    CHECK_OK(cs_store_set_limits(f.s, &lim));
+    MUT_FAILS_E(&f, msg_create(&f, &p, NULL), E_QUOTA(CS_E_QUOTA_BYTES));
+    size_t b1 = dec_bytes(&f);
+    MUT_OK(f.s, msg_delete(&f, sids[1]));
+    MUT_OK(f.s, msg_delete(&f, sids[2]));
+    CHECK(dec_bytes(&f) < b1);
+    MUT_OK(f.s, msg_create(&f, &p, NULL));
+    tu_close(&f);
+}
+
+/* QT3, swept: every byte quota between "nothing fits" and "it fits" gives
+ * either success or QUOTA_BYTES with the store unchanged, for each kind of
+ * create (the allocation-failure sweep of test_oom, through the quota). */
+TEST(decision_quota_bytes_sweep_every_create) {
+    for (int op = 0; op < 5; op++) {
+        tu_fx f;
+        REQUIRE(tu_open(&f));
+        char me[CS_SID_BUFSZ], im[CS_SID_BUFSZ];
+        REQUIRE(tu_media(&f, "m.pdf", me) == CS_OK);
+        REQUIRE(tu_msg(&f, "short", im) == CS_OK);
+        size_t base = dec_bytes(&f);
+        bool done = false;
+        int refusals = 0;
+        for (size_t extra = 0; extra < 200000 && !done; extra += 8) {
+            dec_set_quota(&f, 0, 0, 0, base + extra);
+            char *before = tu_dump(&f);
+            cs_err e;
+            cs_message_params mp = tu_mp();
+            cs_channel_params cp = tu_cp();
+            cs_service_params sp = {0};
+            switch (op) {
+            case 0:
+                mp.media_sid = S(me);
+                mp.last_updated_by = S("someone new");
+                mp.attributes = S("{\"a\": 1}");
+                e = msg_create(&f, &mp, NULL);
+                break;
+            case 1:
+                cp.unique_name = S("swept");
+                cp.created_by = S("a new creator");
+                e = cs_channel_create(f.s, S(f.svc), &cp, NULL);
+                break;
+            case 2:
+                sp.friendly_name = S("swept");
+                sp.post_webhook_url = S("https://example.com/hook");
+                e = cs_service_create_with(f.s, &sp, NULL);
+                break;
+            case 3:
+                e = cs_media_create(f.s, S(f.svc), S("image/png"),
+                                    S("swept.png"), 10, NULL);
+                break;
+            default:
+                mp.body = S("a body much longer than the one it had before");
+                mp.last_updated_by = S("editor");
+                e = msg_update(&f, im, &mp, NULL);
+                break;
+            }
+            CHECK_STORE(f.s);
+            if (e == CS_OK) {
+                done = true;
+            } else {
+                refusals++;
+                DEC_CHECK_ERR_(op, e, CS_E_QUOTA_BYTES, 403, 20403);
+                char *after = tu_dump(&f);
+                dec_same_dump("byte quota", before, after, op);
+                free(after);
+                CHECK(dec_bytes(&f) <= base + extra);
+            }
+            free(before);
+        }
+        if (!done) CHECK_FAIL_("operation %d never fitted", op);
+        CHECK(refusals > 0);
+        tu_close(&f);
+    }
+}
+
+/* QT4: quotas are options, never state: the journal applies, and a
+ * snapshot loads, whatever quota the receiving store has. */
+TEST(decision_quota_never_refuses_recovery) {
+    tu_journal j = {0};
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    CHECK_OK(cs_store_set_journal(f.s, tu_journal_hook, &j));
+    char me[CS_SID_BUFSZ];
+    for (int i = 0; i < 5; i++) REQUIRE(tu_msg(&f, "m", NULL) == CS_OK);
+    REQUIRE(chan_create(&f, "more", NULL, NULL) == CS_OK);
+    REQUIRE(cs_service_create(f.s, S("more"), NULL) == CS_OK);
+    REQUIRE(tu_media(&f, "x.pdf", me) == CS_OK);
+    char *want = tu_dump(&f);
+    /* The same fixture (same seed: the state f had when its hook was set),
+     * with every quota already reached. */
+    tu_fx g;
+    REQUIRE(tu_open(&g));
+    cs_limits lim = *cs_store_limits(g.s);
+    lim.max_services = 1;
+    lim.max_channels = 1;
+    lim.max_messages = 1;
+    lim.max_bytes = dec_bytes(&g);
+    CHECK_OK(cs_store_set_limits(g.s, &lim));
+    MUT_FAILS_E(&g, msg_create(&g, NULL, NULL), E_QUOTA(CS_E_QUOTA_BYTES));
+    for (size_t i = 0; i < j.n; i++) {
+        bool applied = false;
+        CHECK_OK(cs_journal_apply(g.s, j.rec[i], j.len[i], &applied, NULL));
+        CHECK(applied);
+    }
+    snprintf(g.media_svc[0], CS_SID_BUFSZ, "%s", f.svc);
+    snprintf(g.media[0], CS_SID_BUFSZ, "%s", me);
+    g.n_media = 1;
+    char *got = tu_dump(&g);
+    CHECK_STR(got, want);
+    free(got);
+    /* the quota still holds for calls */
+    MUT_FAILS_E(&g, msg_create(&g, NULL, NULL), E_QUOTA(CS_E_QUOTA_MESSAGES));
+    /* a snapshot loads into a store whose quotas it exceeds */
+    tu_mem img = {0};
+    CHECK_OK(cs_snapshot_save(f.s, tu_mem_write, &img));
+    cs_options lo = tu_options(TU_SEED);
+    lo.limits.max_messages = 1;
+    lo.limits.max_bytes = 1;
+    cs_store *l = NULL;
+    CHECK_OK(cs_snapshot_load(&lo, tu_mem_read, &img, &l, NULL));
+    cs_store_stats st;
+    if (l) {
+        cs_store_stats_get(l, &st);
+        CHECK_INT(st.messages, 5);
+        CHECK_INT(cs_message_create(l, S(f.svc), S(f.ch), NULL, NULL),
+                  CS_E_QUOTA_MESSAGES);
+    }
+    cs_store_free(l);
+    tu_mem_free(&img);
+    free(want);
+    tu_close(&g);
+    tu_close(&f);
+    tu_journal_free(&j);
+}
+
+/* QT5: a quota of 0 is none; every other limit still refuses 0; a quota
+ * below what the store holds is taken and refuses creates. */
+TEST(decision_quota_set_limits_validation) {
+    tu_fx f;
+    REQUIRE(tu_open(&f));
+    cs_limits def = CS_LIMITS_DEFAULT;
+    CHECK_INT(def.max_services, 0);
+    CHECK_INT(def.max_channels, 0);
+    CHECK_INT(def.max_messages, 0);
+    CHECK_INT(def.max_bytes, 0);
+    cs_limits lim = *cs_store_limits(f.s);
+    lim.max_bytes = 1; /* below the live bytes */
+    lim.max_services = 1;
+    CHECK_OK(cs_store_set_limits(f.s, &lim));
+    CHECK_INT(cs_store_limits(f.s)->max_bytes, 1);
+    MUT_FAILS_E(&f, cs_service_create(f.s, S("x"), NULL),
+                E_QUOTA(CS_E_QUOTA_SERVICES));
+    MUT_FAILS_E(&f, msg_create(&f, NULL, NULL), E_QUOTA(CS_E_QUOTA_BYTES));
+    cs_limits bad = lim;
+    bad.body_bytes = 0;
+    CHECK_INT(cs_store_set_limits(f.s, &bad), CS_E_INVALID_ARGUMENT);
+    CHECK_INT(cs_store_limits(f.s)->body_bytes, lim.body_bytes);
+    cs_options o = tu_options(TU_SEED);
+    o.limits.max_messages = 3;
+    cs_store *s = NULL;
+    CHECK_OK(cs_store_new(&o, &s));
+    if (s) CHECK_INT(cs_store_limits(s)->max_messages, 3);
+    cs_store_free(s);
+    tu_close(&f);
+}
+
+/* ======================================================================== */
 /* Errors: the table                                                         */
 /* ======================================================================== */
 
@@ -3684,8 +4071,8 @@ TEST(decision_error_table_status_and_codes) {
         CHECK(n != NULL && n[0] != '\0' && strcmp(n, "UNKNOWN") != 0);
         CHECK(m != NULL && m[0] != '\0');
         int st = cs_err_http_status(e);
-        CHECK(st == 200 || st == 400 || st == 404 || st == 409 || st == 500 ||
-              st == 503);
+        CHECK(st == 200 || st == 400 || st == 403 || st == 404 || st == 409 ||
+              st == 500 || st == 503);
         if (i) CHECK(cs_err_twilio_code(e) >= 20001);
         for (int j = 0; j < i; j++)
             if (strcmp(cs_err_name((cs_err)j), n) == 0)
@@ -4109,7 +4496,7 @@ TEST(decision_channel_delete_cascades) {
     cs_store_stats_get(f.s, &after);
     CHECK_INT(after.channels, before.channels - 1);
     CHECK_INT(after.messages, before.messages - 5); /* text, media, 3 more */
-    CHECK_INT(after.media, before.media); /* media stay registered */
+    CHECK_INT(after.media, before.media - 1); /* the media message's item */
     FAILS_E(cs_channel_fetch(f.s, S(f.svc), S(f.ch), NULL), E_404);
     FAILS_E(cs_channel_fetch(f.s, S(f.svc), S("general"), NULL), E_404);
     for (int i = 0; i < 3; i++)
@@ -4592,6 +4979,11 @@ TEST(decision_library_only_errors_status_and_codes) {
         {CS_E_LOCK_FAILED, "LOCK_FAILED", 500, 20500},
         {CS_E_PAGE_STALE, "PAGE_STALE", 500, 20500},
         {CS_E_LIMIT_EXCEEDED, "LIMIT_EXCEEDED", 400, 20001},
+        /* quotas: 403 like Twilio's counter limits, never 429 (QT1) */
+        {CS_E_QUOTA_SERVICES, "QUOTA_SERVICES", 403, 20403},
+        {CS_E_QUOTA_CHANNELS, "QUOTA_CHANNELS", 403, 20403},
+        {CS_E_QUOTA_MESSAGES, "QUOTA_MESSAGES", 403, 20403},
+        {CS_E_QUOTA_BYTES, "QUOTA_BYTES", 403, 20403},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         CHECK_STR(cs_err_name(rows[i].e), rows[i].name);
@@ -5277,7 +5669,13 @@ static const check_test tests[] = {
     T(decision_media_unknown_50507),
     T(decision_media_in_use_50508),
     T(decision_media_malformed_sid_50510),
-    T(decision_media_stays_consumed_after_delete),
+    T(decision_media_goes_with_its_message),
+    T(decision_quota_counts_refuse_past_and_free_on_delete),
+    T(decision_quota_bytes_refuse_unchanged_and_free_on_delete),
+    T(decision_quota_bytes_sweep_every_create),
+    T(decision_quota_never_refuses_recovery),
+    T(decision_quota_set_limits_validation),
+    T(decision_media_delete_unattached_only),
     T(decision_date_created_import),
     T(decision_date_updated_defaults_to_date_created),
     T(decision_date_output_format_utc_seconds),

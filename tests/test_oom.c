@@ -196,6 +196,9 @@ static cs_err op_channel_delete(cs_store *s, ctx *c) {
     return cs_channel_delete(s, cs_str_c(c->is), cs_str_c("secret"),
                              cs_str_c("true"));
 }
+static cs_err op_media_delete(cs_store *s, ctx *c) { /* never attached */
+    return cs_media_delete(s, cs_str_c(c->is), cs_str_c(c->me[1]));
+}
 static cs_err op_service_delete(cs_store *s, ctx *c) {
     return cs_service_delete(s, cs_str_c(c->is2));
 }
@@ -230,6 +233,7 @@ static const struct {
     {"message_update_attributes", op_update_attrs},
     {"channel_update_rename", op_channel_update},
     {"message_delete", op_msg_delete},
+    {"media_delete", op_media_delete},
     {"channel_delete", op_channel_delete},
     {"service_delete", op_service_delete},
     {"service_update_webhooks", op_service_webhooks},

@@ -71,7 +71,8 @@ static size_t store_bytes(const cs_store *s) {
  * channel of the first epoch, a service with webhook settings, channel and
  * message); clear (which keeps the epoch); creates after the clear; and
  * service creates and updates with webhook settings (string and typed
- * forms, settings set back to null). */
+ * forms, settings set back to null); the delete of a never-attached media
+ * item. */
 
 typedef struct sc {
     char is[3][CS_SID_BUFSZ];
@@ -172,6 +173,7 @@ static const struct {
     {"service_create_webhooks", 0},
     {"service_update_webhooks_typed", 0},
     {"service_update_clear_filters", 0},
+    {"media_delete_unattached", 0},
 };
 #define N_SCRIPT (sizeof SCRIPT / sizeof SCRIPT[0])
 #define SCRIPT_BEFORE_CLEAR 39 /* ops before store_clear */
@@ -370,6 +372,7 @@ static cs_err run_op(cs_store *s, sc *c, size_t i) {
         sp.n_webhook_filters = 1;
         return cs_service_update_with(s, cs_str_c(c->is[1]), &sp, NULL);
     }
+    case 45: return cs_media_delete(s, cs_str_c(c->is[0]), cs_str_c(c->me[3]));
     }
     abort();
 }

@@ -1510,9 +1510,9 @@ TEST(walk_token_past_deleted_tail) {
     tu_close(&f);
 }
 
-/* Deleting the scenario's channel takes its messages along; the media they
- * used stays consumed; the unique name is free again. Deleting the service
- * takes everything. */
+/* Deleting the scenario's channel takes its messages along, with the media
+ * they used; the unique name is free again. Deleting the service takes
+ * everything. */
 TEST(channel_delete_cascade) {
     scn x;
     REQUIRE(scn_open(&x));
@@ -1541,6 +1541,8 @@ TEST(channel_delete_cascade) {
     cs_store_stats_get(s, &st);
     CHECK_INT(st.messages, 1);
     CHECK_INT(st.channels, 1);
+    CHECK_INT(st.media, 0);
+    CHECK_FAILS(cs_media_fetch(s, S(x.f.svc), S(me), NULL), 404, 20404);
     CHECK_OK(cs_message_fetch(s, S(x.f.svc), S("general"), S(g), &v));
 
     /* the name is free again; the new channel is empty and another SID */
@@ -1556,9 +1558,9 @@ TEST(channel_delete_cascade) {
     REQUIRE(tu_msg_in(&x.f, SEED_CH, "again", NULL, &idx) == CS_OK);
     CHECK_INT(idx, 0); /* a new channel starts at 0 */
     p = tu_mp();
-    p.media_sid = S(me);
+    p.media_sid = S(me); /* it went with its message */
     MUT_FAILS(s, cs_message_create(s, S(x.f.svc), S(SEED_CH), &p, &v), 400,
-              50508);
+              50507);
 
     MUT_OK(s, cs_service_delete(s, S(x.f.svc)));
     CHECK_FAILS(cs_message_fetch(s, S(x.f.svc), S("general"), S(g), &v), 404,

@@ -757,12 +757,17 @@ describe('media', () => {
     assert.equal(u.attributes, '{"a":1}');
   });
 
-  it('attaching the same media again: 400 / 50508 (also after delete)', async () => {
+  it('attaching the same media again: 400 / 50508; after its message\'s delete it is gone: 50507', async () => {
     const msgs = chat.services(svc.sid).channels(ch.sid).messages;
     await rejectsRest(msgs.create({ mediaSid: media.sid }), 400, 50508, 'reattach');
-    const m = (await msgs.list()).find((x) => x.media && x.media.sid === media.sid);
+    const extra = await (await upload(svc.sid, Buffer.from('extra'), 'text/plain', 'e.txt')).json();
+    const m = await msgs.create({ mediaSid: extra.sid });
+    await rejectsRest(msgs.create({ mediaSid: extra.sid }), 400, 50508, 'reattach');
     await msgs(m.sid).remove();
-    await rejectsRest(msgs.create({ mediaSid: media.sid }), 400, 50508, 'reattach after delete');
+    await rejectsRest(msgs.create({ mediaSid: extra.sid }), 400, 50507, 'reattach after delete');
+    const meta = await fetch(`${srv.origin}/v1/Services/${svc.sid}/Media/${extra.sid}`,
+      { headers: { Authorization: srv.auth } });
+    assert.equal(meta.status, 404);
   });
 
   it('media with a body; unknown, foreign and malformed media SIDs', async () => {
