@@ -58,9 +58,9 @@ extern "C" {
 #endif
 
 #define CHATSTORE_VERSION_MAJOR 0
-#define CHATSTORE_VERSION_MINOR 2
+#define CHATSTORE_VERSION_MINOR 3
 #define CHATSTORE_VERSION_PATCH 0
-#define CHATSTORE_VERSION "0.2.0"
+#define CHATSTORE_VERSION "0.3.0"
 #define CHATSTORE_VERSION_NUMBER                                              \
     (CHATSTORE_VERSION_MAJOR * 10000 + CHATSTORE_VERSION_MINOR * 100 +        \
      CHATSTORE_VERSION_PATCH)
@@ -254,7 +254,10 @@ typedef int64_t (*cs_clock_fn)(void *ctx);
 /* Fills buf[0..len) with random bytes; returns 0, or non-zero on failure. */
 typedef int (*cs_random_fn)(void *ctx, void *buf, size_t len);
 
-#define CS_OPTIONS_VERSION 1
+/* 2 since 0.3.0, when cs_limits gained the store quotas (max_services,
+ * max_channels, max_messages, max_bytes): options of the older layout are
+ * refused with INVALID_ARGUMENT rather than misread. */
+#define CS_OPTIONS_VERSION 2
 
 typedef struct cs_options {
     unsigned version;        /* CS_OPTIONS_VERSION */
