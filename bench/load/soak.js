@@ -42,7 +42,11 @@ const pid = Number(pidArg), secs = Number(secsArg), rate = Number(rateArg);
 const win = Number(winArg);
 const url = new URL(origin);
 const auth = 'Basic ' + Buffer.from(account + ':' + token).toString('base64');
-const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+// Keep-alive connections used in turn (fifo), so none sits idle into the
+// server's idle timeout (30 s) and meets its close while sending; one idle
+// for 10 s anyway is closed by this side.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 8, scheduling: 'fifo',
+                               timeout: 10000 });
 
 // 8 channels, each between TARGET and TARGET + SLACK live messages
 const SERVICES = 2, CHANNELS = 4, TARGET = 500, SLACK = 50;
@@ -86,9 +90,9 @@ function request(method, path, body, ctype) {
             res.on('data', (c) => chunks.push(c));
             res.on('end', () => resolve({ status: res.statusCode,
                                           body: Buffer.concat(chunks) }));
-            res.on('error', () => resolve({ status: 0, body: Buffer.alloc(0) }));
+            res.on('error', (e) => resolve({ status: 0, code: e.code, body: Buffer.alloc(0) }));
         });
-        rq.on('error', () => resolve({ status: 0, body: Buffer.alloc(0) }));
+        rq.on('error', (e) => resolve({ status: 0, code: e.code, body: Buffer.alloc(0) }));
         if (body !== undefined) rq.write(body);
         rq.end();
     });
@@ -118,7 +122,7 @@ function record(op, t0, ts, r, expect) {
     const ok = expect ? r.status === expect : r.status >= 200 && r.status < 300;
     if (!ok) {
         winErr++; errTotal++;
-        const k = op + ' ' + r.status;
+        const k = op + ' ' + (r.status || r.code || 'no reply');
         errors[k] = (errors[k] || 0) + 1;
     }
     return ok;
@@ -247,7 +251,11 @@ function procSample() {
             try { const s = fs.statSync(dataDir + '/' + e); if (s.isFile()) dirBytes += s.size; } catch {}
         }
     }
-    return { rss, fds, cpuTicks, dirBytes };
+    // the whole machine (shared): 1-minute load average, busy and steal ticks
+    const load1 = Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = cpu[3] + cpu[4], all = cpu.reduce((a, b) => a + b, 0);
+    return { rss, fds, cpuTicks, dirBytes, load1, idle, all, steal: cpu[7] || 0 };
 }
 function pct(sorted, p) {
     if (!sorted.length) return 0;
@@ -257,7 +265,8 @@ const TICK = 100; // clock ticks per second (USER_HZ)
 const rows = [];
 const header = 't_s,rss_kib,fds,cpu_pct,sent,done,errors,p50_ms,p99_ms,max_ms,late_max_ms,' +
     'reply_p50_ms,reply_p99_ms,' +
-    'in_flight,live_messages,media_uploaded_kib' + (dataDir ? ',data_dir_kib' : '');
+    'in_flight,live_messages,media_uploaded_kib,machine_load1,machine_busy_pct,machine_steal_pct' +
+    (dataDir ? ',data_dir_kib' : '');
 fs.writeFileSync(csvPath, header + '\n');
 
 async function main() {
@@ -301,18 +310,21 @@ async function main() {
         const lat = winLat.sort((a, b) => a - b);
         const rt = winRt.sort((a, b) => a - b);
         const cpu = (s.cpuTicks - prev.cpuTicks) / TICK / ((t - prevT) / 1000) * 100;
+        const all = Math.max(1, s.all - prev.all);
+        const busy = 100 * (1 - (s.idle - prev.idle) / all), steal = 100 * (s.steal - prev.steal) / all;
         const row = {
             t: (t - start) / 1000, rss: s.rss, fds: s.fds, cpu, sent: winSent,
             done: lat.length, err: winErr, p50: pct(lat, 50), p99: pct(lat, 99),
             max: lat.length ? lat[lat.length - 1] : 0, lag: winLag,
             rt50: pct(rt, 50), rt99: pct(rt, 99), inFlight, live: liveMessages,
-            media: Math.round(mediaBytes / 1024), dir: Math.round(s.dirBytes / 1024),
+            media: Math.round(mediaBytes / 1024), load1: s.load1, busy, steal, dir: Math.round(s.dirBytes / 1024),
         };
         rows.push(row);
         fs.appendFileSync(csvPath, [row.t.toFixed(1), row.rss, row.fds, row.cpu.toFixed(1),
             row.sent, row.done, row.err, row.p50.toFixed(3), row.p99.toFixed(3),
             row.max.toFixed(3), row.lag.toFixed(3), row.rt50.toFixed(3),
-            row.rt99.toFixed(3), row.inFlight, row.live, row.media]
+            row.rt99.toFixed(3), row.inFlight, row.live, row.media, row.load1,
+            row.busy.toFixed(0), row.steal.toFixed(1)]
             .concat(dataDir ? [row.dir] : []).join(',') + '\n');
         winLat = []; winRt = []; winErr = 0; winSent = 0; winLag = 0; prev = s; prevT = t;
     };
@@ -384,7 +396,10 @@ function summarize() {
         `p99 median ${med('rt99').toFixed(2)} ms, p50 median ${med('rt50').toFixed(2)} ms`);
     say(`generator: sent requests up to ${Math.max(...body.map((r) => r.lag)).toFixed(1)} ms after they were due ` +
         `(median of the windows' worst ${med('lag').toFixed(1)} ms; counted in the latencies)`);
-    say(`server CPU: median ${med('cpu').toFixed(0)} % of one core; live messages ${last.live}; ` +
+    say(`server CPU: median ${med('cpu').toFixed(0)} % of one core; the machine's load average ` +
+        `${Math.min(...body.map((r) => r.load1))}-${Math.max(...body.map((r) => r.load1))} on ${require('os').cpus().length} CPUs, ` +
+        `busy ${med('busy').toFixed(0)} % (median window);`);
+    say(`at the end: live messages ${last.live}; ` +
         `media uploaded ${mediaCount} items, ${(mediaBytes / 1048576).toFixed(1)} MiB` +
         (dataDir ? `; data directory ${mib(rows[0].dir)} MiB at the start, ${mib(last.dir)} MiB at the end` : ''));
     const errs = Object.entries(errors).map(([k, v]) => `${k}: ${v}`).join(', ');

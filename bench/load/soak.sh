@@ -131,7 +131,7 @@ by_minute() { # RSS, fds and p99 of the window closest to each minute
     echo "Plot: \`soak-$mode.svg\`; every window: \`soak-$mode.csv\`."
     echo
     echo '```'
-    sed -n '1,7p' "$work/summary.txt"
+    sed -n '1,8p' "$work/summary.txt"
     echo '```'
     echo
     echo "By minute (the window nearest each minute; minute 0 is the store filled, before the mixed load):"
@@ -140,7 +140,7 @@ by_minute() { # RSS, fds and p99 of the window closest to each minute
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
     by_minute
     echo
-    sed -n '8,$p' "$work/summary.txt"
+    sed -n '9,$p' "$work/summary.txt"
 } >"$out/soak-$mode.md"
 echo "wrote $csv, $out/soak-$mode.svg, $out/soak-$mode.md"
 [ -n "$durable_args" ] && echo "compactions during the run: $compactions"
