@@ -50,11 +50,13 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 8, scheduling: 'fifo
 
 // 8 channels, each between TARGET and TARGET + SLACK live messages
 const SERVICES = 2, CHANNELS = 4, TARGET = 500, SLACK = 50;
-// weights per request due (sum 100)
+// weights per request due (sum 100; SOAK_MEDIA_PCT=0: no media uploads,
+// their share goes to channel fetches)
+const MEDIA = process.env.SOAK_MEDIA_PCT !== undefined ? Number(process.env.SOAK_MEDIA_PCT) : 0.5;
 const MIX = [
     ['create', 20], ['delete', 20], ['fetch', 20], ['page', 20], ['update', 10],
-    ['fetch_deleted', 3], ['media', 0.5], ['media_content', 1],
-    ['channel_churn', 0.25], ['fetch_channel', 5.25],
+    ['fetch_deleted', 3], ['media', MEDIA], ['media_content', 1],
+    ['channel_churn', 0.25], ['fetch_channel', 5.75 - MEDIA],
 ];
 
 // Deterministic pseudo-random numbers (xorshift32): the same mix every run.
@@ -379,10 +381,16 @@ function summarize() {
     const first = body[0] || rows[0], last = rows[rows.length - 1];
     // flat: what the slope adds over the second half stays within a
     // tolerance; only growth fails the run (a series that falls is reported)
+    // p99: stalls of the shared machine only add, in bursts, and tilt any
+    // fit; a server that slows down lifts its quiet windows too. So p99's
+    // verdict compares its floor (the lower quartile of the windows' p99)
+    // of the second half against the first; the slope is printed alone.
+    const q25 = (rs) => { const v = rs.map((r) => r.p99).sort((a, b) => a - b); return v.length ? v[Math.floor(v.length / 4)] : 0; };
+    const floor1 = q25(body.filter((r) => r.t < secs / 2)), floor2 = q25(half);
     const tol = { rss: Math.max(1, 0.02 * med('rss') / 1024), fds: 0.99,
-                  p99: Math.max(1, 0.25 * med('p99')) };
+                  p99: Math.max(1, 0.25 * floor1) };
     const rssFlat = rssS * span <= tol.rss, fdFlat = fdS * span <= tol.fds;
-    const p99Flat = p99S * span <= tol.p99;
+    const p99Flat = floor2 - floor1 <= tol.p99;
     const word = (flat, s, k) => !flat ? 'GROWS' : s * span < -tol[k] ? 'falls' : 'flat';
     say(`soak: ${secs} s at ${rate} requests/s, ${sentTotal} requests, ${doneTotal} answered, ` +
         `${errTotal} errors; windows of ${win} s; verdicts over the second half (${half.length} windows)`);
@@ -391,8 +399,10 @@ function summarize() {
         `slope ${rssS.toFixed(3)} MiB/min: ${word(rssFlat, rssS, 'rss')}`);
     say(`fds: ${rows[0].fds} at the start, ${last.fds} at the end (min ${Math.min(...body.map((r) => r.fds))}, ` +
         `max ${Math.max(...body.map((r) => r.fds))}); slope ${fdS.toFixed(3)} per min: ${word(fdFlat, fdS, 'fds')}`);
-    say(`p99: median over the second half's windows ${med('p99').toFixed(2)} ms, max ${Math.max(...body.map((r) => r.p99)).toFixed(2)} ms; ` +
-        `slope ${p99S.toFixed(3)} ms/min: ${word(p99Flat, p99S, 'p99')}; reply time alone (sent to answered) ` +
+    say(`p99: floor (lower quartile of the windows) ${floor1.toFixed(2)} ms in the first half, ` +
+        `${floor2.toFixed(2)} ms in the second: ${!p99Flat ? 'GROWS' : floor1 - floor2 > tol.p99 ? 'falls' : 'flat'}; ` +
+        `second half: median ${med('p99').toFixed(2)} ms, max ${Math.max(...half.map((r) => r.p99)).toFixed(2)} ms, ` +
+        `slope ${p99S.toFixed(3)} ms/min; reply time alone (sent to answered) ` +
         `p99 median ${med('rt99').toFixed(2)} ms, p50 median ${med('rt50').toFixed(2)} ms`);
     say(`generator: sent requests up to ${Math.max(...body.map((r) => r.lag)).toFixed(1)} ms after they were due ` +
         `(median of the windows' worst ${med('lag').toFixed(1)} ms; counted in the latencies)`);

@@ -17,10 +17,14 @@
 # (default 5) it samples the server's RSS (/proc/PID/status VmRSS), open
 # file descriptors (/proc/PID/fd), CPU, and the latency and errors of the
 # requests answered in that window.
+# SOAK_MEDIA_PCT: the media uploads' share of the requests, in percent
+# (default 0.5: one a second at 200 requests/s; 0: none). SOAK_TAG: a
+# suffix for the results' names (soak-MODE-TAG.*).
 #
 # Writes bench/results/soak-MODE.csv (one row per window), soak-MODE.svg
 # (RSS, open fds and p99 against time; gnuplot) and soak-MODE.md (the
-# verdicts: slopes over the second half, RSS, fds and p99 by minute, latency
+# verdicts: RSS and fds by their slope over the second half, p99 by its floor
+# in the second half against the first; RSS, fds and p99 by minute; latency
 # by operation). Exit status 1 when a request failed or a series grows.
 # Needs node and gnuplot (Debian: nodejs, gnuplot-nox).
 set -eu
@@ -46,7 +50,8 @@ AC=AC0123456789abcdef0123456789abcdef
 TOKEN=soaktoken
 out=$root/bench/results
 mkdir -p "$out"
-csv=$out/soak-$mode.csv
+name=soak-$mode${SOAK_TAG:+-$SOAK_TAG}
+csv=$out/$name.csv
 
 if [ -n "$durable_args" ]; then
     mkdir "$work/data"
@@ -77,7 +82,7 @@ compactions=$(grep -c '^compaction: snapshot-' "$work/server.err" || true)
 fdtop=$(awk -F, 'NR > 1 && $3 > m {m = $3} END {print 2 * m + 4}' "$csv")
 cat >"$work/plot.gp" <<EOF
 set terminal svg size 1100,750 dynamic enhanced font 'sans,11' background rgb 'white'
-set output '$out/soak-$mode.svg'
+set output '$out/$name.svg'
 set datafile separator ','
 set key autotitle columnhead
 set grid xtics ytics lc rgb '#dddddd'
@@ -124,11 +129,11 @@ by_minute() { # RSS, fds and p99 of the window closest to each minute
 {
     echo "# Soak ($mode): $secs s at $rate requests/s"
     echo
-    echo "\`bench/load/soak.sh build $secs $rate $mode\`, server at commit"
+    echo "\`${SOAK_MEDIA_PCT:+SOAK_MEDIA_PCT=$SOAK_MEDIA_PCT }bench/load/soak.sh build $secs $rate $mode\`, server at commit"
     echo "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet -- lib include server 2>/dev/null || echo ' (code modified)'),"
     echo "$(date -u '+%Y-%m-%d %H:%M') UTC; the machine's load average (1, 5, 15 min) $load0 before, $load1 after."
     [ -n "$durable_args" ] && echo "--data-dir, --fsync everysec, --compact-min-bytes 4194304: $compactions compactions during the run."
-    echo "Plot: \`soak-$mode.svg\`; every window: \`soak-$mode.csv\`."
+    echo "Plot: \`$name.svg\`; every window: \`$name.csv\`."
     echo
     echo '```'
     sed -n '1,8p' "$work/summary.txt"
@@ -141,7 +146,7 @@ by_minute() { # RSS, fds and p99 of the window closest to each minute
     by_minute
     echo
     sed -n '9,$p' "$work/summary.txt"
-} >"$out/soak-$mode.md"
-echo "wrote $csv, $out/soak-$mode.svg, $out/soak-$mode.md"
+} >"$out/$name.md"
+echo "wrote $csv, $out/$name.svg, $out/$name.md"
 [ -n "$durable_args" ] && echo "compactions during the run: $compactions"
 exit $status
