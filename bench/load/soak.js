@@ -247,17 +247,22 @@ function procSample() {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuTicks = Number(f[11]) + Number(f[12]); // utime + stime
-    let dirBytes = 0;
+    let dirBytes = 0, compactions = 0;
     if (dataDir) {
         for (const e of fs.readdirSync(dataDir, { recursive: true })) {
             try { const s = fs.statSync(dataDir + '/' + e); if (s.isFile()) dirBytes += s.size; } catch {}
         }
+        // compactions the server has logged so far (soak.sh's SOAK_SERVER_LOG)
+        try {
+            const log = fs.readFileSync(process.env.SOAK_SERVER_LOG || '', 'utf8');
+            compactions = (log.match(/^chatstore-server: compaction: snapshot-/gm) || []).length;
+        } catch {}
     }
     // the whole machine (shared): 1-minute load average, busy and steal ticks
     const load1 = Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
     const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     const idle = cpu[3] + cpu[4], all = cpu.reduce((a, b) => a + b, 0);
-    return { rss, fds, cpuTicks, dirBytes, load1, idle, all, steal: cpu[7] || 0 };
+    return { rss, fds, cpuTicks, dirBytes, compactions, load1, idle, all, steal: cpu[7] || 0 };
 }
 function pct(sorted, p) {
     if (!sorted.length) return 0;
@@ -268,7 +273,7 @@ const rows = [];
 const header = 't_s,rss_kib,fds,cpu_pct,sent,done,errors,p50_ms,p99_ms,max_ms,late_max_ms,' +
     'reply_p50_ms,reply_p99_ms,' +
     'in_flight,live_messages,media_uploaded_kib,machine_load1,machine_busy_pct,machine_steal_pct' +
-    (dataDir ? ',data_dir_kib' : '');
+    (dataDir ? ',data_dir_kib,compactions' : '');
 fs.writeFileSync(csvPath, header + '\n');
 
 async function main() {
@@ -319,7 +324,7 @@ async function main() {
             done: lat.length, err: winErr, p50: pct(lat, 50), p99: pct(lat, 99),
             max: lat.length ? lat[lat.length - 1] : 0, lag: winLag,
             rt50: pct(rt, 50), rt99: pct(rt, 99), inFlight, live: liveMessages,
-            media: Math.round(mediaBytes / 1024), load1: s.load1, busy, steal, dir: Math.round(s.dirBytes / 1024),
+            media: Math.round(mediaBytes / 1024), load1: s.load1, busy, steal, dir: Math.round(s.dirBytes / 1024), compactions: s.compactions,
         };
         rows.push(row);
         fs.appendFileSync(csvPath, [row.t.toFixed(1), row.rss, row.fds, row.cpu.toFixed(1),
@@ -327,7 +332,7 @@ async function main() {
             row.max.toFixed(3), row.lag.toFixed(3), row.rt50.toFixed(3),
             row.rt99.toFixed(3), row.inFlight, row.live, row.media, row.load1,
             row.busy.toFixed(0), row.steal.toFixed(1)]
-            .concat(dataDir ? [row.dir] : []).join(',') + '\n');
+            .concat(dataDir ? [row.dir, row.compactions] : []).join(',') + '\n');
         winLat = []; winRt = []; winErr = 0; winSent = 0; winLag = 0; prev = s; prevT = t;
     };
     sample(); // t = 0: the full store before the mixed load

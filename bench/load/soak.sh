@@ -22,7 +22,7 @@
 # suffix for the results' names (soak-MODE-TAG.*).
 #
 # Writes bench/results/soak-MODE.csv (one row per window), soak-MODE.svg
-# (RSS, open fds and p99 against time; gnuplot) and soak-MODE.md (the
+# (RSS, open fds and p99 against time; soak-plot.sh, gnuplot) and soak-MODE.md (the
 # verdicts: RSS and fds by their slope over the second half, p99 by its floor
 # in the second half against the first; RSS, fds and p99 by minute; latency
 # by operation). Exit status 1 when a request failed or a series grows.
@@ -45,7 +45,8 @@ case $mode in
 esac
 work=$(mktemp -d "${TMPDIR:-/tmp}/chatstore-soak-XXXXXX")
 spid=
-trap 'kill $spid 2>/dev/null || true; rm -rf "$work"' EXIT INT TERM
+trap 'kill $spid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM HUP PIPE
 AC=AC0123456789abcdef0123456789abcdef
 TOKEN=soaktoken
 out=$root/bench/results
@@ -71,49 +72,21 @@ origin=$(sed -n 's/^listening on //p' "$work/server.out")
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 status=0
-node "$root/bench/load/soak.js" "$origin" $AC $TOKEN "$spid" "$secs" "$rate" \
+SOAK_SERVER_LOG=$work/server.err node "$root/bench/load/soak.js" "$origin" $AC $TOKEN "$spid" "$secs" "$rate" \
     "$window" "$csv" "$work/summary.txt" $dir_arg || status=$?
 [ $status -le 1 ] || { echo "soak.sh: the load generator failed ($status)"; cat "$work/server.err"; exit $status; }
 kill -0 "$spid" 2>/dev/null || { echo "soak.sh: the server died:"; cat "$work/server.err"; exit 1; }
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
-compactions=$(grep -c '^compaction: snapshot-' "$work/server.err" || true)
+compactions=$(grep -c '^chatstore-server: compaction: snapshot-' "$work/server.err" || true)
 
-# ---- plot: RSS and open fds (top), p99 and max latency (bottom) ----------
-fdtop=$(awk -F, 'NR > 1 && $3 > m {m = $3} END {print 2 * m + 4}' "$csv")
-cat >"$work/plot.gp" <<EOF
-set terminal svg size 1100,750 dynamic enhanced font 'sans,11' background rgb 'white'
-set output '$out/$name.svg'
-set datafile separator ','
-set key autotitle columnhead
-set grid xtics ytics lc rgb '#dddddd'
-set key outside right top vertical font ',9' samplen 2.5 spacing 0.9
-set xlabel 'time (s)'
-set multiplot layout 2,1 title 'chatstore-server soak ($mode): $rate requests/s, ${window} s windows, $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')'
-set title 'memory and file descriptors'
-set ylabel 'RSS (MiB)'
-set y2label 'open fds'
-set yrange [0:*]
-set y2range [0:$fdtop]
-set ytics nomirror
-set y2tics
-plot '$csv' using 1:(\$2/1024) with linespoints lc rgb '#1f77b4' pt 7 ps 0.4 lw 1.5 title 'RSS', \
-     '' using 1:3 axes x1y2 with steps lc rgb '#2ca02c' lw 1.5 title 'open fds', \
-     '' using 1:(\$16/1024) with lines lc rgb '#7f7f7f' dt 2 lw 1.2 title 'media uploaded (MiB, cumulative)'
-set title 'latency of the requests answered in each window'
-set ylabel 'latency (ms)'
-set logscale y
-set yrange [*:*]
-unset y2label
-unset y2tics
-set ytics mirror
-plot '$csv' using 1:8 with lines lc rgb '#2ca02c' lw 1.2 title 'p50', \
-     '' using 1:9 with linespoints lc rgb '#d62728' pt 7 ps 0.4 lw 1.5 title 'p99', \
-     '' using 1:13 with lines lc rgb '#9467bd' lw 1 title 'p99, reply time alone', \
-     '' using 1:10 with lines lc rgb '#ff7f0e' dt 2 lw 1 title 'max', \
-     '' using 1:(\$11 > 0 ? \$11 : 1/0) with lines lc rgb '#7f7f7f' dt 3 lw 1 title 'generator late (max)'
-unset multiplot
-EOF
-gnuplot "$work/plot.gp"
+# the code that ran: the last commit that changed it, and whether the work
+# tree differs
+code=$(git -C "$root" log -1 --format=%h -- lib include server 2>/dev/null || echo '?')
+git -C "$root" diff --quiet HEAD -- lib include server 2>/dev/null || code="$code (modified)"
+
+# ---- plot (soak-plot.sh) -------------------------------------------------
+"$root/bench/load/soak-plot.sh" "$csv" "$out/$name.svg" \
+    "chatstore-server soak ($mode${SOAK_TAG:+, $SOAK_TAG}): $rate requests/s, ${window} s windows, code $code" >/dev/null
 
 # ---- the results file ----------------------------------------------------
 by_minute() { # RSS, fds and p99 of the window closest to each minute
@@ -129,10 +102,13 @@ by_minute() { # RSS, fds and p99 of the window closest to each minute
 {
     echo "# Soak ($mode): $secs s at $rate requests/s"
     echo
-    echo "\`${SOAK_MEDIA_PCT:+SOAK_MEDIA_PCT=$SOAK_MEDIA_PCT }bench/load/soak.sh build $secs $rate $mode\`, server at commit"
-    echo "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet -- lib include server 2>/dev/null || echo ' (code modified)'),"
+    echo "\`${SOAK_MEDIA_PCT:+SOAK_MEDIA_PCT=$SOAK_MEDIA_PCT }${SOAK_TAG:+SOAK_TAG=$SOAK_TAG }bench/load/soak.sh build $secs $rate $mode\`;"
+    echo "library and server as of $code (the last commit changing lib/, include/ or server/),"
     echo "$(date -u '+%Y-%m-%d %H:%M') UTC; the machine's load average (1, 5, 15 min) $load0 before, $load1 after."
-    [ -n "$durable_args" ] && echo "--data-dir, --fsync everysec, --compact-min-bytes 4194304: $compactions compactions during the run."
+    if [ -n "$durable_args" ]; then
+        echo "--data-dir, --fsync everysec, --compact-min-bytes 4194304: $compactions compactions during the run"
+        echo "(the CSV's last column counts them; the server's lines below)."
+    fi
     echo "Plot: \`$name.svg\`; every window: \`$name.csv\`."
     echo
     echo '```'
@@ -146,6 +122,14 @@ by_minute() { # RSS, fds and p99 of the window closest to each minute
     by_minute
     echo
     sed -n '9,$p' "$work/summary.txt"
+    if [ -n "$durable_args" ]; then
+        echo
+        echo "The server's compaction lines:"
+        echo
+        echo '```'
+        grep '^chatstore-server: compaction' "$work/server.err" | sed 's/^chatstore-server: //' || true
+        echo '```'
+    fi
 } >"$out/$name.md"
 echo "wrote $csv, $out/$name.svg, $out/$name.md"
 [ -n "$durable_args" ] && echo "compactions during the run: $compactions"
