@@ -34,7 +34,12 @@
  * headers must fit (431 otherwise); bodies pass through it in pieces. */
 #define EDGE_CONN_MEMORY (32 * 1024)
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
+/* timeout_s: --timeout, announced as the Keep-Alive hint of a connection
+ * that stays open, so a client closes an idle connection before the
+ * server's deadline does (a request sent just as the server closes one
+ * would be lost to the race; node's agent honours the hint). */
+static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp,
+                                  unsigned timeout_s) {
     struct MHD_Response *r;
     if (rp->media) {
         /* media content: the blob's bytes, released once sent */
@@ -60,7 +65,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, reply *rp) {
                                 "Basic realm=\"Twilio API\"");
     if (rp->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rp->allow);
     /* Stopping: no further request on this connection. */
-    if (rp->close) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (rp->close) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    } else if (timeout_s) {
+        char ka[32];
+        snprintf(ka, sizeof ka, "timeout=%u", timeout_s);
+        MHD_add_response_header(r, "Keep-Alive", ka);
+    }
     if (rp->date[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_DATE, rp->date);
     if (rp->request_id[0])
         MHD_add_response_header(r, "Twilio-Request-Id", rp->request_id);
@@ -313,7 +324,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     metrics_end(sv, &c->obs, method, &rp, ci ? ci->client_addr : NULL);
     /* the test fixture's replies are deterministic (FX1): no id header */
     if (sv->fx) rp.request_id[0] = '\0';
-    enum MHD_Result ret = send_reply(conn, &rp);
+    enum MHD_Result ret = send_reply(conn, &rp, sv->cfg.timeout_s);
     cs_buf_free(&rp.body);
     return ret;
 }

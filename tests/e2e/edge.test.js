@@ -221,6 +221,35 @@ describe('body limits: --max-body for forms, --media-cap for media uploads', () 
   });
 });
 
+describe('Keep-Alive: the idle limit announced', () => {
+  let srv;
+  before(async () => { srv = await startServer({ extraArgs: ['--timeout', '2'] }); });
+  after(async () => { await srv.stop(); });
+
+  it('replies carry Keep-Alive: timeout=--timeout; a kept-alive client idle past it is served on its next request', async () => {
+    const r = await request(srv, '/v2/Services');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['keep-alive'], 'timeout=2');
+    // node's agent closes an idle socket a second before the hint, so the
+    // request after the idle period goes out on a new connection, not into
+    // the server closing the old one.
+    const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () => new Promise((resolve, reject) => {
+      const q = http.request({ host: '127.0.0.1', port: srv.port, path: '/v2/Services', agent,
+        headers: { Authorization: srv.auth } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+      q.on('error', reject);
+      q.end();
+    });
+    try {
+      for (const idle of [0, 1500, 2100]) {
+        await new Promise((res) => setTimeout(res, idle));
+        assert.equal(await get(), 200, `after ${idle} ms idle`);
+      }
+    } finally { agent.destroy(); }
+  });
+});
+
 describe('--listen', () => {
   it('IPv6 loopback: [::1]:0 answers over IPv6, and prints a bracketed origin', async () => {
     const srv = await startServer({ listen: '[::1]:0' });
