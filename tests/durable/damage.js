@@ -284,10 +284,17 @@ async function writeErrors(root) {
   const ok = [];
   let refused = 0;
   const body = 'x'.repeat(2000);
+  // Compaction runs on its own thread: on a loaded machine it may lag the
+  // requests, so the test waits for each outcome it needs (bounded) rather
+  // than betting on the timing.
+  const waitFor = async (re, ms) => {
+    for (const t0 = Date.now(); !re.test(err) && Date.now() - t0 < ms;) await new Promise((r) => setTimeout(r, 50));
+  };
   // Compactions succeed while the snapshot is under the limit, then
   // writing it fails (and the journal keeps everything); then the journal
   // file itself reaches the limit.
   for (let i = 0; i < 200 && refused < 5; i++) {
+    if (i === 8) await waitFor(/compaction: snapshot-\d+ /, 15000); // 16 KB journaled: past 8000 bytes
     const r = await L.request(srv, base, { method: 'POST', form: { Body: `${i} ${body}` } });
     if (r.status === 201) ok.push(r.json.sid);
     else {
@@ -302,6 +309,7 @@ async function writeErrors(root) {
   const rd = await L.request(srv, `${base}/${ok[0]}`);
   L.expect(rd.status === 200, 'full: reads still served');
   srv.agent.destroy();
+  await waitFor(/compaction: cannot write .*snapshot-\d+\.tmp/, 15000);
   proc.kill('SIGTERM');
   const x = await exited;
   L.expect(x.code === 0, `full: SIGTERM: ${JSON.stringify(x)}\n${err}`);
