@@ -539,7 +539,8 @@ static void one_request(server *sv, rd *r, learned *l) {
             for (int i = 0; i < 300; i++) sb_add(v, "x");
         } else {
             const uint8_t *d;
-            sb_raw(v, d, take(r, u8(r) % 40, &d), "");
+            size_t n = take(r, u8(r) % 40, &d);
+            sb_raw(v, d, n, "");
             if (!v->p) sb_add(v, "");
         }
     }
