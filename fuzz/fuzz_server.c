@@ -134,11 +134,19 @@ typedef struct learned {
     size_t nmedia;
 } learned;
 
+/* A plain loop, not memcmp: libFuzzer intercepts memcmp and records every
+ * call's bytes, which made scanning the replies a third of the run time. */
+static int same(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 static void learn_sid(learned *l, const char *s) {
     for (int k = 0; k < K_N; k++) {
-        if (memcmp(s, kind_prefix[k], 2) != 0) continue;
+        if (!same(s, kind_prefix[k], 2)) continue;
         for (size_t i = 0; i < l->nsid[k] && i < POOL; i++)
-            if (memcmp(l->sid[k][i], s, 34) == 0) return;
+            if (same(l->sid[k][i], s, 34)) return;
         memcpy(l->sid[k][l->nsid[k] % POOL], s, 34);
         l->sid[k][l->nsid[k] % POOL][34] = '\0';
         l->nsid[k]++;
@@ -151,9 +159,9 @@ static void learn(learned *l, const char *b, size_t n) {
     static const char sid_key[] = "sid\": \"";
     static const char tok_key[] = "PageToken=";
     for (size_t i = 0; i + 7 + 34 <= n; i++)
-        if (memcmp(b + i, sid_key, 7) == 0) learn_sid(l, b + i + 7);
+        if (b[i] == 's' && same(b + i, sid_key, 7)) learn_sid(l, b + i + 7);
     for (size_t i = 0; i + 10 < n; i++) {
-        if (memcmp(b + i, tok_key, 10) != 0) continue;
+        if (b[i] != 'P' || !same(b + i, tok_key, 10)) continue;
         size_t j = i + 10, k = 0;
         char t[96];
         while (j < n && k < sizeof t - 1 && b[j] != '"' && b[j] != '&')
