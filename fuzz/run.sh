@@ -5,7 +5,7 @@
 # Usage: fuzz/run.sh [SECONDS_EACH] [NAME...]
 #   SECONDS_EACH  time per fuzzer (default 20)
 #   NAME          harnesses to run (default: all of json utf8 time sid token ops
-#                 snapshot journal)
+#                 snapshot journal server)
 # Environment:
 #   FUZZ_BUILD    build directory (default: <repo>/build-fuzz)
 #   FUZZ_JOBS     parallel build jobs (default: nproc)
@@ -22,7 +22,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-20}
 [ $# -gt 0 ] && shift
-names=${*:-json utf8 time sid token ops snapshot journal}
+names=${*:-json utf8 time sid token ops snapshot journal server}
 build=${FUZZ_BUILD:-$root/build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 nicelvl=${FUZZ_NICE:-10}
@@ -34,7 +34,7 @@ esac
 echo "=== building fuzzers in $build"
 CC=${CC:-clang} cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCHATSTORE_FUZZ=ON -DCHATSTORE_ASAN=ON -DCHATSTORE_TESTS=OFF \
-    -DCHATSTORE_EXAMPLES=OFF -DCHATSTORE_SERVER=OFF -DCHATSTORE_BENCH=OFF \
+    -DCHATSTORE_EXAMPLES=OFF -DCHATSTORE_SERVER=ON -DCHATSTORE_BENCH=OFF \
     >/dev/null
 targets=
 for n in $names; do targets="$targets fuzz_$n"; done
