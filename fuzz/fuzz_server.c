@@ -35,6 +35,7 @@
  * rest. */
 #include "fuzz.h"
 #include "fixture.h"
+#include "metrics.h"
 #include "server.h"
 #include "text.h"
 
@@ -271,7 +272,9 @@ static void build_path(sb *path, rd *r, learned *l) {
         case 16: sb_add(path, "/stats"); break;
         case 17: sb_add(path, "//"); break;
         case 18: sb_add(path, "/v%32"); break; /* "v2", encoded */
-        default: sb_add(path, "/%zz"); break;  /* a bad escape */
+        default: /* 19, 39, ...: a bad escape, or the operators' routes */
+            sb_add(path, (f / 20) % 3 == 0 ? "/%zz" : (f / 20) % 3 == 1 ? "/healthz" : "/metrics");
+            break;
         }
     }
 }
@@ -476,7 +479,7 @@ static sb *add_header(fake *f, const char *name) {
 /* ---- one input ---------------------------------------------------------------- */
 
 static int status_ok(unsigned s) {
-    static const unsigned ok[] = {200, 201, 204, 400, 401, 404, 405, 409, 413};
+    static const unsigned ok[] = {200, 201, 204, 400, 401, 403, 404, 405, 409, 413};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (s == ok[i]) return 1;
     return 0;
@@ -614,13 +617,23 @@ static void one_request(server *sv, rd *r, learned *l) {
     FZ_CHECK(rc == 0, "%s %s: closed without a reply", method, path.p);
     FZ_CHECK(status_ok(rp.status), "%s %s: status %u", method, path.p, rp.status);
     if (malformed) FZ_CHECK(rp.status == 400, "malformed headers: %u", rp.status);
-    else if (auth_expect == 0) FZ_CHECK(rp.status == 401, "bad credentials: %u", rp.status);
+    /* /healthz needs no credentials; a method other than GET on /healthz or
+     * /metrics is 405 before them (GET /metrics asks for them here) */
+    int ops = metrics_route_of(path.p);
+    int open_route = ops == ROUTE_HEALTHZ ||
+                     (ops == ROUTE_METRICS && strcmp(method, "GET") != 0);
+    if (malformed) {
+    } else if (auth_expect == 0 && !open_route)
+        FZ_CHECK(rp.status == 401, "bad credentials: %u", rp.status);
     else if (auth_expect == 1) FZ_CHECK(rp.status != 401, "good credentials: 401");
     FZ_CHECK((rp.status == 401) == (rp.www_auth != 0), "WWW-Authenticate on %u",
              rp.status);
     FZ_CHECK((rp.status == 405) == (rp.allow != NULL), "Allow on %u", rp.status);
     if (rp.status == 204) FZ_CHECK(rp.body.len == 0, "204 with a body");
-    if (rp.content_type != rp.ct_buf) {
+    if (ops == ROUTE_METRICS && rp.status == 200) {
+        FZ_CHECK(rp.content_type && strncmp(rp.content_type, "text/plain; version=0.0.4", 25) == 0,
+                 "/metrics: %s", rp.content_type ? rp.content_type : "(none)");
+    } else if (rp.content_type != rp.ct_buf) {
         /* written by the server (not media content) */
         FZ_CHECK(rp.status == 204 || (rp.content_type &&
                  strcmp(rp.content_type, "application/json") == 0),
@@ -652,6 +665,11 @@ static void one_request(server *sv, rd *r, learned *l) {
     cs_err ce = cs_store_check(sv->store);
     FZ_CHECK(ce == CS_OK, "cs_store_check: %s after %s %s", cs_err_name(ce),
              method, path.p);
+    if (rp.media) { /* media content borrows the blob's bytes (SR22) */
+        media_store_release(rp.media);
+        rp.body.data = NULL;
+        rp.body.len = rp.body.cap = 0;
+    }
     cs_buf_free(&rp.body);
     free(path.p);
     free(query.p);
@@ -690,6 +708,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_CHECK(cs_store_new(&o, &sv.store) == CS_OK, "cs_store_new");
     sv.media = media_store_new(sv.cfg.media_cap);
     FZ_CHECK(sv.media != NULL, "media_store_new");
+    sv.metrics = metrics_new();
+    FZ_CHECK(sv.metrics != NULL, "metrics_new");
+    sv.cfg.metrics_auth = 1;
+    /* small quotas (403 / 20403 within an input's 16 requests), and the
+     * media lifecycle's observer, as server_start sets them; --media-ttl
+     * stays 0: an expiry would commit during a GET */
+    cs_limits lim = *cs_store_limits(sv.store);
+    lim.max_services = 3;
+    lim.max_channels = 5;
+    lim.max_messages = 8;
+    FZ_CHECK(cs_store_set_limits(sv.store, &lim) == CS_OK, "cs_store_set_limits");
+    FZ_CHECK(media_observe(&sv) == 0, "media_observe");
     FZ_CHECK(fixture_start(sv.fx, &sv) == 0, "fixture_start");
 
     learned *l = calloc(1, sizeof *l);
@@ -701,6 +731,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(l);
     media_store_free(sv.media);
     cs_store_free(sv.store);
+    metrics_free(sv.metrics);
     fixture_free(sv.fx);
     return 0;
 }
