@@ -363,8 +363,14 @@ static int server_quotas(server *sv) {
         lim.max_bytes = media < sv->cfg.max_memory
                             ? sv->cfg.max_memory - media : 1;
     }
-    cs_err e = cs_store_set_limits(sv->store, &lim);
-    if (!e && media_observe(sv)) e = CS_E_NOMEM;
+    /* under the exclusive lock: with --data-dir the compactor thread
+     * already reads the store */
+    cs_err e = cs_store_lock_exclusive(sv->store);
+    if (!e) {
+        e = cs_store_set_limits(sv->store, &lim);
+        if (!e && media_observe(sv)) e = CS_E_NOMEM;
+        cs_store_unlock(sv->store);
+    }
     if (e) {
         fprintf(stderr, "chatstore-server: store: %s\n", cs_err_message(e));
         return -1;
