@@ -358,11 +358,7 @@ static int server_quotas(server *sv) {
     lim.max_services = sv->cfg.max_services;
     lim.max_channels = sv->cfg.max_channels;
     lim.max_messages = sv->cfg.max_messages;
-    if (sv->cfg.max_memory) {
-        size_t media = media_store_used(sv->media);
-        lim.max_bytes = media < sv->cfg.max_memory
-                            ? sv->cfg.max_memory - media : 1;
-    }
+    if (sv->cfg.max_memory) lim.max_bytes = store_bytes_left(sv);
     /* under the exclusive lock: with --data-dir the compactor thread
      * already reads the store */
     cs_err e = cs_store_lock_exclusive(sv->store);

@@ -360,9 +360,3 @@ void media_expire(server *sv, int force) {
     }
 }
 
-void media_store_usage(media_store *m, size_t *used, size_t *cap) {
-    pthread_mutex_lock(&m->mu);
-    *used = m->used;
-    *cap = m->cap;
-    pthread_mutex_unlock(&m->mu);
-}

@@ -502,12 +502,10 @@ void metrics_render(server *sv, reply *rp) {
             "Changes committed to the store since it was created.",
             (unsigned long long)st.commits);
 
-    size_t used, cap;
-    media_store_usage(sv->media, &used, &cap);
     gauge(&o, "chatstore_media_bytes", "Media bytes the server holds in memory.",
-          used);
+          media_store_used(sv->media));
     gauge(&o, "chatstore_media_bytes_limit", "The media memory cap (--media-cap).",
-          cap);
+          sv->cfg.media_cap);
 
     webhooks *wh = __atomic_load_n(&sv->webhooks, __ATOMIC_ACQUIRE);
     if (wh) {

@@ -173,14 +173,18 @@ static int is(const request *rq, const char *m) { return !strcmp(rq->method, m);
 
 /* ---- services ----------------------------------------------------------- */
 
+uint64_t store_bytes_left(server *sv) {
+    size_t media = media_store_used(sv->media);
+    return media < sv->cfg.max_memory ? sv->cfg.max_memory - media : 1;
+}
+
 /* The exclusive lock for a change. With --max-memory, the store's byte
- * quota becomes what the media bytes leave of it (at least 1 byte: 0
- * would lift the quota), so store and media share the one budget. */
+ * quota becomes what the media bytes leave of it (store_bytes_left), so
+ * store and media share the one budget. */
 static void lock_write(server *sv) {
     cs_store_lock_exclusive(sv->store);
     if (!sv->cfg.max_memory) return;
-    size_t media = media_store_used(sv->media);
-    uint64_t left = media < sv->cfg.max_memory ? sv->cfg.max_memory - media : 1;
+    uint64_t left = store_bytes_left(sv);
     const cs_limits *cur = cs_store_limits(sv->store);
     if (cur->max_bytes != left) {
         cs_limits lim = *cur;

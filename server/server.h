@@ -93,8 +93,6 @@ void media_store_release(void *blob);
  * force). Both need sv->store. */
 int media_observe(server *sv);
 void media_expire(server *sv, int force);
-/* The bytes held (reserved included) and the cap, for /metrics. */
-void media_store_usage(media_store *m, size_t *used, size_t *cap);
 
 /* ---- the server --------------------------------------------------------- */
 
@@ -270,6 +268,9 @@ int listen_open(const char *host, unsigned port, unsigned *bound_port,
 /* "http://HOST:PORT" with IPv6 in brackets. */
 void listen_origin(const char *host, unsigned port, char *out, size_t cap);
 
+/* --max-memory: what the media bytes leave of it for the store's byte
+ * quota (at least 1: 0 would lift the quota). */
+uint64_t store_bytes_left(server *sv);
 /* Routes a request; fills the reply. */
 void route(server *sv, const request *rq, reply *rp);
 /* An error reply in Twilio's envelope. */
