@@ -105,6 +105,7 @@ typedef struct fixture fixture; /* fixture.h: --seed, --clock, --fixture,
 typedef struct metrics metrics;     /* metrics.h: /healthz, /metrics */
 typedef struct accesslog accesslog; /* accesslog.h: --access-log */
 typedef struct webhooks webhooks;   /* webhook.h */
+typedef struct directory directory; /* directory.h: --nats */
 struct fixture_config;
 
 typedef struct server_config {
@@ -148,6 +149,7 @@ struct server {
     metrics *metrics; /* request counts, /metrics */
     accesslog *alog;  /* NULL without --access-log */
     webhooks *webhooks; /* for /metrics; set once started (atomic) */
+    directory *directory; /* the cluster's service list; NULL without --nats */
     struct MHD_Daemon *daemon;
     edge_conns *conns; /* connections and their read deadlines (http.c) */
     unsigned bound_port;
