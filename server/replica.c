@@ -88,6 +88,7 @@ struct replica {
     dirop *dq;
     size_t dq_n, dq_cap;
     uint64_t acked_commit;
+    uint64_t dir_done; /* commit seq of the last directory change published */
     uint64_t stream_last; /* the stream sequence this server wrote/applied last */
     pthread_t pub_thr;
     bool pub_started;
@@ -111,6 +112,7 @@ struct replica {
 static void fence(replica *r, const char *why);
 
 static _Thread_local uint64_t tl_commit;
+static _Thread_local uint64_t tl_dirseq; /* the request's last directory change */
 static _Thread_local const void *tl_media;
 static _Thread_local size_t tl_media_len;
 
@@ -692,6 +694,8 @@ static void on_event(void *ctx, const cs_event *ev) {
         r->dq_cap = cap;
     }
     r->dq[r->dq_n++] = d;
+    tl_dirseq = d.seq;
+    pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -798,6 +802,10 @@ static void publish_dirops(replica *r, uint64_t upto) {
             logf_(r, "the directory did not take the change of %s",
                   d.op == 2 ? "a clear" : d.sid);
         free(d.json);
+        pthread_mutex_lock(&r->mu);
+        if (d.seq > r->dir_done) r->dir_done = d.seq;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
     }
 }
 
@@ -868,6 +876,15 @@ static void *publish_main(void *arg) {
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->role != REPLICA_PRIMARY) break;
+        if (!r->pend_len && r->dq_n && r->dq[0].seq <= r->acked_commit) {
+            /* a service change whose record went out before its observer
+             * ran: its directory entry follows now */
+            uint64_t upto = r->acked_commit;
+            pthread_mutex_unlock(&r->mu);
+            publish_dirops(r, upto);
+            pthread_mutex_lock(&r->mu);
+            continue;
+        }
         if (!r->pend_len) {
             if (r->stopping) break;
             struct timespec t;
@@ -1228,19 +1245,22 @@ void replica_close(replica *r) {
 void replica_request_begin(replica *r) {
     (void)r;
     tl_commit = 0;
+    tl_dirseq = 0;
 }
 
 void replica_request_end(replica *r, reply *rp) {
-    uint64_t want = tl_commit;
-    tl_commit = 0;
+    uint64_t want = tl_commit, dir = tl_dirseq;
+    tl_commit = tl_dirseq = 0;
     if (!want || !r->cfg.sync) return;
     struct timespec t;
     deadline_in(&t, r->cfg.timeout_ms);
     pthread_mutex_lock(&r->mu);
-    while (r->acked_commit < want && r->role == REPLICA_PRIMARY &&
+    /* its records in the stream, and a service change in the directory */
+    while ((r->acked_commit < want || r->dir_done < dir) &&
+           r->role == REPLICA_PRIMARY &&
            pthread_cond_timedwait(&r->cv, &r->mu, &t) != ETIMEDOUT) {
     }
-    bool ok = r->acked_commit >= want;
+    bool ok = r->acked_commit >= want && r->dir_done >= dir;
     char msg[sizeof r->fence_msg];
     snprintf(msg, sizeof msg, "%s",
              r->role == REPLICA_FENCED
