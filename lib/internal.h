@@ -435,11 +435,14 @@ static inline cs_err cs__quota_end(cs_store *s, cs_err e) {
 }
 
 static inline bool cs__given(cs_str v) { return v.ptr != NULL; }
-/* uthash bucket value of a SID: its first bytes, since SIDs are PRF output
- * and already uniform (no caller chooses them). */
+/* uthash bucket value of a SID: its last four bytes, since SIDs are PRF
+ * output and already uniform there (no caller chooses them). Not the
+ * first: in a store with a SID tag the first byte is the same in every
+ * generated SID, and uthash takes a bucket from the value's low bits, so
+ * a tagged store's SIDs would share one bucket of any table of up to 256. */
 static inline uint32_t cs__sid_hashv(const uint8_t *sidb) {
     uint32_t h;
-    memcpy(&h, sidb, sizeof h);
+    memcpy(&h, sidb + CS__SID_BYTES - sizeof h, sizeof h);
     return h;
 }
 int64_t cs__now(const cs_store *s);
