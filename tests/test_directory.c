@@ -60,16 +60,9 @@ static void nats_stop(void) {
     nats_dir[0] = '\0';
 }
 
-/* Starts nats-server -js on loopback; exits the test (failing) if it
- * cannot. Its store and log live in a fresh directory under the current
- * one (ctest runs tests in the build tree). */
-static void nats_start(void) {
-    strcpy(nats_dir, "directory-nats.XXXXXX");
-    if (!mkdtemp(nats_dir)) {
-        nats_dir[0] = '\0';
-        fprintf(stderr, "mkdtemp failed\n");
-        exit(1);
-    }
+/* Spawns nats-server -js on loopback on a free port; 0 or -1. Its store
+ * and log live in nats_dir. */
+static int nats_spawn(void) {
     unsigned port = free_port();
     char port_s[16], log[96];
     snprintf(port_s, sizeof port_s, "%u", port);
@@ -77,7 +70,7 @@ static void nats_start(void) {
     snprintf(nats_url, sizeof nats_url, "nats://127.0.0.1:%u", port);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     char a0[] = "nats-server", a1[] = "-js", a2[] = "-a", a3[] = "127.0.0.1",
          a4[] = "-p", a6[] = "-sd";
@@ -89,28 +82,64 @@ static void nats_start(void) {
         fprintf(stderr, "FAIL: cannot start nats-server (%s): the directory "
                         "tests need it (Debian package nats-server)\n",
                 rc ? strerror(rc) : "no free port");
-        nats_stop();
-        exit(1);
+        return -1;
     }
+    return 0;
 }
 
-/* A connection once the server answers (at most about 10 s). */
-static natsConnection *connect_nats(void) {
+/* A connection once the server answers (at most about 10 s), or NULL when
+ * it exited (its port was taken meanwhile, say). */
+static natsConnection *try_connect(void) {
     for (int i = 0; i < 200; i++) {
         natsConnection *nc = NULL;
         if (natsConnection_ConnectTo(&nc, nats_url) == NATS_OK) return nc;
         int st;
         if (waitpid(nats_pid, &st, WNOHANG) == nats_pid) {
             nats_pid = -1;
-            fprintf(stderr, "FAIL: nats-server exited (log in %s)\n", nats_dir);
-            exit(1);
+            return NULL;
         }
         struct timespec ts = {0, 50000000};
         nanosleep(&ts, NULL);
     }
-    fprintf(stderr, "FAIL: nats-server did not answer on %s\n", nats_url);
+    return NULL;
+}
+
+/* Starts the server (three tries at a free port) or exits failing. The
+ * directory lives under the current one (ctest runs tests in the build
+ * tree). */
+static void nats_start(void) {
+    strcpy(nats_dir, "directory-nats.XXXXXX");
+    if (!mkdtemp(nats_dir)) {
+        nats_dir[0] = '\0';
+        fprintf(stderr, "FAIL: mkdtemp\n");
+        exit(1);
+    }
+    for (int t = 0; t < 3; t++) {
+        if (nats_spawn()) break;
+        natsConnection *nc = try_connect();
+        if (nc) {
+            natsConnection_Destroy(nc);
+            return;
+        }
+    }
+    fprintf(stderr, "FAIL: nats-server did not start\n");
+    char log[96];
+    snprintf(log, sizeof log, "%s/nats.log", nats_dir);
+    FILE *f = fopen(log, "r");
+    for (int c; f && (c = fgetc(f)) != EOF;) fputc(c, stderr);
+    if (f) fclose(f);
     nats_stop();
     exit(1);
+}
+
+static natsConnection *connect_nats(void) {
+    natsConnection *nc = try_connect();
+    if (!nc) {
+        fprintf(stderr, "FAIL: nats-server stopped answering on %s\n", nats_url);
+        nats_stop();
+        exit(1);
+    }
+    return nc;
 }
 
 /* ---- a cluster of two servers and a reference store --------------------- */
@@ -500,22 +529,22 @@ static void tokens_across_servers_and_forged(void) {
     char good[48];
     snprintf(good, sizeof good, "%s", l.token);
     CHECK_INT(strlen(good), 35);
-    char bad[10][48];
+    char bad[10][64];
     int nb = 0;
-    snprintf(bad[nb], 48, "%s", good); bad[nb][10] ^= 1; nb++;           /* bound */
-    snprintf(bad[nb], 48, "%s", good); bad[nb][30] = bad[nb][30] == 'a' ? 'b' : 'a'; nb++; /* MAC */
-    snprintf(bad[nb], 48, "%s", good); bad[nb][2] = 'B'; nb++;           /* kind */
-    snprintf(bad[nb], 48, "%s", good); bad[nb][2] = 'D'; nb++;           /* direction */
-    snprintf(bad[nb], 48, "%.34s", good); nb++;                         /* truncated */
-    snprintf(bad[nb], 48, "%s0", good); nb++;                           /* extended */
-    snprintf(bad[nb], 48, "pt%s", good + 2); nb++;                      /* re-cased */
-    snprintf(bad[nb], 48, "%s", ""); nb++;                              /* empty */
+    snprintf(bad[nb], sizeof bad[nb], "%s", good); bad[nb][10] ^= 1; nb++;           /* bound */
+    snprintf(bad[nb], sizeof bad[nb], "%s", good); bad[nb][30] = bad[nb][30] == 'a' ? 'b' : 'a'; nb++; /* MAC */
+    snprintf(bad[nb], sizeof bad[nb], "%s", good); bad[nb][2] = 'B'; nb++;           /* kind */
+    snprintf(bad[nb], sizeof bad[nb], "%s", good); bad[nb][2] = 'D'; nb++;           /* direction */
+    snprintf(bad[nb], sizeof bad[nb], "%.34s", good); nb++;                         /* truncated */
+    snprintf(bad[nb], sizeof bad[nb], "%s0", good); nb++;                           /* extended */
+    snprintf(bad[nb], sizeof bad[nb], "pt%s", good + 2); nb++;                      /* re-cased */
+    snprintf(bad[nb], sizeof bad[nb], "%s", ""); nb++;                              /* empty */
     /* a token of a single store for the same position */
     answer r = ref_list(q);
     plink lr;
     query qr;
     REQUIRE(follow(r.body, "next_page_url", &lr, &qr));
-    snprintf(bad[nb], 48, "%s", lr.token); nb++;
+    snprintf(bad[nb], sizeof bad[nb], "%s", lr.token); nb++;
     answer_free(&r);
     for (int i = 0; i < nb; i++) {
         query qb = {"2", "1", bad[i]};
