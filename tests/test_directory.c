@@ -663,6 +663,57 @@ static void read_your_writes_across_servers(void) {
     teardown();
 }
 
+/* routes.c answers GET /v2/Services from the directory when the server
+ * has one, and from its own store otherwise; creates still go to the
+ * store. */
+static void routes_use_the_directory(void) {
+    setup();
+    nsv = 0;
+    create(4);
+    server sv;
+    memset(&sv, 0, sizeof sv);
+    sv.store = ref;
+    sv.media = media_store_new(1000);
+    REQUIRE(sv.media);
+    for (int with = 0; with < 2; with++) {
+        sv.directory = with ? a.d : NULL;
+        /* a service in this store that the directory has not heard of */
+        cs_service_view v;
+        REQUIRE(cs_service_create(ref, cs_str_c("local only"), &v) == CS_OK);
+        char local[CS_SID_BUFSZ];
+        strcpy(local, v.sid);
+        request rq = {0};
+        rq.method = "GET";
+        rq.path = "/v2/Services";
+        params_add(&rq.query, "PageSize", 8, "1000", 4);
+        reply rp = {0};
+        route(&sv, &rq, &rp);
+        CHECK_INT(rp.status, 200);
+        REQUIRE(rp.body.data);
+        CHECK_INT(strstr(rp.body.data, local) != NULL, !with);
+        answer x = with ? dir_list(a.d, (query){"1000", NULL, NULL})
+                        : ref_list((query){"1000", NULL, NULL});
+        CHECK_STR(rp.body.data, x.body);
+        answer_free(&x);
+        free(rp.body.data);
+        params_free(&rq.query);
+        CHECK_INT(cs_service_delete(ref, cs_str_c(local)), CS_OK);
+    }
+    /* POST /v2/Services creates in the store, not in the directory */
+    request rq = {0};
+    rq.method = "POST";
+    rq.path = "/v2/Services";
+    params_add(&rq.form, "FriendlyName", 12, "posted", 6);
+    reply rp = {0};
+    route(&sv, &rq, &rp);
+    CHECK_INT(rp.status, 201);
+    CHECK_INT(directory_count(a.d), 4);
+    free(rp.body.data);
+    params_free(&rq.form);
+    media_store_free(sv.media);
+    teardown();
+}
+
 static const check_test tests[] = {
     {"walk_both_ways", walk_both_ways},
     {"tokens_exact_under_changes", tokens_exact_under_changes},
@@ -670,6 +721,7 @@ static const check_test tests[] = {
     {"page_size_and_page_rules", page_size_and_page_rules},
     {"clear_del_and_bad_input", clear_del_and_bad_input},
     {"read_your_writes_across_servers", read_your_writes_across_servers},
+    {"routes_use_the_directory", routes_use_the_directory},
 };
 
 CHECK_MAIN(tests)
