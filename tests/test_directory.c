@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -714,6 +715,61 @@ static void routes_use_the_directory(void) {
     teardown();
 }
 
+/* Lists on both servers from other threads while services are created and
+ * deleted: every answer is a whole page (TSan checks the table's locking),
+ * and once the writes are in, both servers answer alike. */
+static int lister_errors;
+
+static void *lister(void *arg) {
+    directory *d = arg;
+    int errors = 0;
+    for (int i = 0; i < 40; i++) {
+        query q = {"5", NULL, NULL};
+        answer x = dir_list(d, q);
+        if (x.status != 200 || count_items(x.body) > 5 ||
+            !strstr(x.body, "\"key\": \"services\"}}"))
+            errors++;
+        plink l;
+        query qn;
+        if (follow(x.body, "next_page_url", &l, &qn)) {
+            answer y = dir_list(d, qn);
+            if (y.status != 200) errors++;
+            answer_free(&y);
+        }
+        answer_free(&x);
+    }
+    __atomic_add_fetch(&lister_errors, errors, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void concurrent_lists_and_publishes(void) {
+    setup();
+    nsv = 0;
+    lister_errors = 0;
+    pthread_t t[2];
+    REQUIRE(!pthread_create(&t[0], NULL, lister, a.d));
+    if (pthread_create(&t[1], NULL, lister, b.d)) {
+        pthread_join(t[0], NULL);
+        REQUIRE(0);
+    }
+    for (int i = 0; i < 12; i++) {
+        create(2);
+        delete(nsv - 2);
+    }
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    CHECK_INT(lister_errors, 0);
+    query q = {NULL, NULL, NULL};
+    answer x = dir_list(a.d, q), y = dir_list(b.d, q), r = ref_list(q);
+    CHECK_STR(x.body, y.body);
+    CHECK(same_masked(x.body, r.body));
+    CHECK_INT(count_items(x.body), 12);
+    answer_free(&x);
+    answer_free(&y);
+    answer_free(&r);
+    teardown();
+}
+
 static const check_test tests[] = {
     {"walk_both_ways", walk_both_ways},
     {"tokens_exact_under_changes", tokens_exact_under_changes},
@@ -722,6 +778,7 @@ static const check_test tests[] = {
     {"clear_del_and_bad_input", clear_del_and_bad_input},
     {"read_your_writes_across_servers", read_your_writes_across_servers},
     {"routes_use_the_directory", routes_use_the_directory},
+    {"concurrent_lists_and_publishes", concurrent_lists_and_publishes},
 };
 
 CHECK_MAIN(tests)
