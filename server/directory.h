@@ -36,12 +36,14 @@ int directory_put(directory *d, unsigned shard, const char *sid,
 int directory_del(directory *d, unsigned shard, const char *sid);
 int directory_clear(directory *d, unsigned shard);
 /* GET /v2/Services over the directory: the same reply as the store's list,
- * with the directory's own page tokens. */
+ * with the directory's own page tokens. Any number of threads may list
+ * (and publish) at once. */
 void directory_list(directory *d, const request *rq, reply *rp);
 /* Services in the local table, and the last stream sequence applied. */
 size_t directory_count(directory *d);
 uint64_t directory_applied(directory *d);
-/* Stops consuming and frees the table; NULL is a no-op. */
+/* Stops consuming and frees the table; NULL is a no-op. No other call on d
+ * may run beside or after it. */
 void directory_close(directory *d);
 
 #endif

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -60,16 +61,9 @@ static void nats_stop(void) {
     nats_dir[0] = '\0';
 }
 
-/* Starts nats-server -js on loopback; exits the test (failing) if it
- * cannot. Its store and log live in a fresh directory under the current
- * one (ctest runs tests in the build tree). */
-static void nats_start(void) {
-    strcpy(nats_dir, "directory-nats.XXXXXX");
-    if (!mkdtemp(nats_dir)) {
-        nats_dir[0] = '\0';
-        fprintf(stderr, "mkdtemp failed\n");
-        exit(1);
-    }
+/* Spawns nats-server -js on loopback on a free port; 0 or -1. Its store
+ * and log live in nats_dir. */
+static int nats_spawn(void) {
     unsigned port = free_port();
     char port_s[16], log[96];
     snprintf(port_s, sizeof port_s, "%u", port);
@@ -77,7 +71,7 @@ static void nats_start(void) {
     snprintf(nats_url, sizeof nats_url, "nats://127.0.0.1:%u", port);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     char a0[] = "nats-server", a1[] = "-js", a2[] = "-a", a3[] = "127.0.0.1",
          a4[] = "-p", a6[] = "-sd";
@@ -89,28 +83,64 @@ static void nats_start(void) {
         fprintf(stderr, "FAIL: cannot start nats-server (%s): the directory "
                         "tests need it (Debian package nats-server)\n",
                 rc ? strerror(rc) : "no free port");
-        nats_stop();
-        exit(1);
+        return -1;
     }
+    return 0;
 }
 
-/* A connection once the server answers (at most about 10 s). */
-static natsConnection *connect_nats(void) {
+/* A connection once the server answers (at most about 10 s), or NULL when
+ * it exited (its port was taken meanwhile, say). */
+static natsConnection *try_connect(void) {
     for (int i = 0; i < 200; i++) {
         natsConnection *nc = NULL;
         if (natsConnection_ConnectTo(&nc, nats_url) == NATS_OK) return nc;
         int st;
         if (waitpid(nats_pid, &st, WNOHANG) == nats_pid) {
             nats_pid = -1;
-            fprintf(stderr, "FAIL: nats-server exited (log in %s)\n", nats_dir);
-            exit(1);
+            return NULL;
         }
         struct timespec ts = {0, 50000000};
         nanosleep(&ts, NULL);
     }
-    fprintf(stderr, "FAIL: nats-server did not answer on %s\n", nats_url);
+    return NULL;
+}
+
+/* Starts the server (three tries at a free port) or exits failing. The
+ * directory lives under the current one (ctest runs tests in the build
+ * tree). */
+static void nats_start(void) {
+    strcpy(nats_dir, "directory-nats.XXXXXX");
+    if (!mkdtemp(nats_dir)) {
+        nats_dir[0] = '\0';
+        fprintf(stderr, "FAIL: mkdtemp\n");
+        exit(1);
+    }
+    for (int t = 0; t < 3; t++) {
+        if (nats_spawn()) break;
+        natsConnection *nc = try_connect();
+        if (nc) {
+            natsConnection_Destroy(nc);
+            return;
+        }
+    }
+    fprintf(stderr, "FAIL: nats-server did not start\n");
+    char log[96];
+    snprintf(log, sizeof log, "%s/nats.log", nats_dir);
+    FILE *f = fopen(log, "r");
+    for (int c; f && (c = fgetc(f)) != EOF;) fputc(c, stderr);
+    if (f) fclose(f);
     nats_stop();
     exit(1);
+}
+
+static natsConnection *connect_nats(void) {
+    natsConnection *nc = try_connect();
+    if (!nc) {
+        fprintf(stderr, "FAIL: nats-server stopped answering on %s\n", nats_url);
+        nats_stop();
+        exit(1);
+    }
+    return nc;
 }
 
 /* ---- a cluster of two servers and a reference store --------------------- */
@@ -500,22 +530,22 @@ static void tokens_across_servers_and_forged(void) {
     char good[48];
     snprintf(good, sizeof good, "%s", l.token);
     CHECK_INT(strlen(good), 35);
-    char bad[10][48];
+    char bad[10][64];
     int nb = 0;
-    snprintf(bad[nb], 48, "%s", good); bad[nb][10] ^= 1; nb++;           /* bound */
-    snprintf(bad[nb], 48, "%s", good); bad[nb][30] = bad[nb][30] == 'a' ? 'b' : 'a'; nb++; /* MAC */
-    snprintf(bad[nb], 48, "%s", good); bad[nb][2] = 'B'; nb++;           /* kind */
-    snprintf(bad[nb], 48, "%s", good); bad[nb][2] = 'D'; nb++;           /* direction */
-    snprintf(bad[nb], 48, "%.34s", good); nb++;                         /* truncated */
-    snprintf(bad[nb], 48, "%s0", good); nb++;                           /* extended */
-    snprintf(bad[nb], 48, "pt%s", good + 2); nb++;                      /* re-cased */
-    snprintf(bad[nb], 48, "%s", ""); nb++;                              /* empty */
+    snprintf(bad[nb], sizeof bad[nb], "%s", good); bad[nb][10] ^= 1; nb++;           /* bound */
+    snprintf(bad[nb], sizeof bad[nb], "%s", good); bad[nb][30] = bad[nb][30] == 'a' ? 'b' : 'a'; nb++; /* MAC */
+    snprintf(bad[nb], sizeof bad[nb], "%s", good); bad[nb][2] = 'B'; nb++;           /* kind */
+    snprintf(bad[nb], sizeof bad[nb], "%s", good); bad[nb][2] = 'D'; nb++;           /* direction */
+    snprintf(bad[nb], sizeof bad[nb], "%.34s", good); nb++;                         /* truncated */
+    snprintf(bad[nb], sizeof bad[nb], "%s0", good); nb++;                           /* extended */
+    snprintf(bad[nb], sizeof bad[nb], "pt%s", good + 2); nb++;                      /* re-cased */
+    snprintf(bad[nb], sizeof bad[nb], "%s", ""); nb++;                              /* empty */
     /* a token of a single store for the same position */
     answer r = ref_list(q);
     plink lr;
     query qr;
     REQUIRE(follow(r.body, "next_page_url", &lr, &qr));
-    snprintf(bad[nb], 48, "%s", lr.token); nb++;
+    snprintf(bad[nb], sizeof bad[nb], "%s", lr.token); nb++;
     answer_free(&r);
     for (int i = 0; i < nb; i++) {
         query qb = {"2", "1", bad[i]};
@@ -634,6 +664,112 @@ static void read_your_writes_across_servers(void) {
     teardown();
 }
 
+/* routes.c answers GET /v2/Services from the directory when the server
+ * has one, and from its own store otherwise; creates still go to the
+ * store. */
+static void routes_use_the_directory(void) {
+    setup();
+    nsv = 0;
+    create(4);
+    server sv;
+    memset(&sv, 0, sizeof sv);
+    sv.store = ref;
+    sv.media = media_store_new(1000);
+    REQUIRE(sv.media);
+    for (int with = 0; with < 2; with++) {
+        sv.directory = with ? a.d : NULL;
+        /* a service in this store that the directory has not heard of */
+        cs_service_view v;
+        REQUIRE(cs_service_create(ref, cs_str_c("local only"), &v) == CS_OK);
+        char local[CS_SID_BUFSZ];
+        strcpy(local, v.sid);
+        request rq = {0};
+        rq.method = "GET";
+        rq.path = "/v2/Services";
+        params_add(&rq.query, "PageSize", 8, "1000", 4);
+        reply rp = {0};
+        route(&sv, &rq, &rp);
+        CHECK_INT(rp.status, 200);
+        REQUIRE(rp.body.data);
+        CHECK_INT(strstr(rp.body.data, local) != NULL, !with);
+        answer x = with ? dir_list(a.d, (query){"1000", NULL, NULL})
+                        : ref_list((query){"1000", NULL, NULL});
+        CHECK_STR(rp.body.data, x.body);
+        answer_free(&x);
+        free(rp.body.data);
+        params_free(&rq.query);
+        CHECK_INT(cs_service_delete(ref, cs_str_c(local)), CS_OK);
+    }
+    /* POST /v2/Services creates in the store, not in the directory */
+    request rq = {0};
+    rq.method = "POST";
+    rq.path = "/v2/Services";
+    params_add(&rq.form, "FriendlyName", 12, "posted", 6);
+    reply rp = {0};
+    route(&sv, &rq, &rp);
+    CHECK_INT(rp.status, 201);
+    CHECK_INT(directory_count(a.d), 4);
+    free(rp.body.data);
+    params_free(&rq.form);
+    media_store_free(sv.media);
+    teardown();
+}
+
+/* Lists on both servers from other threads while services are created and
+ * deleted: every answer is a whole page (TSan checks the table's locking),
+ * and once the writes are in, both servers answer alike. */
+static int lister_errors;
+
+static void *lister(void *arg) {
+    directory *d = arg;
+    int errors = 0;
+    for (int i = 0; i < 40; i++) {
+        query q = {"5", NULL, NULL};
+        answer x = dir_list(d, q);
+        if (x.status != 200 || count_items(x.body) > 5 ||
+            !strstr(x.body, "\"key\": \"services\"}}"))
+            errors++;
+        plink l;
+        query qn;
+        if (follow(x.body, "next_page_url", &l, &qn)) {
+            answer y = dir_list(d, qn);
+            if (y.status != 200) errors++;
+            answer_free(&y);
+        }
+        answer_free(&x);
+    }
+    __atomic_add_fetch(&lister_errors, errors, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void concurrent_lists_and_publishes(void) {
+    setup();
+    nsv = 0;
+    lister_errors = 0;
+    pthread_t t[2];
+    REQUIRE(!pthread_create(&t[0], NULL, lister, a.d));
+    if (pthread_create(&t[1], NULL, lister, b.d)) {
+        pthread_join(t[0], NULL);
+        REQUIRE(0);
+    }
+    for (int i = 0; i < 12; i++) {
+        create(2);
+        delete(nsv - 2);
+    }
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    CHECK_INT(lister_errors, 0);
+    query q = {NULL, NULL, NULL};
+    answer x = dir_list(a.d, q), y = dir_list(b.d, q), r = ref_list(q);
+    CHECK_STR(x.body, y.body);
+    CHECK(same_masked(x.body, r.body));
+    CHECK_INT(count_items(x.body), 12);
+    answer_free(&x);
+    answer_free(&y);
+    answer_free(&r);
+    teardown();
+}
+
 static const check_test tests[] = {
     {"walk_both_ways", walk_both_ways},
     {"tokens_exact_under_changes", tokens_exact_under_changes},
@@ -641,6 +777,8 @@ static const check_test tests[] = {
     {"page_size_and_page_rules", page_size_and_page_rules},
     {"clear_del_and_bad_input", clear_del_and_bad_input},
     {"read_your_writes_across_servers", read_your_writes_across_servers},
+    {"routes_use_the_directory", routes_use_the_directory},
+    {"concurrent_lists_and_publishes", concurrent_lists_and_publishes},
 };
 
 CHECK_MAIN(tests)
