@@ -713,6 +713,17 @@ static void lock_caught_up(directory *d) {
     }
 }
 
+void directory_each(directory *d, unsigned shard,
+                    void (*fn)(void *ctx, const char *sid, const char *json,
+                               size_t n),
+                    void *ctx) {
+    lock_caught_up(d);
+    for (size_t i = 0; i < d->n; i++)
+        if (d->order[i]->shard == shard)
+            fn(ctx, d->order[i]->sid, d->order[i]->json, d->order[i]->len);
+    pthread_mutex_unlock(&d->mu);
+}
+
 void directory_list(directory *d, const request *rq, reply *rp) {
     static const cs_limits lim = CS_LIMITS_DEFAULT;
     cs_str ps = params_get(&rq->query, "PageSize");

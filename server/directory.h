@@ -39,6 +39,14 @@ int directory_clear(directory *d, unsigned shard);
  * with the directory's own page tokens. Any number of threads may list
  * (and publish) at once. */
 void directory_list(directory *d, const request *rq, reply *rp);
+/* Calls fn for each entry of shard, in list order, once the table has
+ * caught up with the stream (as a list does); under the table's mutex (fn
+ * must not call the directory). For a new writer that reconciles the
+ * directory with its store. */
+void directory_each(directory *d, unsigned shard,
+                    void (*fn)(void *ctx, const char *sid, const char *json,
+                               size_t n),
+                    void *ctx);
 /* Services in the local table, and the last stream sequence applied. */
 size_t directory_count(directory *d);
 uint64_t directory_applied(directory *d);

@@ -941,11 +941,136 @@ static void *publish_main(void *arg) {
     return NULL;
 }
 
+/* ---- reconciling the directory with the store ---------------------------- */
+
+/* A writer that died between a service change's record and its directory
+ * entry left the directory behind its store: a new writer (a promoted
+ * follower, or a primary restarted) compares the two before it takes any
+ * write, and queues what differs (a put for a service missing or rendered
+ * otherwise, a delete for an entry whose service is gone) ahead of every
+ * later change. */
+typedef struct dirview {
+    char (*sid)[CS_SID_BUFSZ];
+    char **json;
+    size_t *len;
+    size_t n, cap;
+    bool failed;
+} dirview;
+
+static void dirview_add(void *ctx, const char *sid, const char *json, size_t n) {
+    dirview *v = ctx;
+    if (v->failed) return;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 64;
+        char(*ns)[CS_SID_BUFSZ] = realloc(v->sid, cap * sizeof *ns);
+        if (ns) v->sid = ns;
+        char **nj = realloc(v->json, cap * sizeof *nj);
+        if (nj) v->json = nj;
+        size_t *nl = realloc(v->len, cap * sizeof *nl);
+        if (nl) v->len = nl;
+        if (!ns || !nj || !nl) {
+            v->failed = true;
+            return;
+        }
+        v->cap = cap;
+    }
+    char *j = malloc(n + 1);
+    if (!j) {
+        v->failed = true;
+        return;
+    }
+    memcpy(j, json, n);
+    snprintf(v->sid[v->n], CS_SID_BUFSZ, "%s", sid);
+    v->json[v->n] = j;
+    v->len[v->n++] = n;
+}
+
+static void dirview_free(dirview *v) {
+    for (size_t i = 0; i < v->n; i++) free(v->json[i]);
+    free(v->sid);
+    free(v->json);
+    free(v->len);
+}
+
+static int dq_push(replica *r, dirop d) {
+    if (r->dq_n == r->dq_cap) {
+        size_t cap = r->dq_cap ? 2 * r->dq_cap : 64;
+        dirop *q = realloc(r->dq, cap * sizeof *q);
+        if (!q) return -1;
+        r->dq = q;
+        r->dq_cap = cap;
+    }
+    r->dq[r->dq_n++] = d;
+    return 0;
+}
+
+/* Under the store's exclusive lock, before the role changes: queues (with
+ * seq = the store's commit count, so they go out first) what the
+ * directory misses. */
+static void reconcile(replica *r, const dirview *v, uint64_t commits) {
+    cs_store *s = r->sv->store;
+    bool *seen = calloc(v->n + 1, sizeof *seen);
+    cs_page_params q = {0};
+    q.page_size_value = 1000;
+    cs_page pg;
+    cs_buf b;
+    cs_buf_init(&b, NULL);
+    size_t puts = 0, dels = 0;
+    char token[CS_TOKEN_BUFSZ] = "";
+    for (;;) {
+        q.page_token = token[0] ? cs_str_c(token) : (cs_str){NULL, 0};
+        if (cs_service_list(s, &q, &pg)) break;
+        cs_service_view sv;
+        while (cs_page_next_service(s, &pg, &sv)) {
+            size_t k = 0;
+            while (k < v->n && strcmp(v->sid[k], sv.sid) != 0) k++;
+            if (k < v->n && seen) seen[k] = true;
+            cs_buf_reset(&b);
+            if (cs_render_service(s, &sv, &b)) continue;
+            if (k < v->n && v->len[k] == b.len && !memcmp(v->json[k], b.data, b.len))
+                continue;
+            dirop d = {commits, 0, "", malloc(b.len + 1), b.len};
+            if (!d.json) continue;
+            memcpy(d.json, b.data, b.len);
+            snprintf(d.sid, sizeof d.sid, "%s", sv.sid);
+            pthread_mutex_lock(&r->mu);
+            if (dq_push(r, d)) free(d.json); else puts++;
+            pthread_mutex_unlock(&r->mu);
+        }
+        if (!pg.next_token[0]) break;
+        memcpy(token, pg.next_token, sizeof token);
+    }
+    cs_buf_free(&b);
+    for (size_t k = 0; seen && k < v->n; k++) {
+        if (seen[k]) continue;
+        dirop d = {commits, 1, "", NULL, 0};
+        snprintf(d.sid, sizeof d.sid, "%s", v->sid[k]);
+        pthread_mutex_lock(&r->mu);
+        if (!dq_push(r, d)) dels++;
+        pthread_mutex_unlock(&r->mu);
+    }
+    free(seen);
+    if (puts || dels)
+        logf_(r, "the directory missed changes of this shard: %zu put, %zu deleted again",
+              puts, dels);
+}
+
 /* The store becomes this server's to write: hook, role, publisher, then
  * the caller's on_writer. Under the store's exclusive lock. */
 static int become_writer(replica *r) {
     cs_store *s = r->sv->store;
-    if (cs_store_lock_exclusive(s)) return -1;
+    dirview v = {0};
+    if (r->sv->directory) directory_each(r->sv->directory, r->cfg.shard, dirview_add, &v);
+    if (cs_store_lock_exclusive(s)) {
+        dirview_free(&v);
+        return -1;
+    }
+    if (r->sv->directory && !v.failed) {
+        cs_store_stats st0;
+        cs_store_stats_get(s, &st0);
+        reconcile(r, &v, st0.commits);
+    }
+    dirview_free(&v);
     cs_store_set_journal(s, on_journal, r);
     pthread_mutex_lock(&r->mu);
     r->role = REPLICA_PRIMARY;
