@@ -258,8 +258,12 @@ void exchange_reply(server *sv, exchange *x, const exchange_in *in, reply *rp) {
         route(sv, &rq, rp);
         /* --fsync always: the reply waits for its change to be on disk */
         if (sv->persist) persist_request_end(sv->persist);
-        /* --replication sync: ... and for JetStream to have it */
-        if (sv->replica) replica_request_end(sv->replica, rp);
+        /* --replication sync: ... and for JetStream to have it (parked
+         * without its thread when the transport can) */
+        if (sv->replica && x->wait)
+            x->waiting = replica_request_defer(sv->replica, rp, x->wait);
+        else if (sv->replica)
+            replica_request_end(sv->replica, rp);
     }
     params_free(&rq.query);
     params_free(&rq.form);

@@ -231,7 +231,14 @@ static edge_conn *conn_of(struct MHD_Connection *conn) {
 typedef struct conn_state {
     exchange x;
     obs_req obs; /* route, method, start time (metrics.h) */
+    /* --nats, synchronous: a reply parked (the connection suspended) until
+     * the replication log has its change */
+    replica_waiter w;
+    reply *parked;
 } conn_state;
+
+static void conn_suspend(void *ctx) { MHD_suspend_connection(ctx); }
+static void conn_resume(void *ctx) { MHD_resume_connection(ctx); }
 
 static const char *mhd_header(void *ctx, const char *name) {
     return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
@@ -312,12 +319,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         *upload_size = 0;
         return nx == EXCHANGE_CLOSE ? MHD_NO : MHD_YES;
     }
-    set_deadline(conn_of(conn), 0); /* the reply: inactivity timeout only */
     reply rp;
+    if (c->parked) {
+        /* resumed: the replication log decided */
+        rp = *c->parked;
+        free(c->parked);
+        c->parked = NULL;
+        replica_request_finish(sv->replica, &c->w, &rp);
+        goto send;
+    }
+    set_deadline(conn_of(conn), 0); /* the reply: inactivity timeout only */
     memset(&rp, 0, sizeof rp);
     cs_buf_init(&rp.body, NULL);
+    reply *park = NULL;
+    if (sv->replica && sv->cfg.replica->sync && (park = malloc(sizeof *park))) {
+        c->w.suspend = conn_suspend;
+        c->w.wake = conn_resume;
+        c->w.ctx = conn;
+        c->x.wait = &c->w;
+    }
     exchange_reply(sv, &c->x, &in, &rp);
+    int waiting = c->x.waiting;
     exchange_free(&c->x);
+    if (waiting) {
+        *park = rp; /* the body moves with it */
+        c->parked = park;
+        return MHD_YES;
+    }
+    free(park);
+send:;
     rp.close = __atomic_load_n(&sv->stopping, __ATOMIC_SEQ_CST);
     const union MHD_ConnectionInfo *ci =
         sv->alog ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS)
@@ -340,6 +370,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!c) return;
     __atomic_sub_fetch(&sv->in_flight, 1, __ATOMIC_SEQ_CST);
     exchange_free(&c->x);
+    if (c->parked) { /* closed while parked (the daemon stopping) */
+        if (c->parked->media) media_store_release(c->parked->media);
+        cs_buf_free(&c->parked->body);
+        free(c->parked);
+    }
     free(c);
     *con_cls = NULL;
 }
@@ -444,7 +479,8 @@ int server_start(server *sv, const server_config *cfg) {
     sv->daemon = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
             (strchr(cfg->host, ':') ? MHD_USE_IPv6 : 0) |
-            (cfg->data_dir || cfg->replica ? MHD_USE_ITC : 0),
+            (cfg->data_dir || cfg->replica ? MHD_USE_ITC : 0) |
+            (cfg->replica ? MHD_ALLOW_SUSPEND_RESUME : 0),
         0, NULL, NULL, on_request, sv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
@@ -480,8 +516,11 @@ int server_stop(server *sv) {
             nanosleep(&t, NULL);
             quiet = __atomic_load_n(&sv->in_flight, __ATOMIC_SEQ_CST) ? 0
                                                                        : quiet + 1;
+            /* --nats: after 5 s, parked replies are decided (503) */
+            if (i == 500) replica_release_waiters(sv->replica);
         }
     }
+    replica_release_waiters(sv->replica); /* none may stay suspended */
     if (sv->daemon) MHD_stop_daemon(sv->daemon);
     if (listener != MHD_INVALID_SOCKET) close(listener); /* quiesce hands it over */
     edge_conns_free(sv->conns); /* no connection left */

@@ -100,6 +100,8 @@ struct replica {
     int64_t applied_ts;
 
     uint64_t published, publish_errors;
+    replica_waiter *waiters; /* parked requests (replica_request_defer) */
+    bool release;            /* replica_release_waiters: decide them all */
     uint64_t snap_first;      /* stream sequence of the last snapshot's
                                  first message (0: the stream's first) */
     uint64_t snapshots;       /* snapshots published since start */
@@ -154,6 +156,49 @@ static const char *role_name(int role) {
     case REPLICA_FOLLOWER: return "follower";
     case REPLICA_FENCED: return "fenced";
     default: return "broken";
+    }
+}
+
+/* ---- parked requests --------------------------------------------------------- */
+
+/* Under r->mu: is w's outcome known? Sets it. */
+static bool decided(replica *r, replica_waiter *w) {
+    if (r->acked_commit >= w->want && r->dir_done >= w->dir) {
+        w->outcome = 1;
+    } else if (r->role != REPLICA_PRIMARY) {
+        w->outcome = -1;
+        snprintf(w->msg, sizeof w->msg, "%s",
+                 r->role == REPLICA_FENCED ? r->fence_msg
+                                           : "This server stopped being the writer");
+    } else if (r->release || r->stopping) {
+        w->outcome = -1;
+        snprintf(w->msg, sizeof w->msg,
+                 "The server is stopping: the change may or may not be kept");
+    } else {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec > w->deadline.tv_sec ||
+            (now.tv_sec == w->deadline.tv_sec && now.tv_nsec >= w->deadline.tv_nsec)) {
+            w->outcome = -1;
+            snprintf(w->msg, sizeof w->msg,
+                     "The change was not acknowledged by the replication log in "
+                     "time: it may or may not be kept");
+        }
+    }
+    return w->outcome != 0;
+}
+
+/* Under r->mu: wakes every parked request whose outcome is known. */
+static void wake_waiters(replica *r) {
+    for (replica_waiter **p = &r->waiters; *p;) {
+        replica_waiter *w = *p;
+        if (decided(r, w)) {
+            *p = w->next;
+            w->next = NULL;
+            w->wake(w->ctx);
+        } else {
+            p = &w->next;
+        }
     }
 }
 
@@ -711,6 +756,7 @@ static void fence(replica *r, const char *why) {
               why);
     }
     pthread_cond_broadcast(&r->cv);
+    wake_waiters(r);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -815,6 +861,7 @@ static void publish_dirops(replica *r, uint64_t upto) {
         pthread_mutex_lock(&r->mu);
         if (d.seq > r->dir_done) r->dir_done = d.seq;
         pthread_cond_broadcast(&r->cv);
+        wake_waiters(r);
         pthread_mutex_unlock(&r->mu);
     }
 }
@@ -853,6 +900,7 @@ static void compact(replica *r) {
         pthread_mutex_lock(&r->mu);
         if (last > r->acked_commit) r->acked_commit = last;
         pthread_cond_broadcast(&r->cv);
+        wake_waiters(r);
         pthread_mutex_unlock(&r->mu);
     }
     if (rc || e || !g.p) {
@@ -883,6 +931,7 @@ static void *publish_main(void *arg) {
     replica *r = arg;
     uint8_t *buf = NULL;
     size_t cap = 0;
+    int64_t lease_at = now_ns();
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->role != REPLICA_PRIMARY) break;
@@ -897,10 +946,14 @@ static void *publish_main(void *arg) {
         }
         if (!r->pend_len) {
             if (r->stopping) break;
+            /* parked requests: their deadlines are checked every 50 ms */
             struct timespec t;
-            deadline_in(&t, 1000);
-            if (pthread_cond_timedwait(&r->cv, &r->mu, &t) == ETIMEDOUT &&
-                !r->pend_len && !r->stopping) {
+            deadline_in(&t, r->waiters ? 50 : 1000);
+            pthread_cond_timedwait(&r->cv, &r->mu, &t);
+            wake_waiters(r);
+            int64_t now = now_ns();
+            if (!r->pend_len && !r->stopping && now - lease_at > 1000000000) {
+                lease_at = now;
                 pthread_mutex_unlock(&r->mu);
                 lease_check(r);
                 pthread_mutex_lock(&r->mu);
@@ -925,6 +978,7 @@ static void *publish_main(void *arg) {
         pthread_mutex_lock(&r->mu);
         if (rc == 0 && last > r->acked_commit) r->acked_commit = last;
         pthread_cond_broadcast(&r->cv);
+        wake_waiters(r);
         if (rc) break;
         if (rc == 0 && last && r->cfg.snapshot_records) {
             if (last - r->snap_commit >= r->cfg.snapshot_records && !r->stopping) {
@@ -936,6 +990,7 @@ static void *publish_main(void *arg) {
         }
     }
     pthread_cond_broadcast(&r->cv);
+    wake_waiters(r);
     pthread_mutex_unlock(&r->mu);
     free(buf);
     return NULL;
@@ -1350,11 +1405,20 @@ int replica_start(replica *r) {
     return 0;
 }
 
+void replica_release_waiters(replica *r) {
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    r->release = true;
+    wake_waiters(r);
+    pthread_mutex_unlock(&r->mu);
+}
+
 void replica_close(replica *r) {
     if (!r) return;
     pthread_mutex_lock(&r->mu);
     r->stopping = true;
     pthread_cond_broadcast(&r->cv);
+    wake_waiters(r);
     pthread_mutex_unlock(&r->mu);
     if (r->pub_started) pthread_join(r->pub_thr, NULL);
     if (r->fol_started) pthread_join(r->fol_thr, NULL);
@@ -1408,6 +1472,37 @@ void replica_request_end(replica *r, reply *rp) {
         rp->media = NULL;
         reply_error(rp, 503, 20503, msg);
     }
+}
+
+int replica_request_defer(replica *r, reply *rp, replica_waiter *w) {
+    uint64_t want = tl_commit, dir = tl_dirseq;
+    tl_commit = tl_dirseq = 0;
+    if (!want || !r->cfg.sync) return 0;
+    w->want = want;
+    w->dir = dir;
+    w->outcome = 0;
+    w->next = NULL;
+    deadline_in(&w->deadline, r->cfg.timeout_ms);
+    pthread_mutex_lock(&r->mu);
+    if (decided(r, w)) {
+        pthread_mutex_unlock(&r->mu);
+        replica_request_finish(r, w, rp);
+        return 0;
+    }
+    w->suspend(w->ctx);
+    w->next = r->waiters;
+    r->waiters = w;
+    pthread_cond_broadcast(&r->cv); /* the publisher now checks deadlines */
+    pthread_mutex_unlock(&r->mu);
+    return 1;
+}
+
+void replica_request_finish(replica *r, replica_waiter *w, reply *rp) {
+    (void)r;
+    if (w->outcome > 0) return;
+    if (rp->media) media_store_release(rp->media);
+    rp->media = NULL;
+    reply_error(rp, 503, 20503, w->outcome < 0 ? w->msg : "Not acknowledged");
 }
 
 int replica_media_stage(replica *r, const void *data, size_t n) {

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "server.h"
 
@@ -64,6 +65,29 @@ void replica_close(replica *r);
  * becomes 503 / 20503. */
 void replica_request_begin(replica *r);
 void replica_request_end(replica *r, reply *rp);
+/* The same wait without blocking the request's thread, for a transport
+ * that can park a request (http.c suspends the connection). After the
+ * store call, replica_request_defer returns 0 when the reply can go now
+ * (it is final: possibly turned into the 503), or 1 when it must wait:
+ * then w->suspend(w->ctx) has been called, and w->wake(w->ctx) will be
+ * called once, from another thread, when the outcome is known (acknowledged,
+ * timed out, fenced or stopping); replica_request_finish then makes the
+ * reply final. */
+typedef struct replica_waiter {
+    struct replica_waiter *next;
+    uint64_t want, dir;
+    struct timespec deadline;
+    int outcome; /* 0 pending, 1 acknowledged, -1 not (msg says why) */
+    char msg[400];
+    void (*suspend)(void *ctx);
+    void (*wake)(void *ctx);
+    void *ctx;
+} replica_waiter;
+int replica_request_defer(replica *r, reply *rp, replica_waiter *w);
+void replica_request_finish(replica *r, replica_waiter *w, reply *rp);
+/* Decides every parked request now (503: stopping): before the transport
+ * stops. */
+void replica_release_waiters(replica *r);
 /* A media upload's bytes travel with its record: the upload's thread
  * stages them before cs_media_create and unstages after. stage: 0, or -1
  * when they cannot be carried (larger than one NATS message): 413. */

@@ -246,6 +246,11 @@ typedef struct exchange {
     size_t seen;    /* body bytes passed in so far, kept or not */
     char *body;     /* kept bytes (authorized and within the limit) */
     size_t len, cap;
+    /* --nats, synchronous: set by a transport that can park the request
+     * (replica.h); exchange_reply then sets waiting instead of blocking
+     * until the replication log has the change */
+    struct replica_waiter *wait;
+    int waiting;
 } exchange;
 
 /* Starts a request once its headers are in: authentication, the route's
