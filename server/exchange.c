@@ -24,6 +24,7 @@
 #include "fixture.h"
 #include "metrics.h"
 #include "persist.h"
+#include "replica.h"
 #include "server.h"
 
 #include <stdint.h>
@@ -179,6 +180,16 @@ void exchange_reply(server *sv, exchange *x, const exchange_in *in, reply *rp) {
         reply_error(rp, 400, 20001, in->malformed);
         return;
     }
+    /* --nats: HAProxy's probe of the shard's writer needs no credentials */
+    if (sv->replica && !strcmp(in->url, "/healthz/writer")) {
+        if (strcmp(in->method, "GET") != 0) {
+            reply_error(rp, 405, 20004, "Method not allowed");
+            rp->allow = "GET";
+            return;
+        }
+        replica_healthz_writer(sv->replica, rp);
+        return;
+    }
     /* the operators' endpoints (metrics.c): a probe needs no credentials */
     if (x->route == ROUTE_HEALTHZ || x->route == ROUTE_METRICS) {
         if (strcmp(in->method, "GET") != 0) {
@@ -204,6 +215,28 @@ void exchange_reply(server *sv, exchange *x, const exchange_in *in, reply *rp) {
         reply_error(rp, 413, 20001, "Request body too large");
         return;
     }
+    if (sv->replica) {
+        /* GET /replica, POST /replica/promote; writes only on the writer */
+        int status = !strcmp(in->url, "/replica"),
+            promote = !strcmp(in->url, "/replica/promote");
+        if (status || promote) {
+            if (strcmp(in->method, status ? "GET" : "POST") != 0) {
+                reply_error(rp, 405, 20004, "Method not allowed");
+                rp->allow = status ? "GET" : "POST";
+            } else if (status) {
+                replica_status(sv->replica, rp);
+            } else {
+                replica_promote(sv->replica, rp);
+            }
+            return;
+        }
+        const char *why = NULL;
+        if ((!strcmp(in->method, "POST") || !strcmp(in->method, "DELETE")) &&
+            !replica_writable(sv->replica, &why)) {
+            reply_error(rp, 503, 20503, why);
+            return;
+        }
+    }
     request rq;
     memset(&rq, 0, sizeof rq);
     rq.method = in->method;
@@ -221,9 +254,12 @@ void exchange_reply(server *sv, exchange *x, const exchange_in *in, reply *rp) {
         reply_error(rp, 400, 20001, "Malformed form-encoded body");
     } else {
         if (sv->persist) persist_request_begin(sv->persist);
+        if (sv->replica) replica_request_begin(sv->replica);
         route(sv, &rq, rp);
         /* --fsync always: the reply waits for its change to be on disk */
         if (sv->persist) persist_request_end(sv->persist);
+        /* --replication sync: ... and for JetStream to have it */
+        if (sv->replica) replica_request_end(sv->replica, rp);
     }
     params_free(&rq.query);
     params_free(&rq.form);

@@ -18,6 +18,7 @@
 #include "fixture.h"
 #include "metrics.h"
 #include "persist.h"
+#include "replica.h"
 #include "server.h"
 
 #include <microhttpd.h>
@@ -394,6 +395,17 @@ int server_start(server *sv, const server_config *cfg) {
         if (server_quotas(sv)) return -1;
         /* the data directory's account, when none was given */
         sv->cfg.account_sid = cs_store_account_sid(sv->store);
+    } else if (cfg->replica) {
+        /* --nats: the store comes from the shard's stream (or starts it) */
+        cs_options o = CS_OPTIONS_INIT;
+        o.account_sid = cfg->account_sid;
+        o.base_url = cfg->base_url;
+        //TMP o.use_sid_tag = true; /* the shard in every service SID: routing */
+        //TMP o.sid_tag = (uint8_t)cfg->replica->shard;
+        int code = 1;
+        sv->replica = replica_open(sv, cfg->replica, &o, &code);
+        if (!sv->replica) return code;
+        if (server_quotas(sv) || replica_start(sv->replica)) return -1;
     } else {
         cs_options o = CS_OPTIONS_INIT;
         o.account_sid = cfg->account_sid;
@@ -432,7 +444,7 @@ int server_start(server *sv, const server_config *cfg) {
     sv->daemon = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
             (strchr(cfg->host, ':') ? MHD_USE_IPv6 : 0) |
-            (cfg->data_dir ? MHD_USE_ITC : 0),
+            (cfg->data_dir || cfg->replica ? MHD_USE_ITC : 0),
         0, NULL, NULL, on_request, sv, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
@@ -455,7 +467,7 @@ int server_start(server *sv, const server_config *cfg) {
 int server_stop(server *sv) {
     int rc = 0;
     MHD_socket listener = MHD_INVALID_SOCKET;
-    if (sv->daemon && sv->persist) {
+    if (sv->daemon && (sv->persist || sv->replica)) {
         /* No new connections; the requests in flight finish (bounded: a
          * client that never reads its reply is cut off after 10 s). */
         __atomic_store_n(&sv->stopping, 1, __ATOMIC_SEQ_CST);
@@ -475,6 +487,7 @@ int server_stop(server *sv) {
     edge_conns_free(sv->conns); /* no connection left */
     /* Every handler has returned: nothing changes the store any more. */
     if (sv->persist && persist_close(sv->persist)) rc = -1;
+    replica_close(sv->replica); /* publishes what it still holds */
     media_store_free(sv->media);
     cs_store_free(sv->store);
     fixture_free(sv->fx); /* the store's clock context: after the store */

@@ -14,10 +14,14 @@
  *                    [--seed N] [--clock DATE[+STEP]] [--fixture FILE]
  *                    [--test-endpoints]
  *                    [--metrics-auth on|off] [--access-log FILE|-]
+ *                    [--nats URL[,URL...] [--shard K] [--node NAME]
+ *                     [--follow] [--replication sync|async]
+ *                     [--nats-replicas R] [--replica-timeout MS]]
  */
 #include "accesslog.h"
 #include "fixture.h"
 #include "persist.h"
+#include "replica.h"
 #include "server.h"
 #include "webhook.h"
 
@@ -89,7 +93,33 @@ static void usage(void) {
             "--metrics-auth on|off  GET /metrics asks for the credentials (on,\n"
             "                    the default) or not (off)\n"
             "--access-log FILE|- one line per request appended to FILE (- for\n"
-            "                    standard output); SIGHUP reopens FILE\n");
+            "                    standard output); SIGHUP reopens FILE\n"
+            "Replication over NATS JetStream (not with --data-dir or the test\n"
+            "fixture; docs/replication.md):\n"
+            "--nats URL[,URL...] the NATS servers; the shard's stream is the\n"
+            "                    durable copy of the store\n"
+            "--shard K           this server's shard, 0 to 255 (default 0): its\n"
+            "                    stream and the two hex digits after IS in its SIDs\n"
+            "--node NAME         this server's name in the writer lease (default\n"
+            "                    HOST:PORT)\n"
+            "--follow            start as a follower: apply the stream, serve reads;\n"
+            "                    POST /replica/promote makes it the writer\n"
+            "--replication MODE  sync (default): a 2xx means JetStream has the\n"
+            "                    change; async: answered before\n"
+            "--nats-replicas R   replicas of the streams and bucket this server\n"
+            "                    creates (default 1)\n"
+            "--replica-timeout MS  how long a synchronous write waits for\n"
+            "                    JetStream (default 10000), then 503\n");
+}
+
+/* --node: printable, no quotes or spaces (it goes into JSON and the lease) */
+static int node_ok(const char *v) {
+    if (!*v || strlen(v) > 100) return 0;
+    for (const char *p = v; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+            !(*p >= '0' && *p <= '9') && !strchr("._:-[]", *p))
+            return 0;
+    return 1;
 }
 
 static void random_hex(char *out, size_t digits) {
@@ -168,16 +198,24 @@ static int demo(server *sv, const char *origin, const char *hook) {
     return 0;
 }
 
+/* replica_on_writer's hook (under the store's exclusive lock) */
+static void attach_webhooks(void *ctx, cs_store *s) {
+    if (webhooks_attach_locked(ctx, s))
+        fprintf(stderr, "chatstore-server: webhooks could not be attached\n");
+}
+
 int main(int argc, char **argv) {
     char host[256] = "127.0.0.1";
     server_config cfg = {host, 8080, NULL, NULL, NULL, 1024 * 1024,
                          64 * 1024 * 1024, 2, 30, 1000, 256, NULL,
                          PERSIST_FSYNC_EVERYSEC, PERSIST_COMPACT_RATIO_DEFAULT,
                          PERSIST_COMPACT_MIN_DEFAULT, 0, NULL, 1, NULL,
-                         0, 0, 0, 0, MEDIA_TTL_DEFAULT};
+                         0, 0, 0, 0, MEDIA_TTL_DEFAULT, NULL};
     char err[300];
     unsigned long long n;
-    int want_demo = 0, durability_flag = 0;
+    int want_demo = 0, durability_flag = 0, replica_flag = 0;
+    replica_config rc = {NULL, 0, NULL, 0, 1, 1, 10000};
+    char node_buf[300];
     fixture_config fxc = {0};
     const char *demo_hook = NULL;
     size_t webhook_queue = WEBHOOK_QUEUE_DEFAULT;
@@ -200,6 +238,11 @@ int main(int argc, char **argv) {
                 demo_hook = v;
                 i++;
             }
+            continue;
+        }
+        if (!strcmp(a, "--follow")) {
+            rc.follow = 1;
+            replica_flag = 1;
             continue;
         }
         if (!strcmp(a, "--repair")) {
@@ -301,6 +344,36 @@ int main(int argc, char **argv) {
             if (!strcmp(a, "--max-messages")) cfg.max_messages = q;
             if (!strcmp(a, "--max-memory")) cfg.max_memory = q;
             if (!strcmp(a, "--media-ttl")) cfg.media_ttl = (unsigned long)q;
+        } else if (!strcmp(a, "--nats")) {
+            rc.nats_urls = v;
+        } else if (!strcmp(a, "--shard") || !strcmp(a, "--nats-replicas") ||
+                   !strcmp(a, "--replica-timeout")) {
+            replica_flag = 1;
+            int shard = !strcmp(a, "--shard"), reps = !strcmp(a, "--nats-replicas");
+            if (parse_count(v, shard ? 0 : 1, shard ? 255 : reps ? 5 : 3600000, &n)) {
+                fprintf(stderr, "chatstore-server: %s %s: must be %s\n", a, v,
+                        shard ? "0 to 255" : reps ? "1 to 5" : "1 to 3600000");
+                return 2;
+            }
+            if (shard) rc.shard = (unsigned)n;
+            else if (reps) rc.replicas = (unsigned)n;
+            else rc.timeout_ms = (unsigned)n;
+        } else if (!strcmp(a, "--node")) {
+            replica_flag = 1;
+            if (!node_ok(v)) {
+                fprintf(stderr, "chatstore-server: --node %s: letters, digits and "
+                                "._:-[] only, at most 100\n", v);
+                return 2;
+            }
+            rc.node = v;
+        } else if (!strcmp(a, "--replication")) {
+            replica_flag = 1;
+            if (!strcmp(v, "sync")) rc.sync = 1;
+            else if (!strcmp(v, "async")) rc.sync = 0;
+            else {
+                usage();
+                return 2;
+            }
         } else if (!strcmp(a, "--data-dir")) {
             cfg.data_dir = v;
         } else if (!strcmp(a, "--fsync")) {
@@ -342,6 +415,24 @@ int main(int argc, char **argv) {
                         "need --data-dir\n");
         return 2;
     }
+    if (replica_flag && !rc.nats_urls) {
+        fprintf(stderr, "chatstore-server: --shard, --node, --follow, "
+                        "--replication, --nats-replicas and --replica-timeout "
+                        "need --nats\n");
+        return 2;
+    }
+    if (rc.nats_urls) {
+        if (cfg.data_dir || fixture_wanted(&fxc)) {
+            fprintf(stderr, "chatstore-server: --nats: not with --data-dir (the "
+                            "stream is the durable copy) or the test fixture\n");
+            return 2;
+        }
+        if (!rc.node) {
+            snprintf(node_buf, sizeof node_buf, "%s:%u", host, cfg.port);
+            rc.node = node_buf;
+        }
+        cfg.replica = &rc;
+    }
     if (fixture_wanted(&fxc)) {
         if (cfg.data_dir) {
             fprintf(stderr, "chatstore-server: --seed, --clock, --fixture and "
@@ -378,15 +469,19 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     server sv;
-    if (server_start(&sv, &cfg)) {
+    int start_rc = server_start(&sv, &cfg);
+    if (start_rc) {
         server_stop(&sv);
-        return 1;
+        return start_rc > 0 ? start_rc : 1;
     }
     /* Webhooks: signed with the auth token, logged to stderr. */
     webhook_config wc = {sv.cfg.account_sid, cfg.auth_token, webhook_queue,
                          stderr, 0, 0};
     webhooks *wh = webhooks_new(&wc);
-    if (!wh || webhooks_attach(wh, sv.store)) {
+    if (wh && sv.replica) {
+        /* only the shard's writer delivers: now, or once promoted */
+        replica_on_writer(sv.replica, attach_webhooks, wh);
+    } else if (!wh || webhooks_attach(wh, sv.store)) {
         server_stop(&sv);
         webhooks_free(wh);
         return 1;

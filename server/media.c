@@ -16,6 +16,7 @@
  * made and the mutex is held only to find the blob. */
 #include "fixture.h"
 #include "persist.h"
+#include "replica.h"
 #include "server.h"
 
 #include <stdio.h>
@@ -327,6 +328,9 @@ static int64_t store_now(server *sv) {
 
 void media_expire(server *sv, int force) {
     if (!sv->cfg.media_ttl) return;
+    /* --nats: the writer expires uploads (its deletes replicate) */
+    const char *why;
+    if (sv->replica && !replica_writable(sv->replica, &why)) return;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t t = (int64_t)ts.tv_sec;

@@ -32,6 +32,7 @@
 
 #include "accesslog.h"
 #include "persist.h"
+#include "replica.h"
 #include "server.h"
 #include "webhook.h"
 
@@ -542,6 +543,34 @@ void metrics_render(server *sv, reply *rp) {
         counter(&o, "chatstore_journal_compactions_total",
                 "Compactions completed since the server started.",
                 (unsigned long long)ps.compactions);
+    }
+
+    if (sv->replica) {
+        replica_stats rs;
+        replica_stats_get(sv->replica, &rs);
+        gauge(&o, "chatstore_replica_role",
+              "0 primary (the shard's writer), 1 follower, 2 fenced, 3 broken.",
+              (unsigned long long)rs.role);
+        gauge(&o, "chatstore_replica_term", "The writer lease's term this server knows.",
+              (unsigned long long)rs.term);
+        gauge(&o, "chatstore_replica_stream_seq",
+              "The shard stream's last sequence (a follower asks the stream).",
+              (unsigned long long)rs.stream_seq);
+        gauge(&o, "chatstore_replica_applied_seq",
+              "The last stream sequence this server wrote or applied.",
+              (unsigned long long)rs.applied_seq);
+        gauge(&o, "chatstore_replica_lag_records",
+              "Journal records in the stream this follower has not applied.",
+              (unsigned long long)rs.lag_records);
+        head(&o, "chatstore_replica_lag_seconds", "gauge",
+             "Age of the oldest stream message this follower has not applied.");
+        emit(&o, "chatstore_replica_lag_seconds %.6f\n", rs.lag_seconds);
+        counter(&o, "chatstore_replica_published_records_total",
+                "Journal records this server published to the stream.",
+                (unsigned long long)rs.published);
+        counter(&o, "chatstore_replica_publish_retries_total",
+                "Publishes retried (not acknowledged in time, no leader).",
+                (unsigned long long)rs.publish_errors);
     }
 
     if (sv->alog)

@@ -12,6 +12,7 @@
  * outside /v1 and /v2. */
 #include "fixture.h"
 #include "persist.h"
+#include "replica.h"
 #include "server.h"
 #include "webhook.h"
 
@@ -442,6 +443,13 @@ static void media_upload(server *sv, const request *rq, reply *rp,
         reply_cs_error(rp, CS_E_JOURNAL_REFUSED, rq->path);
         return;
     }
+    /* --nats: the bytes travel in the stream with the create's record */
+    if (sv->replica && replica_media_stage(sv->replica, rq->body, rq->body_len)) {
+        media_store_abort(sv->media, b, rq->body_len);
+        reply_error(rp, 413, 20001,
+                    "Media too large to replicate (one NATS message holds it)");
+        return;
+    }
     cs_media_view v;
     cs_err r = CS_OK, e = CS_OK;
     lock_write(sv);
@@ -469,6 +477,7 @@ static void media_upload(server *sv, const request *rq, reply *rp,
     }
     cs_store_unlock(s);
     if (sv->persist) persist_media_unstage(sv->persist);
+    if (sv->replica) replica_media_unstage(sv->replica);
     if (e) media_store_abort(sv->media, b, rq->body_len);
     done(rp, rq, e, r, 201);
 }

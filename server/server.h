@@ -105,6 +105,8 @@ typedef struct fixture fixture; /* fixture.h: --seed, --clock, --fixture,
 typedef struct metrics metrics;     /* metrics.h: /healthz, /metrics */
 typedef struct accesslog accesslog; /* accesslog.h: --access-log */
 typedef struct webhooks webhooks;   /* webhook.h */
+typedef struct replica replica;     /* replica.h: --nats */
+typedef struct directory directory; /* directory.h: the cluster's services */
 struct fixture_config;
 
 typedef struct server_config {
@@ -137,6 +139,8 @@ typedef struct server_config {
      * quotas; --max-memory: store bytes plus media bytes (0: none) */
     uint64_t max_services, max_channels, max_messages, max_memory;
     unsigned long media_ttl; /* seconds an unattached upload lives; 0: ever */
+    /* --nats and its options (replica.h); NULL: no replication */
+    const struct replica_config *replica;
 } server_config;
 
 struct server {
@@ -148,6 +152,8 @@ struct server {
     metrics *metrics; /* request counts, /metrics */
     accesslog *alog;  /* NULL without --access-log */
     webhooks *webhooks; /* for /metrics; set once started (atomic) */
+    replica *replica;     /* NULL without --nats */
+    directory *directory; /* NULL without --nats */
     struct MHD_Daemon *daemon;
     edge_conns *conns; /* connections and their read deadlines (http.c) */
     unsigned bound_port;

@@ -721,12 +721,16 @@ webhooks *webhooks_new(const webhook_config *cfg) {
     return w;
 }
 
-int webhooks_attach(webhooks *w, cs_store *s) {
+int webhooks_attach_locked(webhooks *w, cs_store *s) {
     w->store = s;
+    return cs_observer_add(s, observe, w, NULL) ? -1 : 0;
+}
+
+int webhooks_attach(webhooks *w, cs_store *s) {
     if (cs_store_lock_exclusive(s)) return -1;
-    cs_err e = cs_observer_add(s, observe, w, NULL);
+    int rc = webhooks_attach_locked(w, s);
     cs_store_unlock(s);
-    return e ? -1 : 0;
+    return rc;
 }
 
 void webhooks_stats(webhooks *w, webhook_stats *out) {

@@ -33,6 +33,8 @@ typedef struct webhook_config {
 webhooks *webhooks_new(const webhook_config *cfg);
 /* Registers the observer on s (taking its exclusive lock). 0 or -1. */
 int webhooks_attach(webhooks *w, cs_store *s);
+/* The same, by a caller that holds s's exclusive lock already. */
+int webhooks_attach_locked(webhooks *w, cs_store *s);
 /* After the store is gone (no observer can run): stops the worker, drops
  * what is pending, prints the totals to the log and frees everything. */
 void webhooks_free(webhooks *w);
