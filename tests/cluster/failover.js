@@ -81,14 +81,21 @@ async function main() {
     const o0 = outcome(load0.attempts);
     const o1 = outcome(load1.attempts);
     const firstFail = o0.failed.reduce((m, a) => (m === null || a.sent < m.sent ? a : m), null);
-    const firstOkAfter = firstFail && o0.ok.filter((a) => a.sent >= firstFail.sent)
+    // Unavailable: from the first failed create's start to the first
+    // acknowledgement of a create sent after that failure was seen.
+    const firstOkAfter = firstFail && o0.ok.filter((a) => a.sent >= firstFail.done)
       .reduce((m, a) => (m === null || a.done < m.done ? a : m), null);
     const unavailable = firstFail && firstOkAfter ? firstOkAfter.done - firstFail.sent : 0;
+    // And the longest time shard 0 acknowledged nothing (failed or not).
+    const dones = o0.ok.map((a) => a.done).sort((x, y) => x - y);
+    let gap = 0;
+    for (let i = 1; i < dones.length; i++) gap = Math.max(gap, dones[i] - dones[i - 1]);
     console.log(`# shard 0: ${o0.ok.length} creates acknowledged, ${o0.failed.length} failed ` +
       `(statuses ${JSON.stringify(countBy(o0.failed, (a) => a.status || a.error))})`);
     console.log(`# shard 1: ${o1.ok.length} acknowledged, ${o1.failed.length} failed`);
     console.log(`# writes to shard 0 unavailable for ${unavailable} ms (first failure to the first ` +
-      `acknowledgement after it); kill -> promoted ${tPromoted - tKill} ms, -> routed ${tRouted - tKill} ms`);
+      `acknowledgement after it); longest time without an acknowledgement ${gap} ms; ` +
+      `kill -> promoted ${tPromoted - tKill} ms, -> routed ${tRouted - tKill} ms`);
     console.log(`# follower s0b under load before the kill: ${JSON.stringify(lagSample)}`);
 
     assert.ok(o0.ok.length > 0 && o1.ok.length > 0, 'no load went through');
