@@ -16,7 +16,8 @@
  *                    [--metrics-auth on|off] [--access-log FILE|-]
  *                    [--nats URL[,URL...] [--shard K] [--node NAME]
  *                     [--follow] [--replication sync|async]
- *                     [--nats-replicas R] [--replica-timeout MS]]
+ *                     [--nats-replicas R] [--replica-timeout MS]
+ *                     [--replica-snapshot-records N]]
  */
 #include "accesslog.h"
 #include "fixture.h"
@@ -109,7 +110,10 @@ static void usage(void) {
             "--nats-replicas R   replicas of the streams and bucket this server\n"
             "                    creates (default 1)\n"
             "--replica-timeout MS  how long a synchronous write waits for\n"
-            "                    JetStream (default 10000), then 503\n");
+            "                    JetStream (default 10000), then 503\n"
+            "--replica-snapshot-records N  the writer puts a snapshot in the\n"
+            "                    stream every N commits and drops the history\n"
+            "                    before the previous one (default 1000000; 0: never)\n");
 }
 
 /* --node: printable, no quotes or spaces (it goes into JSON and the lease) */
@@ -214,7 +218,7 @@ int main(int argc, char **argv) {
     char err[300];
     unsigned long long n;
     int want_demo = 0, durability_flag = 0, replica_flag = 0;
-    replica_config rc = {NULL, 0, NULL, 0, 1, 1, 10000};
+    replica_config rc = {NULL, 0, NULL, 0, 1, 1, 10000, 1000000};
     char node_buf[300];
     fixture_config fxc = {0};
     const char *demo_hook = NULL;
@@ -358,6 +362,13 @@ int main(int argc, char **argv) {
             if (shard) rc.shard = (unsigned)n;
             else if (reps) rc.replicas = (unsigned)n;
             else rc.timeout_ms = (unsigned)n;
+        } else if (!strcmp(a, "--replica-snapshot-records")) {
+            replica_flag = 1;
+            if (parse_count(v, 0, UINT64_MAX, &n)) {
+                fprintf(stderr, "chatstore-server: %s %s: a count\n", a, v);
+                return 2;
+            }
+            rc.snapshot_records = n;
         } else if (!strcmp(a, "--node")) {
             replica_flag = 1;
             if (!node_ok(v)) {

@@ -364,3 +364,15 @@ void media_expire(server *sv, int force) {
     }
 }
 
+
+void media_store_each(media_store *m,
+                      void (*fn)(void *ctx, const char *sid,
+                                 const char *service_sid, const char *data,
+                                 size_t n, int64_t created),
+                      void *ctx) {
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->nb; i++)
+        for (blob *b = m->tab[i]; b; b = b->next)
+            fn(ctx, b->sid, b->service_sid, b->data, b->n, b->created);
+    pthread_mutex_unlock(&m->mu);
+}

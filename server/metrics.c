@@ -571,6 +571,10 @@ void metrics_render(server *sv, reply *rp) {
         counter(&o, "chatstore_replica_publish_retries_total",
                 "Publishes retried (not acknowledged in time, no leader).",
                 (unsigned long long)rs.publish_errors);
+        counter(&o, "chatstore_replica_snapshots_total",
+                "Snapshots this writer published to the stream (each lets the "
+                "stream drop the history before the previous one).",
+                (unsigned long long)rs.snapshots);
     }
 
     if (sv->alog)

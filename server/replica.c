@@ -88,6 +88,7 @@ struct replica {
     dirop *dq;
     size_t dq_n, dq_cap;
     uint64_t acked_commit;
+    uint64_t dir_done; /* commit seq of the last directory change published */
     uint64_t stream_last; /* the stream sequence this server wrote/applied last */
     pthread_t pub_thr;
     bool pub_started;
@@ -99,12 +100,19 @@ struct replica {
     int64_t applied_ts;
 
     uint64_t published, publish_errors;
+    uint64_t snap_first;      /* stream sequence of the last snapshot's
+                                 first message (0: the stream's first) */
+    uint64_t snapshots;       /* snapshots published since start */
+    uint64_t snap_commit;     /* commit count at the last snapshot */
     void (*on_writer)(void *, cs_store *);
     void *on_writer_ctx;
     uint64_t observer_id;
 };
 
+static void fence(replica *r, const char *why);
+
 static _Thread_local uint64_t tl_commit;
+static _Thread_local uint64_t tl_dirseq; /* the request's last directory change */
 static _Thread_local const void *tl_media;
 static _Thread_local size_t tl_media_len;
 
@@ -304,7 +312,7 @@ static int apply_msg(replica *r, natsMsg *m, uint64_t sseq, int64_t ts) {
         pthread_mutex_lock(&r->mu);
         if (term > r->term) r->term = term;
         pthread_mutex_unlock(&r->mu);
-    } else if (kind && !strcmp(kind, "snap")) {
+    } else if (kind && (!strcmp(kind, "snap") || !strcmp(kind, "snap-part"))) {
         /* a later snapshot: the records before it were applied already */
     } else {
         logf_(r, "stream message %" PRIu64 " has an unknown kind", sseq);
@@ -406,7 +414,7 @@ static ptrdiff_t read_buf(void *ctx, void *buf, size_t len) {
 static int publish_once(replica *r, const char *kind, const void *data,
                         size_t n, uint64_t expect, const char *msg_id,
                         uint64_t commit, uint64_t term, uint64_t *seq,
-                        char *why, size_t whycap) {
+                        char *why, size_t whycap, const char *image_bytes) {
     natsMsg *m = NULL;
     if (natsMsg_Create(&m, r->subject, NULL, data, (int)n) != NATS_OK) return -1;
     char num[32];
@@ -415,6 +423,7 @@ static int publish_once(replica *r, const char *kind, const void *data,
     natsMsgHeader_Set(m, "Chatstore-Commit", num);
     snprintf(num, sizeof num, "%" PRIu64, term);
     natsMsgHeader_Set(m, "Chatstore-Term", num);
+    if (image_bytes) natsMsgHeader_Set(m, "Chatstore-Image-Bytes", image_bytes);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
@@ -459,6 +468,65 @@ static int publish_once(replica *r, const char *kind, const void *data,
     return -1;
 }
 
+/* A media item's bytes after a snapshot image: 'M' frame of
+ * [service SID 34][media SID 34][date_created i64le][bytes]. */
+#define CS__SIDLEN 34
+#define SNAP_MEDIA_HEAD (2 * CS__SIDLEN + 8)
+
+static void snap_media(void *ctx, const char *sid, const char *service_sid,
+                       const char *data, size_t n, int64_t created) {
+    growbuf *g = ctx;
+    if (!g->p && g->cap) return; /* an earlier append failed */
+    uint8_t h[FRAME_HEADER + SNAP_MEDIA_HEAD];
+    size_t len = SNAP_MEDIA_HEAD + n;
+    h[0] = FRAME_MEDIA;
+    for (int i = 0; i < 4; i++) h[1 + i] = (uint8_t)(len >> (8 * i));
+    memcpy(h + FRAME_HEADER, service_sid, CS__SIDLEN);
+    memcpy(h + FRAME_HEADER + CS__SIDLEN, sid, CS__SIDLEN);
+    for (int i = 0; i < 8; i++)
+        h[FRAME_HEADER + 2 * CS__SIDLEN + i] = (uint8_t)((uint64_t)created >> (8 * i));
+    if (grow_write(g, h, sizeof h) || grow_write(g, data, n)) {
+        free(g->p);
+        g->p = NULL; /* cap stays: marks the failure */
+    }
+}
+
+/* Publishes g[0..n) (an image of image_len bytes, then media frames) as
+ * snapshot messages after the stream's message r->stream_last. 0 or -1. */
+static int publish_image(replica *r, const growbuf *g, size_t image_len,
+                         uint64_t commit) {
+    size_t chunk = r->max_payload - HEADROOM, parts = (g->n + chunk - 1) / chunk;
+    if (!parts) parts = 1;
+    char id[128], why[400], ib[32];
+    snprintf(ib, sizeof ib, "%zu", image_len);
+    uint64_t first = 0;
+    for (size_t i = 0; i < parts; i++) {
+        size_t off = i * chunk, k = g->n - off < chunk ? g->n - off : chunk;
+        snprintf(id, sizeof id, "s%u-t%" PRIu64 "-snap%" PRIu64 "-%zu-of-%zu",
+                 r->cfg.shard, r->term, commit, i + 1, parts);
+        uint64_t seq = 0;
+        int rc;
+        for (int attempt = 0;; attempt++) {
+            rc = publish_once(r, i + 1 == parts ? "snap" : "snap-part",
+                              g->p + off, k, r->stream_last, id, commit, r->term,
+                              &seq, why, sizeof why, ib);
+            if (rc >= 0 || attempt == 100) break;
+            sleep_ms(100);
+        }
+        if (rc == 1) fence(r, why);
+        if (rc) {
+            logf_(r, "cannot publish a snapshot: %s", why);
+            return -1;
+        }
+        pthread_mutex_lock(&r->mu);
+        r->stream_last = seq;
+        pthread_mutex_unlock(&r->mu);
+        if (!first) first = seq;
+    }
+    r->snap_first = first;
+    return 0;
+}
+
 static int publish_snapshot(replica *r) {
     growbuf g = {0};
     cs_err e = cs_snapshot_save(r->sv->store, grow_write, &g);
@@ -467,38 +535,15 @@ static int publish_snapshot(replica *r) {
         logf_(r, "cannot save the first snapshot: %s", cs_err_message(e));
         return -1;
     }
-    size_t chunk = r->max_payload - HEADROOM, parts = (g.n + chunk - 1) / chunk;
-    if (!parts) parts = 1;
-    uint64_t expect = 0;
-    char id[96], why[400];
-    for (size_t i = 0; i < parts; i++) {
-        size_t off = i * chunk, k = g.n - off < chunk ? g.n - off : chunk;
-        snprintf(id, sizeof id, "s%u-snap-%zu-of-%zu", r->cfg.shard, i + 1,
-                 parts);
-        uint64_t seq = 0;
-        int rc;
-        for (int attempt = 0;; attempt++) {
-            rc = publish_once(r, i + 1 == parts ? "snap" : "snap-part",
-                              g.p + off, k, expect, id, 0, r->term, &seq, why,
-                              sizeof why);
-            if (rc >= 0 || attempt == 50) break;
-            sleep_ms(100);
-        }
-        if (rc) {
-            logf_(r, "cannot publish the first snapshot: %s", why);
-            free(g.p);
-            return -1;
-        }
-        expect = seq;
-    }
+    int rc = publish_image(r, &g, g.n, 0);
     free(g.p);
-    r->stream_last = expect;
-    return 0;
+    return rc;
 }
 
 /* Reads the stream's leading snapshot into a store. 0 or -1. */
 static int load_snapshot(replica *r, const cs_options *opts) {
     growbuf g = {0};
+    size_t image_len = SIZE_MAX;
     for (;;) {
         natsMsg *m = NULL;
         uint64_t sseq = 0;
@@ -524,21 +569,50 @@ static int load_snapshot(replica *r, const cs_options *opts) {
         }
         const char *t = hdr(m, "Chatstore-Term");
         if (t && strtoull(t, NULL, 10) > r->term) r->term = strtoull(t, NULL, 10);
+        const char *ib = hdr(m, "Chatstore-Image-Bytes");
+        if (ib) image_len = (size_t)strtoull(ib, NULL, 10);
+        if (!r->snap_first) r->snap_first = sseq;
         natsMsg_Destroy(m);
         r->stream_last = sseq;
         r->applied_ts = ts;
         if (last) break;
     }
-    readbuf rb = {g.p, g.n, 0};
+    if (image_len > g.n) image_len = g.n;
+    readbuf rb = {g.p, image_len, 0};
     cs_decode_error de = {0, ""};
     cs_err e = cs_snapshot_load(opts, read_buf, &rb, &r->sv->store, &de);
-    free(g.p);
     if (e) {
+        free(g.p);
         logf_(r, "the stream's snapshot does not load: %s%s%s",
               cs_err_message(e), e == CS_E_BAD_SNAPSHOT ? ": " : "",
               e == CS_E_BAD_SNAPSHOT ? de.reason : "");
         return -1;
     }
+    /* the media bytes the snapshot carries after its image */
+    for (size_t i = image_len; i + FRAME_HEADER <= g.n;) {
+        size_t len = frame_len(g.p + i);
+        if (g.p[i] != FRAME_MEDIA || len < SNAP_MEDIA_HEAD ||
+            len > g.n - i - FRAME_HEADER) {
+            logf_(r, "the snapshot's media frames are damaged at byte %zu", i);
+            break;
+        }
+        const uint8_t *f = g.p + i + FRAME_HEADER;
+        char is[CS_SID_BUFSZ], me[CS_SID_BUFSZ];
+        memcpy(is, f, CS__SIDLEN);
+        is[CS__SIDLEN] = '\0';
+        memcpy(me, f + CS__SIDLEN, CS__SIDLEN);
+        me[CS__SIDLEN] = '\0';
+        uint64_t created = 0;
+        for (int k = 0; k < 8; k++) created |= (uint64_t)f[2 * CS__SIDLEN + k] << (8 * k);
+        blob *b = NULL;
+        if (!media_store_prepare(r->sv->media, (const char *)f + SNAP_MEDIA_HEAD,
+                                 len - SNAP_MEDIA_HEAD, &b))
+            media_store_commit(r->sv->media, b, me, is, (int64_t)created);
+        else
+            logf_(r, "media %s does not fit this server's media memory", me);
+        i += FRAME_HEADER + len;
+    }
+    free(g.p);
     return 0;
 }
 
@@ -620,6 +694,8 @@ static void on_event(void *ctx, const cs_event *ev) {
         r->dq_cap = cap;
     }
     r->dq[r->dq_n++] = d;
+    tl_dirseq = d.seq;
+    pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -677,7 +753,7 @@ static int publish_frames(replica *r, const uint8_t *buf, size_t n) {
         for (unsigned attempt = 0;; attempt++) {
             uint64_t seq = 0;
             int rc = publish_once(r, "rec", buf + i, j - i, r->stream_last, id,
-                                  last, r->term, &seq, why, sizeof why);
+                                  last, r->term, &seq, why, sizeof why, NULL);
             if (rc == 0) {
                 pthread_mutex_lock(&r->mu);
                 r->stream_last = seq;
@@ -726,7 +802,71 @@ static void publish_dirops(replica *r, uint64_t upto) {
             logf_(r, "the directory did not take the change of %s",
                   d.op == 2 ? "a clear" : d.sid);
         free(d.json);
+        pthread_mutex_lock(&r->mu);
+        if (d.seq > r->dir_done) r->dir_done = d.seq;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
     }
+}
+
+/* A new snapshot in the stream, then the messages before the previous
+ * snapshot purged: the stream keeps two snapshots' worth of history, so a
+ * follower less than one interval behind never finds its next message
+ * gone. Run by the publisher thread: under the store's shared lock it
+ * takes the records queued so far (commits up to C) and saves the image of
+ * commit C with the media bytes; it publishes those records, then the
+ * image, so the image sits in the stream exactly after commit C. */
+static void compact(replica *r) {
+    cs_store *s = r->sv->store;
+    growbuf g = {0};
+    if (cs_store_lock_shared(s)) return;
+    pthread_mutex_lock(&r->mu);
+    uint8_t *pre = r->pend;
+    size_t pre_n = r->pend_len;
+    r->pend = NULL;
+    r->pend_len = r->pend_cap = 0;
+    pthread_mutex_unlock(&r->mu);
+    cs_store_stats st;
+    cs_store_stats_get(s, &st);
+    cs_err e = cs_snapshot_save(s, grow_write, &g);
+    size_t image_len = g.n;
+    if (!e) media_store_each(r->sv->media, snap_media, &g);
+    cs_store_unlock(s);
+    uint64_t last = 0;
+    for (size_t i = 0; i < pre_n; i += FRAME_HEADER + frame_len(pre + i))
+        if (pre[i] == FRAME_RECORD)
+            cs_journal_record_seq(pre + i + FRAME_HEADER, frame_len(pre + i), &last);
+    int rc = pre_n ? publish_frames(r, pre, pre_n) : 0;
+    free(pre);
+    if (rc == 0 && last) {
+        publish_dirops(r, last);
+        pthread_mutex_lock(&r->mu);
+        if (last > r->acked_commit) r->acked_commit = last;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+    }
+    if (rc || e || !g.p) {
+        if (e || !g.p) logf_(r, "no snapshot this time: out of memory");
+        free(g.p);
+        return;
+    }
+    uint64_t prev = r->snap_first;
+    if (publish_image(r, &g, image_len, st.commits) == 0) {
+        pthread_mutex_lock(&r->mu);
+        r->snapshots++;
+        pthread_mutex_unlock(&r->mu);
+        if (prev > 1) {
+            jsOptions jo;
+            jsOptions_Init(&jo);
+            jo.Stream.Purge.Sequence = prev; /* up to, not including */
+            jsErrCode jerr = 0;
+            natsStatus ps = js_PurgeStream(r->js, r->stream, &jo, &jerr);
+            if (ps != NATS_OK)
+                logf_(r, "purging the stream below %" PRIu64 " failed: %s", prev,
+                      natsStatus_GetText(ps));
+        }
+    }
+    free(g.p);
 }
 
 static void *publish_main(void *arg) {
@@ -736,6 +876,15 @@ static void *publish_main(void *arg) {
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->role != REPLICA_PRIMARY) break;
+        if (!r->pend_len && r->dq_n && r->dq[0].seq <= r->acked_commit) {
+            /* a service change whose record went out before its observer
+             * ran: its directory entry follows now */
+            uint64_t upto = r->acked_commit;
+            pthread_mutex_unlock(&r->mu);
+            publish_dirops(r, upto);
+            pthread_mutex_lock(&r->mu);
+            continue;
+        }
         if (!r->pend_len) {
             if (r->stopping) break;
             struct timespec t;
@@ -767,6 +916,14 @@ static void *publish_main(void *arg) {
         if (rc == 0 && last > r->acked_commit) r->acked_commit = last;
         pthread_cond_broadcast(&r->cv);
         if (rc) break;
+        if (rc == 0 && last && r->cfg.snapshot_records) {
+            if (last - r->snap_commit >= r->cfg.snapshot_records && !r->stopping) {
+                pthread_mutex_unlock(&r->mu);
+                compact(r);
+                pthread_mutex_lock(&r->mu);
+                r->snap_commit = last;
+            }
+        }
     }
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -785,6 +942,7 @@ static int become_writer(replica *r) {
     cs_store_stats st;
     cs_store_stats_get(s, &st);
     r->acked_commit = st.commits;
+    r->snap_commit = st.commits;
     pthread_mutex_unlock(&r->mu);
     if (r->on_writer) r->on_writer(r->on_writer_ctx, s);
     cs_store_unlock(s);
@@ -1087,19 +1245,22 @@ void replica_close(replica *r) {
 void replica_request_begin(replica *r) {
     (void)r;
     tl_commit = 0;
+    tl_dirseq = 0;
 }
 
 void replica_request_end(replica *r, reply *rp) {
-    uint64_t want = tl_commit;
-    tl_commit = 0;
+    uint64_t want = tl_commit, dir = tl_dirseq;
+    tl_commit = tl_dirseq = 0;
     if (!want || !r->cfg.sync) return;
     struct timespec t;
     deadline_in(&t, r->cfg.timeout_ms);
     pthread_mutex_lock(&r->mu);
-    while (r->acked_commit < want && r->role == REPLICA_PRIMARY &&
+    /* its records in the stream, and a service change in the directory */
+    while ((r->acked_commit < want || r->dir_done < dir) &&
+           r->role == REPLICA_PRIMARY &&
            pthread_cond_timedwait(&r->cv, &r->mu, &t) != ETIMEDOUT) {
     }
-    bool ok = r->acked_commit >= want;
+    bool ok = r->acked_commit >= want && r->dir_done >= dir;
     char msg[sizeof r->fence_msg];
     snprintf(msg, sizeof msg, "%s",
              r->role == REPLICA_FENCED
@@ -1201,6 +1362,7 @@ void replica_stats_get(replica *r, replica_stats *out) {
                        : r->acked_commit;
     out->published = r->published;
     out->publish_errors = r->publish_errors;
+    out->snapshots = r->snapshots;
     bool follower = r->role != REPLICA_PRIMARY;
     uint64_t applied = r->stream_last, applied_commit = r->applied_commit;
     pthread_mutex_unlock(&r->mu);
@@ -1321,7 +1483,7 @@ void replica_promote(replica *r, reply *rp) {
     for (int attempt = 0; attempt < 200 && rc; attempt++) {
         uint64_t seq = 0;
         rc = publish_once(r, "term", "", 0, r->stream_last, id, r->applied_commit,
-                          r->term, &seq, why, sizeof why);
+                          r->term, &seq, why, sizeof why, NULL);
         if (rc == 0) {
             pthread_mutex_lock(&r->mu);
             r->stream_last = seq;

@@ -27,6 +27,9 @@ typedef struct replica_config {
                               this server creates */
     unsigned timeout_ms;   /* --replica-timeout: how long a synchronous
                               write waits for its acknowledgement */
+    unsigned long long snapshot_records; /* --replica-snapshot-records: a
+                              new snapshot in the stream after this many
+                              commits (0: never) */
 } replica_config;
 
 typedef enum replica_role {
@@ -93,6 +96,7 @@ typedef struct replica_stats {
     double lag_seconds;       /* age of the oldest of them */
     uint64_t published;       /* records published since start */
     uint64_t publish_errors;  /* publishes retried */
+    uint64_t snapshots;       /* snapshots published since start */
 } replica_stats;
 /* Asks the stream for its head (a follower's lag): may take a round trip. */
 void replica_stats_get(replica *r, replica_stats *out);

@@ -6,10 +6,12 @@
  * quota what the media bytes leave of it. Every request may first run the
  * media expiry sweep (media.c, at most once a second; always before an
  * upload). Media content is sent from the stored bytes by reference
- * (reply.media), never copied. The test endpoints
+ * (reply.media), never copied. In a cluster (--nats) the service list is
+ * the directory's (directory.c), over every shard. The test endpoints
  * (/_chatstore/..., only with --test-endpoints) route here and act through
  * fixture.c; without the flag their paths are unknown (404) like any other
  * outside /v1 and /v2. */
+#include "directory.h"
 #include "fixture.h"
 #include "persist.h"
 #include "replica.h"
@@ -204,6 +206,8 @@ static void services(server *sv, const request *rq, reply *rp) {
         if (!e) r = cs_render_service(s, &v, &rp->body);
         cs_store_unlock(s);
         done(rp, rq, e, r, 201);
+    } else if (sv->directory) { /* a cluster: every shard's services */
+        directory_list(sv->directory, rq, rp);
     } else {
         cs_page_params q = page_params(rq, NULL);
         cs_page pg;

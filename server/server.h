@@ -76,6 +76,13 @@ void media_store_note(media_store *m, const char *sid, int64_t created,
  * out[i][0] the service SID, out[i][1] the media SID. Returns how many. */
 size_t media_store_expired(media_store *m, int64_t before,
                            char (*out)[2][CS_SID_BUFSZ], size_t max);
+/* Calls fn for every item held, under the table's mutex (fn must not
+ * call back into m). */
+void media_store_each(media_store *m,
+                      void (*fn)(void *ctx, const char *sid,
+                                 const char *service_sid, const char *data,
+                                 size_t n, int64_t created),
+                      void *ctx);
 /* Bytes held and reserved; items held. */
 size_t media_store_used(media_store *m);
 size_t media_store_count(media_store *m);
