@@ -1509,9 +1509,18 @@ void replica_promote(replica *r, reply *rp) {
              "message %" PRIu64,
           r->node, r->term, r->stream_last);
 out:
+    if (fail && !r->fol_started && r->sub && r->role == REPLICA_FOLLOWER) {
+        /* not the writer after all: back to following */
+        pthread_mutex_lock(&r->mu);
+        r->fol_stop = false;
+        pthread_mutex_unlock(&r->mu);
+        if (pthread_create(&r->fol_thr, NULL, follow_main, r) == 0)
+            r->fol_started = true;
+    }
     pthread_mutex_lock(&r->mu);
     r->promoting = false;
-    if (fail && r->role == REPLICA_FOLLOWER) r->role = REPLICA_BROKEN;
+    if (fail && r->role == REPLICA_FOLLOWER && !r->fol_started)
+        r->role = REPLICA_BROKEN;
     pthread_mutex_unlock(&r->mu);
     if (fail) {
         logf_(r, "promotion failed: %s", fail);
