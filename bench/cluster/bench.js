@@ -156,13 +156,16 @@ function failover() {
       if (!best.has(name) || r.rps > best.get(name).rps) best.set(name, r);
     }
   }
+  const load0 = os.loadavg()[0];
   const fo = await failover();
   const base = best.get(rows[0][0]).rps;
   const lines = [
     `Message creates, wrk -t${THREADS} -c${CONNS} -d${SECS}s on loopback, best of ${ROUNDS} round(s) per row ` +
       '(rows in rotating order). Cluster: three nats-server (JetStream, streams with 3 replicas), a primary and ' +
       'a follower per shard, HAProxy in front; with 2 shards the load alternates between a channel on each shard. ' +
-      `Machine: ${os.cpus().length} CPUs shared with other work, so compare ratios within this run.`,
+      `Machine: ${os.cpus().length} CPUs shared with other work (load average ${load0.toFixed(1)} at the ` +
+      'end of the rows), so compare ratios within this run.' +
+      (process.env.LABEL ? ` Server: ${process.env.LABEL}.` : ''),
     '',
     '| setup | requests/s | / single | p50 | p99 | errors | follower lag under load (max) | follower caught up after the load |',
     '|---|---:|---:|---:|---:|---:|---|---:|',

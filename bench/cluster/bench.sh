@@ -7,12 +7,13 @@
 #
 #   bench/cluster/bench.sh [build-dir] [seconds] [connections] [wrk-threads] [rounds]
 #
-# Needs wrk, nats-server, haproxy and node (the cluster harness of
+# SERVER=path runs another chatstore-server binary; LABEL describes it in
+# the results. Needs wrk, nats-server, haproxy and node (the cluster harness of
 # tests/cluster/cluster.js starts and stops every process).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
-bin=$build/server/chatstore-server
+bin=${SERVER:-$build/server/chatstore-server}
 [ -x "$bin" ] || { echo "no server at $bin (build first)" >&2; exit 1; }
 for cmd in wrk nats-server haproxy node; do
     command -v $cmd >/dev/null || { echo "$cmd is not installed" >&2; exit 1; }
