@@ -7,9 +7,13 @@
 # Run it from the repository root after building into build/.
 #
 # Usage: deploy/local-cluster.sh [--shards N] [--replication sync|async]
-#            [--port-base P] [--dir DIR] [--build DIR]
+#            [--port-base P] [--dir DIR] [--build DIR] [--threads N]
 #   --shards N        shards, 1..49 (default 2)
 #   --replication M   sync (default) or async, given to every server
+#   --threads N       request threads of every server (default 1, the
+#                     server's own default); a synchronous write holds its
+#                     thread until JetStream acknowledges it, so more
+#                     threads let one stream message carry more records
 #   --port-base P     HAProxy listens on P; the servers of shard K on
 #                     P+1+2K (primary sKa) and P+2+2K (follower sKb); NATS
 #                     on P+100..P+102 (clients), P+110..P+112 (cluster
@@ -20,7 +24,7 @@
 #                     (default build)
 set -eu
 
-shards=2; mode=sync; base=8400; dir=; build=build
+shards=2; mode=sync; base=8400; dir=; build=build; threads=1
 while [ $# -gt 0 ]; do
     case $1 in
         --shards) shards=$2; shift 2 ;;
@@ -28,7 +32,8 @@ while [ $# -gt 0 ]; do
         --port-base) base=$2; shift 2 ;;
         --dir) dir=$2; shift 2 ;;
         --build) build=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --threads) threads=$2; shift 2 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "$0: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -36,6 +41,7 @@ case $shards in ''|*[!0-9]*) echo "$0: --shards takes 1..49" >&2; exit 2 ;; esac
 [ "$shards" -ge 1 ] && [ "$shards" -le 49 ] || { echo "$0: --shards takes 1..49" >&2; exit 2; }
 case $mode in sync|async) ;; *) echo "$0: --replication takes sync or async" >&2; exit 2 ;; esac
 case $base in ''|*[!0-9]*) echo "$0: --port-base takes a port" >&2; exit 2 ;; esac
+case $threads in ''|*[!0-9]*) echo "$0: --threads takes a number" >&2; exit 2 ;; esac
 [ "$base" -ge 1024 ] && [ "$base" -le 65000 ] || { echo "$0: --port-base takes 1024..65000" >&2; exit 2; }
 
 bin=$build/server/chatstore-server
@@ -129,7 +135,7 @@ wait_listening() { # log file, pid, what
 start_server() { # shard, node, port, extra flags...
     k=$1; node=$2; port=$3; shift 3
     "$bin" --listen "127.0.0.1:$port" --account-sid "$account" --auth-token "$token" \
-        --base-url "$url" --max-connections-per-ip 0 \
+        --base-url "$url" --max-connections-per-ip 0 --threads "$threads" \
         --nats "$nats_urls" --nats-replicas 3 --replication "$mode" \
         --shard "$k" --node "$node" "$@" >"$dir/$node.log" 2>&1 &
     last=$!
