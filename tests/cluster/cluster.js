@@ -416,9 +416,21 @@ class Cluster {
    * state directory unless keep. */
   async stop({ keep = false } = {}) {
     if (this.haproxy) await this.haproxy.stop(3000);
-    await Promise.all(this.servers.flat().map((s) => s.stop(5000)));
+    const running = this.servers.flat().filter((x) => x.alive());
+    const exits = await Promise.all(running.map((x) => x.stop(5000)));
     await Promise.all(this.nats.map((n) => n.stop(5000)));
     if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
+    return running.map((x, i) => ({ name: x.name, exit: exits[i], tail: x.tail(1500) }));
+  }
+
+  /** stop(), then throws unless every chatstore-server still running was
+   * stopped cleanly by its SIGTERM (exit 0: no crash, and under ASan no
+   * leak report, at shutdown). */
+  async stopChecked() {
+    const bad = (await this.stop()).filter((x) => x.exit.code !== 0);
+    if (bad.length) {
+      throw new Error(`not stopped cleanly: ${bad.map((x) => `${x.name} ${JSON.stringify(x.exit)}\n${x.tail}`).join('\n')}`);
+    }
   }
 }
 

@@ -52,7 +52,10 @@ function runFile(file, c) {
         }
       }
     } finally {
-      await c.stop();
+      // Each server still running stops cleanly (exit 0).
+      for (const y of await c.stop()) {
+        if (y.exit.code !== 0) failed.push(`${f}: ${y.name} stopped with ${JSON.stringify(y.exit)}\n${y.tail}`);
+      }
     }
     if (x.code !== 0) failed.push(`${f}: exit ${JSON.stringify(x)}`);
   }

@@ -32,6 +32,7 @@ async function promote(c, node) {
 
 async function main() {
   const c = await startCluster({ shards: 2, replication: 'sync' });
+  let stopped = false;
   try {
     // ---- 1. restart of a deposed primary as a primary ---------------------
     const s0 = await c.serviceOn(0, 'fence 0');
@@ -120,12 +121,14 @@ async function main() {
     assert.ok(bodies.has('on the new primary'));
     for (let i = 0; i < 5; i++) assert.ok(bodies.has(`b${i}`), `b${i} lost`);
     await c.waitRouted(1, 's1b', 2000);
+    stopped = true;
+    await c.stopChecked();
     console.log('# cluster_fence passed');
   } catch (e) {
     for (const p of c.all()) console.log(p.tail(1200));
     throw e;
   } finally {
-    await c.stop();
+    if (!stopped) await c.stop();
   }
 }
 

@@ -21,6 +21,7 @@ async function mkChannel(c, sid) {
 
 async function main() {
   const c = await startCluster({ shards: 2, replication: 'sync' });
+  let stopped = false;
   try {
     const s0 = await c.serviceOn(0, 'nats loss 0');
     const s1 = await c.serviceOn(1, 'nats loss 1');
@@ -99,12 +100,14 @@ async function main() {
     for (const p of [...c.servers.flat(), c.haproxy]) {
       assert.ok(p.alive(), `${p.name} died: ${JSON.stringify(p.exit)}\n${p.tail()}`);
     }
+    stopped = true;
+    await c.stopChecked();
     console.log('# cluster_nats_loss passed');
   } catch (e) {
     for (const p of c.all()) console.log(p.tail(1200));
     throw e;
   } finally {
-    await c.stop();
+    if (!stopped) await c.stop();
   }
 }
 
