@@ -58,9 +58,9 @@ extern "C" {
 #endif
 
 #define CHATSTORE_VERSION_MAJOR 0
-#define CHATSTORE_VERSION_MINOR 3
+#define CHATSTORE_VERSION_MINOR 4
 #define CHATSTORE_VERSION_PATCH 0
-#define CHATSTORE_VERSION "0.3.0"
+#define CHATSTORE_VERSION "0.4.0"
 #define CHATSTORE_VERSION_NUMBER                                              \
     (CHATSTORE_VERSION_MAJOR * 10000 + CHATSTORE_VERSION_MINOR * 100 +        \
      CHATSTORE_VERSION_PATCH)
@@ -254,10 +254,13 @@ typedef int64_t (*cs_clock_fn)(void *ctx);
 /* Fills buf[0..len) with random bytes; returns 0, or non-zero on failure. */
 typedef int (*cs_random_fn)(void *ctx, void *buf, size_t len);
 
-/* 2 since 0.3.0, when cs_limits gained the store quotas (max_services,
- * max_channels, max_messages, max_bytes): options of the older layout are
- * refused with INVALID_ARGUMENT rather than misread. */
-#define CS_OPTIONS_VERSION 2
+/* 3 since 0.4.0, which added use_sid_tag and sid_tag at the end; 2 since
+ * 0.3.0, when cs_limits gained the store quotas (max_services,
+ * max_channels, max_messages, max_bytes). Options of version 2 are still
+ * accepted: the store reads only the fields that layout has (never past
+ * its end) and makes untagged SIDs. Any other version is refused with
+ * INVALID_ARGUMENT rather than misread. */
+#define CS_OPTIONS_VERSION 3
 
 typedef struct cs_options {
     unsigned version;        /* CS_OPTIONS_VERSION */
@@ -273,11 +276,21 @@ typedef struct cs_options {
      * the store produces: same calls, same outputs (golden-file fixtures). */
     bool use_seed;
     uint64_t seed;
+    /* When use_sid_tag is true, the first byte of every service, channel,
+     * role and media SID the store generates is sid_tag: the SID's first
+     * two hex digits are sid_tag in lower case (a shard number a router
+     * can read from "IS" + those digits), its other 30 digits are the
+     * generator's as ever. Account and message SIDs carry no tag. A store
+     * applies only journal records made with its own tag (see
+     * cs_journal_apply); cs_snapshot_load takes the tag from its options.
+     * Not read in version 2 options (no tag). */
+    bool use_sid_tag;
+    uint8_t sid_tag;
 } cs_options;
 
 #define CS_OPTIONS_INIT                                                       \
     {CS_OPTIONS_VERSION, NULL, NULL, CS_LIMITS_DEFAULT, NULL, NULL, NULL,     \
-     NULL, NULL, false, 0}
+     NULL, NULL, false, 0, false, 0}
 
 /* Creates a store into *out (out must not be NULL; *out is NULL on error).
  * opts may be NULL: all defaults. INVALID_ARGUMENT: bad version, malformed
@@ -323,6 +336,9 @@ CS_API uint32_t cs_store_epoch(const cs_store *s);
 CS_API const char *cs_store_account_sid(const cs_store *s);
 CS_API const char *cs_store_base_url(const cs_store *s);
 CS_API const cs_limits *cs_store_limits(const cs_store *s);
+/* The store's SID tag (s must not be NULL): -1 when its options had none
+ * (use_sid_tag false, or version 2 options), else sid_tag (0..255). */
+CS_API int cs_store_sid_tag(const cs_store *s);
 /* Replaces the limits (lim must not be NULL; every field non-zero but the
  * quotas, where 0 is none). Existing data is not re-checked: a quota below
  * what the store holds refuses creates until deletes bring it under.
@@ -1005,7 +1021,10 @@ CS_API cs_err cs_journal_record_info(const void *rec, size_t len,
  * RECORD_GAP. A damaged record is BAD_RECORD with *err (may be NULL) naming
  * the offset and cause; one that does not fit the store's state (counters,
  * the epoch, a service, channel, message or media item it names missing,
- * or a call that changes nothing) is RECORD_MISMATCH. The call a record carries is
+ * or a call that changes nothing) is RECORD_MISMATCH, and so is a create
+ * whose SID is not the one s makes next: a record of a store with other
+ * keys, or with another SID tag (or none where s has one, or one where s
+ * has none). The call a record carries is
  * validated as the call itself (against limits lifted to the maximum, since
  * the store that wrote it accepted it), so a crafted record fails with that
  * call's error and changes nothing. applied may be NULL.
@@ -1039,7 +1058,9 @@ CS_API cs_err cs_snapshot_save(const cs_store *s, cs_write_fn fn, void *ctx);
 /* Builds a new store from an image into *out (NULL on error). opts as for
  * cs_store_new, may be NULL; the keys, account SID and counters come from
  * the image (an opts->account_sid that differs is INVALID_ARGUMENT), the
- * base URL, limits, allocator and clock from opts. Every SID and page token
+ * base URL, limits, allocator, clock and SID tag from opts (the image holds
+ * no tag: a store loaded with the saving store's tag makes the SIDs it
+ * would have made). Every SID and page token
  * the saved store issued works in the loaded one, and new SIDs never
  * collide with old ones. A truncated, damaged or crafted image is
  * BAD_SNAPSHOT with *err (may be NULL) naming the offset and cause; nothing

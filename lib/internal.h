@@ -388,6 +388,8 @@ struct cs_store {
     uint64_t msg_rk[4][2]; /* round keys of the message-SID permutation */
     uint64_t sid_counter;
     uint32_t epoch; /* SID epoch: cs_store_new_epoch; 0..CS__EPOCH_MAX */
+    bool use_sid_tag; /* options: the first byte of generated SIDs is... */
+    uint8_t sid_tag;  /* ...sid_tag (services, channels, roles, media) */
     int64_t serial;
     cs_service *services;
     cs_seq service_seq;
@@ -435,16 +437,20 @@ static inline cs_err cs__quota_end(cs_store *s, cs_err e) {
 }
 
 static inline bool cs__given(cs_str v) { return v.ptr != NULL; }
-/* uthash bucket value of a SID: its first bytes, since SIDs are PRF output
- * and already uniform (no caller chooses them). */
+/* uthash bucket value of a SID: its last four bytes, since SIDs are PRF
+ * output and already uniform there (no caller chooses them). Not the
+ * first: in a store with a SID tag the first byte is the same in every
+ * generated SID, and uthash takes a bucket from the value's low bits, so
+ * a tagged store's SIDs would share one bucket of any table of up to 256. */
 static inline uint32_t cs__sid_hashv(const uint8_t *sidb) {
     uint32_t h;
-    memcpy(&h, sidb, sizeof h);
+    memcpy(&h, sidb + CS__SID_BYTES - sizeof h, sizeof h);
     return h;
 }
 int64_t cs__now(const cs_store *s);
 /* Service, channel, media and role SIDs: SipHash-128 under the SID key of
- * (sid_counter, epoch); the epoch is left out while it is 0. */
+ * (sid_counter, epoch); the epoch is left out while it is 0. With a SID
+ * tag (cs_options.use_sid_tag) the first byte is the tag instead. */
 void cs__new_sid(cs_store *s, uint8_t out[CS__SID_BYTES]);
 /* The SID cs__new_sid would give next, without taking it. */
 void cs__peek_sid(const cs_store *s, uint8_t out[CS__SID_BYTES]);
@@ -458,6 +464,11 @@ void cs__msg_sid(const cs_store *s, int64_t serial, uint64_t ix,
                  uint8_t out[CS__SID_BYTES]);
 void cs__msg_sid_open(const cs_store *s, const uint8_t sid[CS__SID_BYTES],
                       int64_t *serial, uint64_t *ix);
+/* The caller's options (NULL: the defaults) in this version's layout into
+ * *out: version 2 options are read up to their own end (no SID tag), this
+ * version's whole; any other version is INVALID_ARGUMENT, with nothing
+ * read but the version. */
+cs_err cs__options_read(const cs_options *opts, cs_options *out);
 uint32_t cs__keyed_hash(const cs_store *s, const void *p, size_t n);
 
 /* Identities: interned, reference-counted strings. */

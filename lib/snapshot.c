@@ -631,8 +631,9 @@ static bool load_header(ld *l, const cs_options *opts, cs_store **out) {
         return fail(r, CS_E_BAD_SNAPSHOT, 120, "epoch out of range");
     char acct[CS_SID_BUFSZ];
     cs__sid_format('A', 'C', h + 16, acct);
-    static const cs_options defaults = CS_OPTIONS_INIT;
-    cs_options o = opts ? *opts : defaults;
+    cs_options o; /* a version 2 caller's struct is read up to its end */
+    if (cs__options_read(opts, &o))
+        return fail(r, CS_E_INVALID_ARGUMENT, 0, "store options invalid");
     if (o.account_sid) {
         uint8_t b[CS__SID_BYTES];
         if (cs__sid_parse(o.account_sid, strlen(o.account_sid), 'A', 'C', b) ||

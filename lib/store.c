@@ -7,7 +7,11 @@
  * (with everything they numbered gone), while commits never resets; the
  * epoch only grows (clear keeps it) and is an input of every generated
  * SID, so no SID made in an earlier epoch, journaled or not, is made again
- * in a later one. */
+ * in a later one; with a SID tag, the first byte of every service, role,
+ * channel and media SID the store generates is the tag (message SIDs and
+ * the account SID carry none), and the store makes the SIDs of an untagged
+ * store with the same keys and counters in the other 15 bytes. Options of
+ * version 2 are never read past that layout's end. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -102,6 +106,7 @@ static void gen_sid(const cs_store *s, uint64_t c, uint8_t out[CS__SID_BYTES]) {
     put64(in, c);
     for (int i = 0; i < 4; i++) in[8 + i] = (uint8_t)(s->epoch >> (8 * i));
     cs__siphash128(s->sid_key, in, s->epoch ? 12 : 8, out);
+    if (s->use_sid_tag) out[0] = s->sid_tag;
 }
 
 void cs__peek_sid(const cs_store *s, uint8_t out[CS__SID_BYTES]) {
@@ -209,12 +214,33 @@ static cs_err setup_base(cs_store *s, const cs_options *o) {
     return s->base_url ? CS_OK : CS_E_NOMEM;
 }
 
-cs_err cs_store_new(const cs_options *opts, cs_store **out) {
+/* Version 2 ended with seed: the fields after it are version 3's. */
+#define OPTIONS_V2_BYTES offsetof(cs_options, use_sid_tag)
+_Static_assert(OPTIONS_V2_BYTES ==
+                   offsetof(cs_options, seed) + sizeof(uint64_t),
+               "version 3 options add fields right after version 2's last");
+
+cs_err cs__options_read(const cs_options *opts, cs_options *out) {
     static const cs_options defaults = CS_OPTIONS_INIT;
-    const cs_options *o = opts ? opts : &defaults;
+    *out = defaults;
+    if (!opts) return CS_OK;
+    if (opts->version == CS_OPTIONS_VERSION) {
+        *out = *opts;
+    } else if (opts->version == 2) {
+        memcpy(out, opts, OPTIONS_V2_BYTES);
+        out->version = CS_OPTIONS_VERSION; /* the tag stays off */
+    } else {
+        return CS_E_INVALID_ARGUMENT;
+    }
+    return CS_OK;
+}
+
+cs_err cs_store_new(const cs_options *opts, cs_store **out) {
     CS__REQUIRE(out);
     *out = NULL;
-    if (o->version != CS_OPTIONS_VERSION || !cs__limits_valid(&o->limits))
+    cs_options copy;
+    const cs_options *o = &copy;
+    if (cs__options_read(opts, &copy) || !cs__limits_valid(&o->limits))
         return CS_E_INVALID_ARGUMENT;
     cs_allocator alc = {libc_malloc, libc_free, NULL};
     if (o->allocator) {
@@ -229,6 +255,8 @@ cs_err cs_store_new(const cs_options *opts, cs_store **out) {
     s->lim = o->limits;
     s->clock = o->clock ? o->clock : real_clock;
     s->clock_ctx = o->clock_ctx;
+    s->use_sid_tag = o->use_sid_tag;
+    s->sid_tag = o->sid_tag;
     cs_err e = setup_keys(s, o);
     if (!e) e = setup_account(s, o);
     if (!e) e = setup_base(s, o);
@@ -316,6 +344,10 @@ const char *cs_store_base_url(const cs_store *s) {
 const cs_limits *cs_store_limits(const cs_store *s) {
     CS__REQUIRE(s);
     return &s->lim;
+}
+int cs_store_sid_tag(const cs_store *s) {
+    CS__REQUIRE(s);
+    return s->use_sid_tag ? s->sid_tag : -1;
 }
 
 cs_err cs_store_set_limits(cs_store *s, const cs_limits *lim) {

@@ -400,8 +400,8 @@ int server_start(server *sv, const server_config *cfg) {
         cs_options o = CS_OPTIONS_INIT;
         o.account_sid = cfg->account_sid;
         o.base_url = cfg->base_url;
-        //TMP o.use_sid_tag = true; /* the shard in every service SID: routing */
-        //TMP o.sid_tag = (uint8_t)cfg->replica->shard;
+        o.use_sid_tag = true; /* the shard in every service SID: routing */
+        o.sid_tag = (uint8_t)cfg->replica->shard;
         int code = 1;
         sv->replica = replica_open(sv, cfg->replica, &o, &code);
         if (!sv->replica) return code;

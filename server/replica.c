@@ -795,12 +795,22 @@ static void publish_dirops(replica *r, uint64_t upto) {
         r->dq_n--;
         pthread_mutex_unlock(&r->mu);
         directory *dir = r->sv->directory;
-        int rc = d.op == 0   ? directory_put(dir, r->cfg.shard, d.sid, d.json, d.n)
-                 : d.op == 1 ? directory_del(dir, r->cfg.shard, d.sid)
-                             : directory_clear(dir, r->cfg.shard);
-        if (rc)
-            logf_(r, "the directory did not take the change of %s",
-                  d.op == 2 ? "a clear" : d.sid);
+        /* retried like the records (an entry stored twice changes nothing:
+         * a put replaces, a delete or clear of what is gone is a no-op) */
+        for (unsigned attempt = 0;; attempt++) {
+            int rc = d.op == 0   ? directory_put(dir, r->cfg.shard, d.sid, d.json, d.n)
+                     : d.op == 1 ? directory_del(dir, r->cfg.shard, d.sid)
+                                 : directory_clear(dir, r->cfg.shard);
+            if (!rc) break;
+            pthread_mutex_lock(&r->mu);
+            bool give_up = (r->stopping && attempt >= 3) || r->role != REPLICA_PRIMARY;
+            pthread_mutex_unlock(&r->mu);
+            if (attempt % 10 == 0 || give_up)
+                logf_(r, "the directory did not take the change of %s%s",
+                      d.op == 2 ? "a clear" : d.sid, give_up ? "" : ": retrying");
+            if (give_up) break;
+            sleep_ms(200);
+        }
         free(d.json);
         pthread_mutex_lock(&r->mu);
         if (d.seq > r->dir_done) r->dir_done = d.seq;

@@ -3225,6 +3225,152 @@ TEST(decision_sids_unpredictable_and_seed_reproducible) {
     CHECK(st == NULL);
 }
 
+/* The SIDs one session makes: a service (with its three role SIDs), a
+ * channel, a media item and two messages, and the store's tag. */
+typedef struct tag_sids {
+    char ac[CS_SID_BUFSZ], is[CS_SID_BUFSZ], rl[3][CS_SID_BUFSZ];
+    char ch[CS_SID_BUFSZ], me[CS_SID_BUFSZ], im[2][CS_SID_BUFSZ];
+    int tag;
+} tag_sids;
+
+static bool tag_session(const cs_options *o, tag_sids *t) {
+    tu_fx f;
+    memset(t, 0, sizeof *t);
+    if (!tu_open_opts(&f, o)) return false;
+    t->tag = cs_store_sid_tag(f.s);
+    snprintf(t->ac, CS_SID_BUFSZ, "%s", cs_store_account_sid(f.s));
+    snprintf(t->is, CS_SID_BUFSZ, "%s", f.svc);
+    snprintf(t->ch, CS_SID_BUFSZ, "%s", f.ch);
+    cs_service_view sv;
+    CHECK_OK(cs_service_fetch(f.s, S(f.svc), &sv));
+    snprintf(t->rl[0], CS_SID_BUFSZ, "%s", sv.default_service_role_sid);
+    snprintf(t->rl[1], CS_SID_BUFSZ, "%s", sv.default_channel_role_sid);
+    snprintf(t->rl[2], CS_SID_BUFSZ, "%s",
+             sv.default_channel_creator_role_sid);
+    bool ok = tu_media(&f, "x.pdf", t->me) == CS_OK &&
+              tu_msg(&f, "a", t->im[0]) == CS_OK &&
+              tu_msg(&f, "b", t->im[1]) == CS_OK;
+    tu_close(&f);
+    return ok;
+}
+
+static cs_options tagged_options(uint64_t seed, uint8_t tag) {
+    cs_options o = tu_options(seed);
+    o.use_sid_tag = true;
+    o.sid_tag = tag;
+    return o;
+}
+
+TEST(decision_sid_tag_in_service_channel_role_media_sids) {
+    cs_options uo = tu_options(TU_SEED);
+    tag_sids u, t, t2, other;
+    REQUIRE(tag_session(&uo, &u));
+    CHECK_INT(u.tag, -1);
+    /* The tag's byte alone does not turn the tag on. */
+    uo.sid_tag = 0xab;
+    REQUIRE(tag_session(&uo, &t));
+    CHECK(memcmp(&t, &u, sizeof t) == 0);
+    static const unsigned tags[] = {0, 1, 0xab, 255};
+    for (size_t k = 0; k < sizeof tags / sizeof tags[0]; k++) {
+        cs_options o = tagged_options(TU_SEED, (uint8_t)tags[k]);
+        REQUIRE(tag_session(&o, &t));
+        CHECK_INT(t.tag, tags[k]);
+        /* Same seed, same tag: the same SIDs. */
+        REQUIRE(tag_session(&o, &t2));
+        CHECK(memcmp(&t, &t2, sizeof t) == 0);
+        char hex[3];
+        snprintf(hex, sizeof hex, "%02x", tags[k]);
+        const char *got[6] = {t.is, t.rl[0], t.rl[1], t.rl[2], t.ch, t.me};
+        const char *plain[6] = {u.is, u.rl[0], u.rl[1], u.rl[2], u.ch, u.me};
+        const char *pre[6] = {"IS", "RL", "RL", "RL", "CH", "ME"};
+        for (int i = 0; i < 6; i++) {
+            CHECK(tu_is_sid(got[i], pre[i]));
+            /* digits 1-2 are the tag in lower case; the other 30 are the
+             * untagged store's */
+            if (strncmp(got[i] + 2, hex, 2) != 0)
+                CHECK_FAIL_("%s does not carry the tag %s", got[i], hex);
+            CHECK_STR(got[i] + 4, plain[i] + 4);
+        }
+        /* Account and message SIDs carry no tag: the untagged store's. */
+        CHECK_STR(t.ac, u.ac);
+        CHECK_STR(t.im[0], u.im[0]);
+        CHECK_STR(t.im[1], u.im[1]);
+        /* Another seed with the same tag: the other digits differ. */
+        cs_options oo = tagged_options(TU_SEED + 1, (uint8_t)tags[k]);
+        REQUIRE(tag_session(&oo, &other));
+        CHECK(strncmp(other.is + 2, hex, 2) == 0);
+        CHECK(strcmp(other.is + 4, t.is + 4) != 0);
+        CHECK(strcmp(other.ch + 4, t.ch + 4) != 0);
+    }
+}
+
+/* Options of version 2 (0.3.x: no use_sid_tag, sid_tag) still work and
+ * make untagged SIDs; any other version but the current one is refused. */
+TEST(decision_options_version_2_accepted_without_tag) {
+    cs_options uo = tu_options(TU_SEED);
+    tag_sids u, t;
+    REQUIRE(tag_session(&uo, &u));
+    /* The tag fields set, but version 2 says they are not there. */
+    cs_options o = tagged_options(TU_SEED, 0xab);
+    o.version = 2;
+    REQUIRE(tag_session(&o, &t));
+    CHECK(memcmp(&t, &u, sizeof t) == 0);
+    CHECK_INT(t.tag, -1);
+    /* A version 2 struct ends where version 3's new fields start: a heap
+     * block of exactly that size, so a build with ASan catches any read
+     * past it (store creation and snapshot loading alike). */
+    size_t v2 = offsetof(cs_options, use_sid_tag);
+    unsigned char *blk = malloc(v2);
+    REQUIRE(blk);
+    memcpy(blk, &o, v2);
+    const cs_options *p2 = (const cs_options *)(void *)blk;
+    cs_store *s = NULL, *l = NULL;
+    CHECK_OK(cs_store_new(p2, &s));
+    REQUIRE(s);
+    CHECK_INT(cs_store_sid_tag(s), -1);
+    cs_service_view sv;
+    CHECK_OK(cs_service_create(s, S("svc"), &sv));
+    CHECK_STR(sv.sid, u.is);
+    tu_mem m = {0};
+    CHECK_OK(cs_snapshot_save(s, tu_mem_write, &m));
+    CHECK_OK(cs_snapshot_load(p2, tu_mem_read, &m, &l, NULL));
+    REQUIRE(l);
+    CHECK_INT(cs_store_sid_tag(l), -1);
+    cs_channel_view a, b;
+    CHECK_OK(cs_channel_create(s, S(sv.sid), NULL, &a));
+    CHECK_OK(cs_channel_create(l, S(sv.sid), NULL, &b));
+    CHECK_STR(b.sid, a.sid);
+    cs_store_free(l);
+    /* The current version takes the tag, in loading too. */
+    cs_options o3 = tagged_options(TU_SEED, 0xab);
+    m.pos = 0;
+    CHECK_OK(cs_snapshot_load(&o3, tu_mem_read, &m, &l, NULL));
+    REQUIRE(l);
+    CHECK_INT(cs_store_sid_tag(l), 0xab);
+    cs_store_free(l);
+    /* Versions 0, 1 and 4: INVALID_ARGUMENT, no store, from both calls. */
+    static const unsigned bad[] = {0, 1, CS_OPTIONS_VERSION + 1};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        o3.version = bad[k];
+        cs_store *n = s;
+        FAILS_E(cs_store_new(&o3, &n), E_20001(CS_E_INVALID_ARGUMENT));
+        CHECK(n == NULL);
+        n = s;
+        m.pos = 0;
+        FAILS_E(cs_snapshot_load(&o3, tu_mem_read, &m, &n, NULL),
+                E_20001(CS_E_INVALID_ARGUMENT));
+        CHECK(n == NULL);
+        memcpy(blk, &o3, sizeof o3.version);
+        n = s;
+        FAILS_E(cs_store_new((const cs_options *)(void *)blk, &n),
+                E_20001(CS_E_INVALID_ARGUMENT));
+        CHECK(n == NULL);
+    }
+    tu_mem_free(&m);
+    cs_store_free(s);
+    free(blk);
+}
+
 static int cmp_sid(const void *a, const void *b) {
     return strcmp(a, b);
 }
@@ -5723,6 +5869,8 @@ static const check_test tests[] = {
     T(decision_sid_case_insensitive_input_lowercase_output),
     T(decision_sids_unpredictable_and_seed_reproducible),
     T(decision_sids_never_collide),
+    T(decision_sid_tag_in_service_channel_role_media_sids),
+    T(decision_options_version_2_accepted_without_tag),
     T(decision_message_json_field_order),
     T(decision_media_json_object_order),
     T(decision_urls_use_sids_never_unique_names),

@@ -1756,6 +1756,269 @@ TEST(webhook_settings_in_snapshots_and_journal) {
     tu_journal_free(&jb);
 }
 
+/* ---- SID tags ------------------------------------------------------------ */
+
+static cs_store *new_tagged(uint64_t seed, int tag) {
+    cs_options o = tu_options(seed);
+    o.use_sid_tag = tag >= 0;
+    o.sid_tag = (uint8_t)(tag >= 0 ? tag : 0);
+    cs_store *s = NULL;
+    if (cs_store_new(&o, &s)) return NULL;
+    return s;
+}
+
+/* Every SID-shaped text ("XX" + 32 lower-case hex) in a dump, sorted. */
+typedef struct sid_list {
+    char (*v)[CS_SID_BUFSZ];
+    size_t n, cap;
+} sid_list;
+
+static void sid_list_add(sid_list *l, const char *sid) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        if (!l->v) abort();
+    }
+    memcpy(l->v[l->n], sid, CS__SID_STRLEN);
+    l->v[l->n++][CS__SID_STRLEN] = '\0';
+}
+
+static int cmp_sidtxt(const void *a, const void *b) { return strcmp(a, b); }
+
+static void sids_of_dump(const char *d, sid_list *l) {
+    static const char *const pre[] = {"AC", "IS", "RL", "CH", "ME", "IM"};
+    for (const char *p = d; *p; p++)
+        for (int k = 0; k < 6; k++) {
+            char sid[CS_SID_BUFSZ];
+            snprintf(sid, sizeof sid, "%.34s", p);
+            if (tu_is_sid(sid, pre[k])) sid_list_add(l, sid);
+        }
+    qsort(l->v, l->n, sizeof *l->v, cmp_sidtxt);
+}
+
+static bool sid_listed(const sid_list *l, const char *sid) {
+    return l->n && bsearch(sid, l->v, l->n, sizeof *l->v, cmp_sidtxt);
+}
+
+static bool has_tag(const char *sid, int tag) {
+    char hex[3];
+    snprintf(hex, sizeof hex, "%02x", (unsigned)tag);
+    return strncmp(sid + 2, hex, 2) == 0;
+}
+
+TEST(sid_tag_snapshot_load_continues_tagged_sids) {
+    tu_now = TU_T0;
+    cs_store *a = new_tagged(21, 0x5c);
+    REQUIRE(a);
+    REQUIRE(populate(a, 3));
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(a, tu_mem_write, &m) == CS_OK);
+    cs_options o = tu_options(99); /* keys from the image, tag from here */
+    o.use_sid_tag = true;
+    o.sid_tag = 0x5c;
+    cs_err e;
+    cs_store *b = load(&m, &o, &e, NULL);
+    CHECK_INT(e, CS_OK);
+    REQUIRE(b);
+    CHECK_INT(cs_store_sid_tag(b), 0x5c);
+    char *da = dump_of(a), *db = dump_of(b);
+    CHECK_DUMP(db, da);
+    sid_list old = {0};
+    sids_of_dump(db, &old);
+    REQUIRE(old.n > 100);
+    free(da);
+    free(db);
+    /* The same calls in both stores make the same new SIDs, all tagged,
+     * none equal to an old one or to another new one. */
+    cs_service_view sv;
+    {
+        cs_page sp;
+        REQUIRE(cs_service_list(a, NULL, &sp) == CS_OK);
+        REQUIRE(cs_page_next_service(a, &sp, &sv));
+    }
+    char is[CS_SID_BUFSZ];
+    memcpy(is, sv.sid, sizeof is);
+    sid_list fresh = {0};
+    for (int i = 0; i < 40; i++) {
+        cs_service_view na, nb;
+        cs_channel_view ca, cb;
+        cs_media_view ma, mb;
+        CHECK_OK(cs_service_create(a, S("new"), &na));
+        CHECK_OK(cs_service_create(b, S("new"), &nb));
+        CHECK_OK(cs_channel_create(a, S(i % 2 ? is : na.sid), NULL, &ca));
+        CHECK_OK(cs_channel_create(b, S(i % 2 ? is : nb.sid), NULL, &cb));
+        CHECK_OK(cs_media_create(a, S(is), S("image/png"), CS_STR_ABSENT, 1,
+                                 &ma));
+        CHECK_OK(cs_media_create(b, S(is), S("image/png"), CS_STR_ABSENT, 1,
+                                 &mb));
+        const char *sa[6] = {na.sid, na.default_service_role_sid,
+                             na.default_channel_role_sid,
+                             na.default_channel_creator_role_sid, ca.sid,
+                             ma.sid};
+        const char *sb[6] = {nb.sid, nb.default_service_role_sid,
+                             nb.default_channel_role_sid,
+                             nb.default_channel_creator_role_sid, cb.sid,
+                             mb.sid};
+        for (int k = 0; k < 6; k++) {
+            CHECK_STR(sb[k], sa[k]);
+            CHECK(has_tag(sb[k], 0x5c));
+            if (sid_listed(&old, sb[k]))
+                CHECK_FAIL_("new SID %s was in the image", sb[k]);
+            sid_list_add(&fresh, sb[k]);
+        }
+    }
+    qsort(fresh.v, fresh.n, sizeof *fresh.v, cmp_sidtxt);
+    for (size_t i = 1; i < fresh.n; i++)
+        if (!strcmp(fresh.v[i - 1], fresh.v[i]))
+            CHECK_FAIL_("SID %s made twice", fresh.v[i]);
+    da = dump_of(a);
+    db = dump_of(b);
+    CHECK_DUMP(db, da);
+    free(da);
+    free(db);
+    /* The image holds no tag: loaded without one (or with another), the
+     * store makes the same SIDs with other first digits. */
+    cs_options plain = tu_options(99), other = o;
+    other.sid_tag = 0x5d;
+    cs_store *c = load(&m, &plain, &e, NULL), *d = load(&m, &other, &e, NULL);
+    REQUIRE(c && d);
+    CHECK_INT(cs_store_sid_tag(c), -1);
+    CHECK_INT(cs_store_sid_tag(d), 0x5d);
+    cs_store *a2 = load(&m, &o, &e, NULL);
+    REQUIRE(a2);
+    cs_service_view x, y, z;
+    CHECK_OK(cs_service_create(a2, S("new"), &x));
+    CHECK_OK(cs_service_create(c, S("new"), &y));
+    CHECK_OK(cs_service_create(d, S("new"), &z));
+    CHECK(has_tag(x.sid, 0x5c) && has_tag(z.sid, 0x5d));
+    CHECK(strcmp(y.sid, x.sid) != 0);
+    CHECK_STR(y.sid + 4, x.sid + 4);
+    CHECK_STR(z.sid + 4, x.sid + 4);
+    free(old.v);
+    free(fresh.v);
+    cs_store_free(a);
+    cs_store_free(a2);
+    cs_store_free(b);
+    cs_store_free(c);
+    cs_store_free(d);
+    tu_mem_free(&m);
+}
+
+/* Applies every record of j from the first; returns the first error. */
+static cs_err apply_all(cs_store *s, const tu_journal *j, size_t *at) {
+    for (size_t i = 0; i < j->n; i++) {
+        cs_err e = cs_journal_apply(s, j->rec[i], j->len[i], NULL, NULL);
+        if (e) {
+            *at = i;
+            return e;
+        }
+    }
+    *at = j->n;
+    return CS_OK;
+}
+
+static bool same_image(cs_store *a, cs_store *b) {
+    tu_mem ma = {0}, mb = {0};
+    bool ok = cs_snapshot_save(a, tu_mem_write, &ma) == CS_OK &&
+              cs_snapshot_save(b, tu_mem_write, &mb) == CS_OK &&
+              ma.n == mb.n && !memcmp(ma.p, mb.p, ma.n);
+    tu_mem_free(&ma);
+    tu_mem_free(&mb);
+    return ok;
+}
+
+/* A create record names the SID it made, tag included, so only a store
+ * with the writer's tag (same keys, same counters) applies it. */
+TEST(sid_tag_journal_applies_only_with_the_writers_tag) {
+    tu_now = TU_T0;
+    cs_store *w = new_tagged(22, 0xab);
+    REQUIRE(w);
+    tu_journal j = {0}, tail = {0};
+    REQUIRE(cs_store_set_journal(w, tu_journal_hook, &j) == CS_OK);
+    REQUIRE(populate(w, 2));
+    /* A follower with the same keys and tag rebuilds the writer exactly. */
+    cs_store *f = new_tagged(22, 0xab);
+    REQUIRE(f);
+    size_t at;
+    CHECK_INT(apply_all(f, &j, &at), CS_OK);
+    char *dw = dump_of(w), *df = dump_of(f);
+    CHECK_DUMP(df, dw);
+    free(df);
+    CHECK(same_image(w, f));
+    /* Another tag, or none: the first record (a service create) is
+     * RECORD_MISMATCH, and the store is as it was, observers untold. */
+    const int others[] = {0xaa, 0, -1};
+    for (int k = 0; k < 3; k++) {
+        cs_store *x = new_tagged(22, others[k]);
+        REQUIRE(x);
+        tu_events ev;
+        memset(&ev, 0, sizeof ev);
+        REQUIRE(cs_observer_add(x, tu_record, &ev, NULL) == CS_OK);
+        char *d0 = dump_of(x);
+        CHECK_INT(apply_all(x, &j, &at), CS_E_RECORD_MISMATCH);
+        CHECK_INT(at, 0);
+        CHECK_INT(ev.n, 0);
+        char *d1 = dump_of(x);
+        CHECK_DUMP(d1, d0);
+        free(d0);
+        free(d1);
+        cs_store_free(x);
+    }
+    /* The same after a snapshot (how a follower starts): loaded with the
+     * writer's tag it follows the later records, with another it stops at
+     * the first create and changes nothing. */
+    tu_mem m = {0};
+    REQUIRE(cs_snapshot_save(w, tu_mem_write, &m) == CS_OK);
+    REQUIRE(cs_store_set_journal(w, tu_journal_hook, &tail) == CS_OK);
+    tu_now += 500;
+    REQUIRE(populate(w, 1));
+    REQUIRE(tail.n > 0);
+    cs_options same = tu_options(5), other = tu_options(5);
+    same.use_sid_tag = other.use_sid_tag = true;
+    same.sid_tag = 0xab;
+    other.sid_tag = 0xac;
+    cs_err e;
+    cs_store *g = load(&m, &same, &e, NULL), *h = load(&m, &other, &e, NULL);
+    REQUIRE(g && h);
+    CHECK_INT(apply_all(g, &tail, &at), CS_OK);
+    free(dw);
+    dw = dump_of(w);
+    char *dg = dump_of(g);
+    CHECK_DUMP(dg, dw);
+    CHECK(same_image(w, g));
+    char *h0 = dump_of(h);
+    CHECK_INT(apply_all(h, &tail, &at), CS_E_RECORD_MISMATCH);
+    CHECK_INT(at, 0);
+    char *h1 = dump_of(h);
+    CHECK_DUMP(h1, h0);
+    /* And an untagged writer's records do not apply to a tagged store. */
+    cs_store *u = new_tagged(22, -1), *t = new_tagged(22, 0xab);
+    REQUIRE(u && t);
+    tu_journal ju = {0};
+    REQUIRE(cs_store_set_journal(u, tu_journal_hook, &ju) == CS_OK);
+    CHECK_OK(cs_service_create(u, S("x"), NULL));
+    REQUIRE(ju.n == 1);
+    CHECK_INT(cs_journal_apply(t, ju.rec[0], ju.len[0], NULL, NULL),
+              CS_E_RECORD_MISMATCH);
+    cs_store_stats st;
+    cs_store_stats_get(t, &st);
+    CHECK_INT(st.services, 0);
+    free(dw);
+    free(dg);
+    free(h0);
+    free(h1);
+    cs_store_free(w);
+    cs_store_free(f);
+    cs_store_free(g);
+    cs_store_free(h);
+    cs_store_free(u);
+    cs_store_free(t);
+    tu_journal_free(&j);
+    tu_journal_free(&tail);
+    tu_journal_free(&ju);
+    tu_mem_free(&m);
+}
+
 static const check_test TESTS[] = {
     T(snapshot_roundtrip_is_byte_identical),
     T(snapshot_tokens_and_sids_survive_and_continue),
@@ -1774,6 +2037,8 @@ static const check_test TESTS[] = {
     T(webhook_settings_in_snapshots_and_journal),
     T(journal_crafted_message_records_fail_as_their_call),
     T(journal_message_records_find_messages_in_their_epoch),
+    T(sid_tag_snapshot_load_continues_tagged_sids),
+    T(sid_tag_journal_applies_only_with_the_writers_tag),
 };
 
 CHECK_MAIN(TESTS)
