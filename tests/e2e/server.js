@@ -9,6 +9,14 @@
 //   CHATSTORE_SPEC_DIR    directory holding twilio_chat_v2.yaml, Twilio's
 //                         OpenAPI file (optional; also --spec-dir=DIR on the
 //                         command line, else tests/data/openapi)
+//   CHATSTORE_E2E_URL, CHATSTORE_E2E_ACCOUNT_SID, CHATSTORE_E2E_AUTH_TOKEN
+//                         (optional, together) an already running server or
+//                         cluster (e.g. HAProxy in front of the shards,
+//                         tests/cluster/e2e.js): startServer() without
+//                         arguments returns it instead of spawning one.
+//                         Servers started with flags or credentials of their
+//                         own, and those of tests about the server's own HTTP
+//                         edge ({ own: true }), are still spawned.
 
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -71,13 +79,51 @@ function serverBin() {
   return bin;
 }
 
+/** The server named by CHATSTORE_E2E_URL (and its credentials), or null. */
+function externalServer() {
+  const url = process.env.CHATSTORE_E2E_URL;
+  if (!url) return null;
+  const accountSid = process.env.CHATSTORE_E2E_ACCOUNT_SID;
+  const authToken = process.env.CHATSTORE_E2E_AUTH_TOKEN;
+  if (!accountSid || !authToken) {
+    throw new Error('CHATSTORE_E2E_URL needs CHATSTORE_E2E_ACCOUNT_SID and CHATSTORE_E2E_AUTH_TOKEN');
+  }
+  const u = new URL(url);
+  if (u.protocol !== 'http:' || u.pathname !== '/' || u.search) {
+    throw new Error(`CHATSTORE_E2E_URL=${url}: give http://HOST:PORT`);
+  }
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return {
+    origin: u.origin,
+    host,
+    port: Number(u.port || 80),
+    pid: null,
+    accountSid,
+    authToken,
+    auth: 'Basic ' + Buffer.from(`${accountSid}:${authToken}`).toString('base64'),
+    proc: null,
+    external: true,
+    output: () => ({ stdout: '', stderr: '' }),
+    alive: () => true,
+    exitInfo: () => null,
+    /** Not ours to stop: whoever started it checks and stops it. */
+    async stop() {},
+  };
+}
+
 /**
  * Starts a server with fresh random credentials. Resolves to
  * { origin, host, port, accountSid, authToken, auth, proc, pid, stop(), alive(), output() }.
  * extraArgs go to the command line (e.g. ['--media-cap', '1000']); listen is
- * --listen's value (default 127.0.0.1:0).
+ * --listen's value (default 127.0.0.1:0). Under CHATSTORE_E2E_URL, a call
+ * without any of these (and without own: true) returns that server instead.
  */
-function startServer({ extraArgs = [], accountSid, authToken, listen = '127.0.0.1:0' } = {}) {
+function startServer({ extraArgs = [], accountSid, authToken, listen = '127.0.0.1:0',
+  own = false } = {}) {
+  if (!own && extraArgs.length === 0 && !accountSid && !authToken && listen === '127.0.0.1:0') {
+    const ext = externalServer();
+    if (ext) return Promise.resolve(ext);
+  }
   const bin = serverBin();
   accountSid = accountSid || 'AC' + crypto.randomBytes(16).toString('hex');
   authToken = authToken || crypto.randomBytes(16).toString('hex');
