@@ -258,23 +258,66 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
+/* The stream's last sequence, or 0 when it cannot be read. */
+static uint64_t stream_last(directory *d) {
+    jsStreamInfo *si = NULL;
+    uint64_t last = 0;
+    if (js_GetStreamInfo(&si, d->js, DIRECTORY_STREAM, NULL, NULL) == NATS_OK) {
+        last = si->State.LastSeq;
+        jsStreamInfo_Destroy(si);
+    }
+    return last;
+}
+
+/* A new ordered consumer from stream sequence seq, replacing the current
+ * one (only the consumer thread reads d->sub). */
+static void resubscribe(directory *d, uint64_t seq) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = DIRECTORY_STREAM;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = seq;
+    natsSubscription *sub = NULL;
+    if (js_SubscribeSync(&sub, d->js, DIRECTORY_SUBJECT, NULL, &so, NULL) != NATS_OK)
+        return;
+    natsSubscription_Destroy(d->sub);
+    d->sub = sub;
+}
+
+static int64_t mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void *consume(void *arg) {
     directory *d = arg;
     natsMsg *held = NULL; /* a message waiting for memory */
+    int64_t last_msg = mono_ms(), last_check = last_msg;
     for (;;) {
         pthread_mutex_lock(&d->mu);
         int stop = d->stop;
+        uint64_t applied = d->applied;
         pthread_mutex_unlock(&d->mu);
         if (stop) break;
         natsMsg *m = held;
         held = NULL;
         if (!m) {
             natsStatus s = natsSubscription_NextMsg(&m, d->sub, 100);
-            if (s == NATS_TIMEOUT) continue;
-            if (s != NATS_OK) { /* connection trouble: the library resumes */
-                sleep_ms(50);
+            if (s != NATS_OK) {
+                /* Nothing for a second while the stream has more (the
+                 * NATS server the consumer lived on went away): a new
+                 * consumer from the next message. */
+                int64_t now = mono_ms();
+                if (now - last_msg > 1000 && now - last_check > 1000) {
+                    last_check = now;
+                    if (stream_last(d) > applied) resubscribe(d, applied + 1);
+                }
+                if (s != NATS_TIMEOUT) sleep_ms(50);
                 continue;
             }
+            last_msg = mono_ms();
         }
         jsMsgMetaData *meta = NULL;
         if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
@@ -364,23 +407,30 @@ static int open_key(directory *d, unsigned replicas, char *err, size_t errlen) {
             return fail(err, errlen, "opening KV bucket " DIRECTORY_BUCKET, s, 0);
     }
     kvEntry *e = NULL;
-    s = kvStore_Get(&e, bucket, DIRECTORY_KEY);
-    if (s == NATS_NOT_FOUND) {
-        unsigned char raw[16];
-        char hex[33];
-        if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-            kvStore_Destroy(bucket);
-            snprintf(err, errlen, "getrandom: %s", strerror(errno));
-            return -1;
-        }
-        for (int i = 0; i < 16; i++) {
-            hex[2 * i] = HEX[raw[i] >> 4];
-            hex[2 * i + 1] = HEX[raw[i] & 15];
-        }
-        hex[32] = '\0';
-        /* fails when another server created it first: then read theirs */
-        kvStore_CreateString(NULL, bucket, DIRECTORY_KEY, hex);
+    /* A bucket just created with several replicas may still be electing
+     * its leader: read, or create when absent, for up to 10 s. */
+    for (int attempt = 0; attempt < 50; attempt++) {
         s = kvStore_Get(&e, bucket, DIRECTORY_KEY);
+        if (s == NATS_OK) break;
+        if (s == NATS_NOT_FOUND) {
+            unsigned char raw[16];
+            char hex[33];
+            if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+                kvStore_Destroy(bucket);
+                snprintf(err, errlen, "getrandom: %s", strerror(errno));
+                return -1;
+            }
+            for (int i = 0; i < 16; i++) {
+                hex[2 * i] = HEX[raw[i] >> 4];
+                hex[2 * i + 1] = HEX[raw[i] & 15];
+            }
+            hex[32] = '\0';
+            /* fails when another server created it first: then read theirs */
+            kvStore_CreateString(NULL, bucket, DIRECTORY_KEY, hex);
+            s = kvStore_Get(&e, bucket, DIRECTORY_KEY);
+            if (s == NATS_OK) break;
+        }
+        sleep_ms(200);
     }
     if (s != NATS_OK) {
         kvStore_Destroy(bucket);

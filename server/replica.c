@@ -388,8 +388,12 @@ static int next_msg(replica *r, natsMsg **m, uint64_t *sseq, int64_t *ts,
     return 0;
 }
 
+static uint64_t stream_head(replica *r);
+static int subscribe_from(replica *r, uint64_t seq);
+
 static void *follow_main(void *arg) {
     replica *r = arg;
+    int64_t last_msg = now_ns(), last_check = last_msg;
     for (;;) {
         pthread_mutex_lock(&r->mu);
         bool stop = r->fol_stop || r->stopping;
@@ -399,9 +403,27 @@ static void *follow_main(void *arg) {
         uint64_t sseq = 0;
         int64_t ts = 0;
         int k = next_msg(r, &m, &sseq, &ts, 100);
-        if (k == 1) continue;
-        if (k < 0) {
-            sleep_ms(50);
+        if (k) {
+            /* Nothing for a second while the stream has more (the NATS
+             * server this consumer lived on went away, say): a new
+             * consumer from the next message. */
+            int64_t now = now_ns();
+            if (now - last_msg > 1000000000 && now - last_check > 1000000000) {
+                last_check = now;
+                uint64_t head = stream_head(r);
+                if (head > r->stream_last) {
+                    logf_(r, "the stream has %" PRIu64 " messages this follower "
+                             "has not received: reading again from %" PRIu64,
+                          head - r->stream_last, r->stream_last + 1);
+                    subscribe_from(r, r->stream_last + 1);
+                }
+            }
+            if (k < 0) sleep_ms(50);
+            continue;
+        }
+        last_msg = now_ns();
+        if (sseq <= r->stream_last) { /* delivered again: applied already */
+            natsMsg_Destroy(m);
             continue;
         }
         int rc = apply_msg(r, m, sseq, ts);
@@ -749,8 +771,8 @@ static void fence(replica *r, const char *why) {
     if (r->role == REPLICA_PRIMARY) {
         r->role = REPLICA_FENCED;
         snprintf(r->fence_msg, sizeof r->fence_msg,
-                 "This server is no longer the writer of shard %u: %s", r->cfg.shard,
-                 why);
+                 "This server is fenced: it is no longer the writer of shard %u: %s",
+                 r->cfg.shard, why);
         logf_(r, "fenced: %s; this server changes nothing any more: restart "
                  "it with --follow",
               why);
@@ -1228,6 +1250,27 @@ static int take_lease(replica *r) {
     }
     logf_(r, "cannot read or take the writer lease %s", r->lease_key);
     return -1;
+}
+
+/* An ordered consumer from stream sequence seq (0: the first message),
+ * replacing the current one. 0 or -1. */
+static int subscribe_from(replica *r, uint64_t seq) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Ordered = true;
+    so.Config.DeliverPolicy = seq ? js_DeliverByStartSequence : js_DeliverAll;
+    so.Config.OptStartSeq = seq;
+    jsErrCode jerr = 0;
+    natsSubscription *sub = NULL;
+    natsStatus s = js_SubscribeSync(&sub, r->js, r->subject, NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        logf_(r, "cannot read stream %s: %s (JetStream error %d)", r->stream,
+              natsStatus_GetText(s), (int)jerr);
+        return -1;
+    }
+    if (r->sub) natsSubscription_Destroy(r->sub);
+    r->sub = sub;
+    return 0;
 }
 
 static int subscribe_all(replica *r) {
