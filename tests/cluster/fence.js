@@ -14,6 +14,7 @@
 // Fails when nats-server or haproxy is missing.
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { request, sleep, startCluster, waitFor } = require('./cluster');
 
 async function mkChannel(c, sid) {
@@ -76,6 +77,17 @@ async function main() {
     }
     const s1a = c.server('s1a');
     s1a.kill('SIGSTOP');
+    // kill() only queues the signal: wait until every thread of s1a is
+    // stopped, or a loaded machine lets the next request through first
+    // (then it is acknowledged before the promotion, legitimately).
+    const stopped1 = await waitFor(() => {
+      const dir = `/proc/${s1a.pid}/task`;
+      return fs.readdirSync(dir).every((t) => {
+        const st = fs.readFileSync(`${dir}/${t}/stat`, 'utf8');
+        return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'T';
+      });
+    }, 5000, 10);
+    assert.ok(stopped1, 's1a did not stop on SIGSTOP');
     // Sent before the promotion, answered only after it.
     const pending = request(s1a, ch1, { method: 'POST', form: { Body: 'pending on the paused primary' }, timeout: 30000 })
       .catch((e) => ({ status: 0, text: e.message }));
