@@ -174,10 +174,6 @@ function failover() {
     ['1 shard, async, through HAProxy', () => cluster(1, 'async')],
     ['2 shards, sync, through HAProxy', () => cluster(2, 'sync')],
     ['2 shards, async, through HAProxy', () => cluster(2, 'async')],
-    // A synchronous write holds its request thread until JetStream acks
-    // it: with the default one thread, one record per stream message.
-    ['1 shard, sync, --threads 16, through HAProxy', () => cluster(1, 'sync', ['--threads', '16'])],
-    ['2 shards, sync, --threads 16, through HAProxy', () => cluster(2, 'sync', ['--threads', '16'])],
   ];
   const best = new Map();
   for (let round = 0; round < ROUNDS; round++) {
