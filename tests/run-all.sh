@@ -2,9 +2,10 @@
 # Builds and runs every test: a release build with warnings as errors, an
 # ASan+UBSan build, a ThreadSanitizer build for the thread stress tests (the
 # library's, the server's journal file and its threads, the server
-# compacting beside writers and readers, and the server's connection
-# deadlines under hundreds of slow clients), and a short run of every
-# fuzzer (FUZZ_SECONDS each, default 20).
+# compacting beside writers and readers, the server's connection
+# deadlines under hundreds of slow clients, the service directory, and a
+# replicated cluster's failover, fencing and loss of a NATS server), and a
+# short run of every fuzzer (FUZZ_SECONDS each, default 20).
 # Usage: tests/run-all.sh [build-root]   (default: ./build-all)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +35,7 @@ done
 
 run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON -DCHATSTORE_CHECKED=ON
-run tsan "-R threads|test_api|test_jfile|server_durable_compact|server_slow|test_directory" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
+run tsan "-R threads|test_api|test_jfile|server_durable_compact|server_slow|test_directory|cluster_failover|cluster_fence|cluster_nats_loss" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
 
 # Every libFuzzer harness for a short, bounded time (clang, ASan+UBSan).
 FUZZ_BUILD=$out/fuzz "$root/fuzz/run.sh" "${FUZZ_SECONDS:-20}"
