@@ -272,49 +272,54 @@ static const char *hdr(natsMsg *m, const char *key) {
 
 /* ---- applying the stream --------------------------------------------------- */
 
-/* Puts a media item's bytes in place after its record was applied. */
-static void media_put(replica *r, const void *rec, size_t rlen,
-                      const uint8_t *data, size_t n) {
+/* Puts a media item's bytes in place after its record was applied; a
+ * non-empty *why (cap bytes) says what could not be kept. */
+static void media_put(server *sv, const void *rec, size_t rlen,
+                      const uint8_t *data, size_t n, char *why, size_t cap) {
     cs_journal_info info;
     if (cs_journal_record_info(rec, rlen, &info, NULL) ||
         info.op != CS_JOURNAL_MEDIA_CREATE)
         return;
-    server *sv = r->sv;
     cs_media_view v;
     if (cs_media_fetch(sv->store, cs_str_c(info.service_sid),
                        cs_str_c(info.created_sid), &v))
         return;
     blob *b = NULL;
     if (media_store_prepare(sv->media, (const char *)data, n, &b)) {
-        logf_(r, "media %s (%zu bytes) does not fit this server's media "
+        snprintf(why, cap,
+                 "media %s (%zu bytes) does not fit this server's media "
                  "memory: its content will be 404 here",
-              info.created_sid, n);
+                 info.created_sid, n);
         return;
     }
     media_store_commit(sv->media, b, info.created_sid, info.service_sid,
                        v.date_created);
 }
 
-/* Applies a `rec` message's frames under the store's exclusive lock.
- * 0, or -1 after logging why. */
-static int apply_records(replica *r, const uint8_t *p, size_t n,
-                         uint64_t sseq) {
-    cs_store *s = r->sv->store;
-    if (cs_store_lock_exclusive(s)) return -1;
+int replica_apply_frames(server *sv, const uint8_t *p, size_t n,
+                         uint64_t *last, char *why, size_t cap) {
+    cs_store *s = sv->store;
+    why[0] = '\0';
+    if (cs_store_lock_exclusive(s)) {
+        snprintf(why, cap, "the store's lock failed");
+        return -1;
+    }
     int rc = 0;
-    uint64_t last = 0;
     size_t i = 0;
     while (i < n) {
         if (n - i < FRAME_HEADER || frame_len(p + i) > n - i - FRAME_HEADER) {
-            logf_(r, "stream message %" PRIu64 ": a frame is cut short at "
-                     "byte %zu",
-                  sseq, i);
+            snprintf(why, cap, "a frame is cut short at byte %zu", i);
             rc = -1;
             break;
         }
         uint8_t type = p[i];
         size_t len = frame_len(p + i);
         const uint8_t *rec = p + i + FRAME_HEADER;
+        if (type != FRAME_RECORD && type != FRAME_MEDIA) {
+            snprintf(why, cap, "a frame of unknown type %u at byte %zu", type, i);
+            rc = -1;
+            break;
+        }
         i += FRAME_HEADER + len;
         if (type != FRAME_RECORD) continue; /* media frames: with their record */
         bool applied = false;
@@ -323,19 +328,28 @@ static int apply_records(replica *r, const uint8_t *p, size_t n,
         if (e) {
             uint64_t seq = 0;
             cs_journal_record_seq(rec, len, &seq);
-            logf_(r, "stream message %" PRIu64 ": record %" PRIu64
-                     " cannot be applied: %s%s%s",
-                  sseq, seq, cs_err_message(e), e == CS_E_BAD_RECORD ? ": " : "",
-                  e == CS_E_BAD_RECORD ? de.reason : "");
+            snprintf(why, cap, "record %" PRIu64 " cannot be applied: %s%s%s", seq,
+                     cs_err_message(e), e == CS_E_BAD_RECORD ? ": " : "",
+                     e == CS_E_BAD_RECORD ? de.reason : "");
             rc = -1;
             break;
         }
-        cs_journal_record_seq(rec, len, &last);
+        cs_journal_record_seq(rec, len, last);
         if (applied && i < n && n - i >= FRAME_HEADER && p[i] == FRAME_MEDIA &&
             frame_len(p + i) <= n - i - FRAME_HEADER)
-            media_put(r, rec, len, p + i + FRAME_HEADER, frame_len(p + i));
+            media_put(sv, rec, len, p + i + FRAME_HEADER, frame_len(p + i), why, cap);
     }
     cs_store_unlock(s);
+    return rc;
+}
+
+/* Applies a `rec` message's frames. 0, or -1 after logging why. */
+static int apply_records(replica *r, const uint8_t *p, size_t n,
+                         uint64_t sseq) {
+    uint64_t last = 0;
+    char why[400];
+    int rc = replica_apply_frames(r->sv, p, n, &last, why, sizeof why);
+    if (why[0]) logf_(r, "stream message %" PRIu64 ": %s", sseq, why);
     if (last) {
         pthread_mutex_lock(&r->mu);
         if (last > r->applied_commit) r->applied_commit = last;
@@ -607,6 +621,41 @@ static int publish_snapshot(replica *r) {
     return rc;
 }
 
+int replica_load_media(server *sv, const uint8_t *p, size_t n, char *why,
+                       size_t cap) {
+    for (size_t i = 0; i < n;) {
+        size_t len = n - i >= FRAME_HEADER ? frame_len(p + i) : 0;
+        if (n - i < FRAME_HEADER || p[i] != FRAME_MEDIA || len < SNAP_MEDIA_HEAD ||
+            len > n - i - FRAME_HEADER) {
+            snprintf(why, cap, "media frames damaged at byte %zu", i);
+            return -1;
+        }
+        const uint8_t *f = p + i + FRAME_HEADER;
+        char is[CS_SID_BUFSZ], me[CS_SID_BUFSZ];
+        memcpy(is, f, CS__SIDLEN);
+        is[CS__SIDLEN] = '\0';
+        memcpy(me, f + CS__SIDLEN, CS__SIDLEN);
+        me[CS__SIDLEN] = '\0';
+        uint64_t created = 0;
+        for (int k = 0; k < 8; k++) created |= (uint64_t)f[2 * CS__SIDLEN + k] << (8 * k);
+        /* only for a media item the store holds */
+        cs_media_view v;
+        if (cs_media_fetch(sv->store, cs_str_c(is), cs_str_c(me), &v) != CS_OK) {
+            snprintf(why, cap, "media %.34s of the image is not in the store", me);
+            return -1;
+        }
+        blob *b = NULL;
+        if (!media_store_prepare(sv->media, (const char *)f + SNAP_MEDIA_HEAD,
+                                 len - SNAP_MEDIA_HEAD, &b)) {
+            /* the store's SIDs: NUL-safe and canonical */
+            media_store_drop(sv->media, v.sid);
+            media_store_commit(sv->media, b, v.sid, v.service_sid, (int64_t)created);
+        }
+        i += FRAME_HEADER + len;
+    }
+    return 0;
+}
+
 /* Reads the stream's leading snapshot into a store. 0 or -1. */
 static int load_snapshot(replica *r, const cs_options *opts) {
     growbuf g = {0};
@@ -656,29 +705,10 @@ static int load_snapshot(replica *r, const cs_options *opts) {
         return -1;
     }
     /* the media bytes the snapshot carries after its image */
-    for (size_t i = image_len; i + FRAME_HEADER <= g.n;) {
-        size_t len = frame_len(g.p + i);
-        if (g.p[i] != FRAME_MEDIA || len < SNAP_MEDIA_HEAD ||
-            len > g.n - i - FRAME_HEADER) {
-            logf_(r, "the snapshot's media frames are damaged at byte %zu", i);
-            break;
-        }
-        const uint8_t *f = g.p + i + FRAME_HEADER;
-        char is[CS_SID_BUFSZ], me[CS_SID_BUFSZ];
-        memcpy(is, f, CS__SIDLEN);
-        is[CS__SIDLEN] = '\0';
-        memcpy(me, f + CS__SIDLEN, CS__SIDLEN);
-        me[CS__SIDLEN] = '\0';
-        uint64_t created = 0;
-        for (int k = 0; k < 8; k++) created |= (uint64_t)f[2 * CS__SIDLEN + k] << (8 * k);
-        blob *b = NULL;
-        if (!media_store_prepare(r->sv->media, (const char *)f + SNAP_MEDIA_HEAD,
-                                 len - SNAP_MEDIA_HEAD, &b))
-            media_store_commit(r->sv->media, b, me, is, (int64_t)created);
-        else
-            logf_(r, "media %s does not fit this server's media memory", me);
-        i += FRAME_HEADER + len;
-    }
+    char why[400];
+    if (replica_load_media(r->sv, g.p + image_len, g.n - image_len, why,
+                           sizeof why))
+        logf_(r, "the snapshot's media: %s", why);
     free(g.p);
     return 0;
 }

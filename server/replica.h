@@ -110,6 +110,19 @@ void replica_healthz_writer(replica *r, reply *rp);
 void replica_status(replica *r, reply *rp);
 void replica_promote(replica *r, reply *rp);
 
+/* The stream's payloads, applied without NATS (used by the follower, and
+ * by fuzz/fuzz_replica.c on bytes of any shape). replica_apply_frames:
+ * a `rec` message's frames (docs/replication.md) applied to sv->store
+ * under its exclusive lock, media frames into sv->media; *last gets the
+ * seq of the last record applied. replica_load_media: a snapshot's media
+ * frames (after its image), each for a media item sv->store holds. 0, or
+ * -1 with why[0..cap) saying what was wrong (what came before it stays
+ * applied: records are applied one by one, each all or nothing). */
+int replica_apply_frames(server *sv, const uint8_t *p, size_t n,
+                         uint64_t *last, char *why, size_t cap);
+int replica_load_media(server *sv, const uint8_t *p, size_t n, char *why,
+                       size_t cap);
+
 typedef struct replica_stats {
     int role;                 /* replica_role */
     uint64_t term;
