@@ -5,7 +5,7 @@
 # Usage: fuzz/run.sh [SECONDS_EACH] [NAME...]
 #   SECONDS_EACH  time per fuzzer (default 20)
 #   NAME          harnesses to run (default: all of json utf8 time sid token ops
-#                 snapshot journal server)
+#                 snapshot journal server replica)
 # Environment:
 #   FUZZ_BUILD    build directory (default: <repo>/build-fuzz)
 #   FUZZ_JOBS     parallel build jobs (default: nproc)
@@ -22,7 +22,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-20}
 [ $# -gt 0 ] && shift
-names=${*:-json utf8 time sid token ops snapshot journal server}
+names=${*:-json utf8 time sid token ops snapshot journal server replica}
 build=${FUZZ_BUILD:-$root/build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 nicelvl=${FUZZ_NICE:-10}
