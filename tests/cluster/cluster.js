@@ -406,6 +406,11 @@ class Cluster {
     for (let i = 0; i < 64; i++) {
       const r = await request(this, '/v2/Services', { method: 'POST', form: { FriendlyName: name } });
       if (r.status !== 201) throw new Error(`create service: ${r.status} ${r.text}`);
+      // Every service SID names the shard that made it (SD9, RP7).
+      const digits = r.json.sid.slice(2, 4);
+      if (!/^[0-9a-f]{2}$/.test(digits) || parseInt(digits, 16) >= this.servers.length) {
+        throw new Error(`service SID ${r.json.sid} names no shard of this cluster`);
+      }
       if (r.json.sid.slice(0, 4).toUpperCase() === tag) return r.json;
       await request(this, `/v2/Services/${r.json.sid}`, { method: 'DELETE' });
     }
