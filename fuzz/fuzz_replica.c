@@ -7,12 +7,13 @@
  * bytes of a `rec` message's frames, then the rest as a snapshot's media
  * frames. They are applied to a fresh follower store per input, made with
  * the options of the writer that produced the seeds (seed, clock, SID tag
- * 1), and a small media byte store (64 KiB, so full is reached too).
+ * 1), and a small media byte store (64 KiB, so full is reached too)
+ * with the server's media observer (bytes leave with their item).
  *
  * Checks: nothing crashes or leaks (ASan, UBSan, LeakSanitizer);
  * cs_store_check passes after each step; every media item whose bytes the
  * media store holds is a media item of the store, with exactly that many
- * bytes; an input that applied cleanly applied every record frame it
+ * bytes (a frame of another length is refused); an input that applied cleanly applied every record frame it
  * holds (the store's commit count equals the last record's seq).
  *
  * Seeds: built with -DFUZZ_REPLICA_SEEDS this file is make_replica_seeds,
@@ -86,6 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_CHECK(cs_store_new(&o, &sv.store) == CS_OK, "cs_store_new");
     sv.media = media_store_new(64 * 1024);
     FZ_CHECK(sv.media != NULL, "media_store_new");
+    /* as a follower has it: bytes leave with their media item */
+    FZ_CHECK(media_observe(&sv) == 0, "media_observe");
 
     uint64_t last = 0;
     char why[400];

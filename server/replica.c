@@ -274,26 +274,32 @@ static const char *hdr(natsMsg *m, const char *key) {
 
 /* Puts a media item's bytes in place after its record was applied; a
  * non-empty *why (cap bytes) says what could not be kept. */
-static void media_put(server *sv, const void *rec, size_t rlen,
-                      const uint8_t *data, size_t n, char *why, size_t cap) {
+static int media_put(server *sv, const void *rec, size_t rlen,
+                     const uint8_t *data, size_t n, char *why, size_t cap) {
     cs_journal_info info;
     if (cs_journal_record_info(rec, rlen, &info, NULL) ||
         info.op != CS_JOURNAL_MEDIA_CREATE)
-        return;
+        return 0;
     cs_media_view v;
     if (cs_media_fetch(sv->store, cs_str_c(info.service_sid),
                        cs_str_c(info.created_sid), &v))
-        return;
+        return 0;
+    if (v.size != n) {
+        snprintf(why, cap, "media %s has %llu bytes, its frame %zu",
+                 info.created_sid, (unsigned long long)v.size, n);
+        return -1;
+    }
     blob *b = NULL;
     if (media_store_prepare(sv->media, (const char *)data, n, &b)) {
         snprintf(why, cap,
                  "media %s (%zu bytes) does not fit this server's media "
                  "memory: its content will be 404 here",
                  info.created_sid, n);
-        return;
+        return 0;
     }
     media_store_commit(sv->media, b, info.created_sid, info.service_sid,
                        v.date_created);
+    return 0;
 }
 
 int replica_apply_frames(server *sv, const uint8_t *p, size_t n,
@@ -336,8 +342,11 @@ int replica_apply_frames(server *sv, const uint8_t *p, size_t n,
         }
         cs_journal_record_seq(rec, len, last);
         if (applied && i < n && n - i >= FRAME_HEADER && p[i] == FRAME_MEDIA &&
-            frame_len(p + i) <= n - i - FRAME_HEADER)
-            media_put(sv, rec, len, p + i + FRAME_HEADER, frame_len(p + i), why, cap);
+            frame_len(p + i) <= n - i - FRAME_HEADER &&
+            media_put(sv, rec, len, p + i + FRAME_HEADER, frame_len(p + i), why, cap)) {
+            rc = -1;
+            break;
+        }
     }
     cs_store_unlock(s);
     return rc;
@@ -642,6 +651,11 @@ int replica_load_media(server *sv, const uint8_t *p, size_t n, char *why,
         cs_media_view v;
         if (cs_media_fetch(sv->store, cs_str_c(is), cs_str_c(me), &v) != CS_OK) {
             snprintf(why, cap, "media %.34s of the image is not in the store", me);
+            return -1;
+        }
+        if (v.size != len - SNAP_MEDIA_HEAD) {
+            snprintf(why, cap, "media %s has %llu bytes, its frame %zu", v.sid,
+                     (unsigned long long)v.size, len - SNAP_MEDIA_HEAD);
             return -1;
         }
         blob *b = NULL;
