@@ -488,6 +488,27 @@ function outcome(attempts) {
   return { ok, failed };
 }
 
+/** Creates a channel in service sid through the cluster; resolves the path
+ * of its message list. */
+async function messagesPath(c, sid) {
+  const r = await request(c, `/v2/Services/${sid}/Channels`, { method: 'POST', form: {} });
+  if (r.status !== 201) throw new Error(`create channel: ${r.status} ${r.text}`);
+  return `/v2/Services/${sid}/Channels/${r.json.sid}/Messages`;
+}
+
+/** Runs a test's main(): exit 1 when it throws or takes longer than ms. */
+function runTest(name, main, ms = 150000) {
+  const deadline = setTimeout(() => {
+    console.log(`# ${name}: no result within ${ms / 1000} s`);
+    process.exit(1);
+  }, ms);
+  main().then(() => { clearTimeout(deadline); }, (e) => {
+    console.log(`# ${name} FAILED: ${e.stack}`);
+    process.exit(1);
+  });
+}
+
 module.exports = {
-  HOST, Proc, createLoad, freePorts, outcome, request, sleep, startCluster, waitFor,
+  HOST, Proc, createLoad, freePorts, messagesPath, outcome, request, runTest, sleep,
+  startCluster, waitFor,
 };

@@ -15,13 +15,7 @@
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { request, sleep, startCluster, waitFor } = require('./cluster');
-
-async function mkChannel(c, sid) {
-  const r = await request(c, `/v2/Services/${sid}/Channels`, { method: 'POST', form: {} });
-  assert.equal(r.status, 201, r.text);
-  return `/v2/Services/${sid}/Channels/${r.json.sid}/Messages`;
-}
+const { request, sleep, startCluster, waitFor, messagesPath, runTest } = require('./cluster');
 
 async function promote(c, node) {
   let r;
@@ -37,7 +31,7 @@ async function main() {
   try {
     // ---- 1. restart of a deposed primary as a primary ---------------------
     const s0 = await c.serviceOn(0, 'fence 0');
-    const ch0 = await mkChannel(c, s0.sid);
+    const ch0 = await messagesPath(c, s0.sid);
     for (let i = 0; i < 5; i++) {
       assert.equal((await request(c, ch0, { method: 'POST', form: { Body: `a${i}` } })).status, 201);
     }
@@ -71,7 +65,7 @@ async function main() {
 
     // ---- 2. a primary paused while its follower is promoted ---------------
     const s1 = await c.serviceOn(1, 'fence 1');
-    const ch1 = await mkChannel(c, s1.sid);
+    const ch1 = await messagesPath(c, s1.sid);
     for (let i = 0; i < 5; i++) {
       assert.equal((await request(c, ch1, { method: 'POST', form: { Body: `b${i}` } })).status, 201);
     }
@@ -144,11 +138,4 @@ async function main() {
   }
 }
 
-const deadline = setTimeout(() => {
-  console.log('# cluster_fence: no result within 150 s');
-  process.exit(1);
-}, 150000);
-main().then(() => { clearTimeout(deadline); }, (e) => {
-  console.log(`# cluster_fence FAILED: ${e.stack}`);
-  process.exit(1);
-});
+runTest('cluster_fence', main, 150000);

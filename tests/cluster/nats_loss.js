@@ -8,16 +8,10 @@
 // Fails when nats-server or haproxy is missing.
 
 const assert = require('node:assert/strict');
-const { createLoad, outcome, request, sleep, startCluster, waitFor } = require('./cluster');
+const { createLoad, outcome, request, sleep, startCluster, waitFor, messagesPath, runTest } = require('./cluster');
 
 const RETRY_MS = 15000;
 const localPath = (url) => { const u = new URL(url); return u.pathname + u.search; };
-
-async function mkChannel(c, sid) {
-  const r = await request(c, `/v2/Services/${sid}/Channels`, { method: 'POST', form: {} });
-  assert.equal(r.status, 201, r.text);
-  return `/v2/Services/${sid}/Channels/${r.json.sid}/Messages`;
-}
 
 async function main() {
   const c = await startCluster({ shards: 2, replication: 'sync' });
@@ -25,7 +19,7 @@ async function main() {
   try {
     const s0 = await c.serviceOn(0, 'nats loss 0');
     const s1 = await c.serviceOn(1, 'nats loss 1');
-    const chans = [await mkChannel(c, s0.sid), await mkChannel(c, s1.sid)];
+    const chans = [await messagesPath(c, s0.sid), await messagesPath(c, s1.sid)];
     const load = createLoad(c, chans, { workers: 8, retryMs: RETRY_MS, tag: 'n', timeout: 10000 });
     await sleep(1500);
     const tKill = Date.now();
@@ -111,11 +105,4 @@ async function main() {
   }
 }
 
-const deadline = setTimeout(() => {
-  console.log('# cluster_nats_loss: no result within 150 s');
-  process.exit(1);
-}, 150000);
-main().then(() => { clearTimeout(deadline); }, (e) => {
-  console.log(`# cluster_nats_loss FAILED: ${e.stack}`);
-  process.exit(1);
-});
+runTest('cluster_nats_loss', main, 150000);
