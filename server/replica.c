@@ -26,10 +26,24 @@
  *   revision), applies everything the stream holds, then writes a `term`
  *   marker, so any message the old writer still tries to publish fails its
  *   expected-last-sequence check.
- * - Lock order: the store's lock before r->mu; nothing waits for the store
- *   while holding r->mu, and no NATS call is made while holding r->mu.
+ * - A synchronous request waits for that acknowledgement parked (its
+ *   connection suspended, replica_request_defer) on r->waiters; every
+ *   change of the acknowledged position, the role or the stopping state,
+ *   and the publisher's 50 ms tick for deadlines, wake the parked requests
+ *   whose outcome is known, each exactly once.
+ * - Lock order: the store's lock before r->mu, r->mu before the transport's
+ *   (a waiter's suspend and wake run under r->mu); nothing waits for the
+ *   store while holding r->mu, and no NATS call is made while holding it.
  * - Service changes go to the cluster-wide directory (directory.c) after the
- *   shard's record holding them was acknowledged, in commit order.
+ *   shard's record holding them was acknowledged, in commit order; a new
+ *   writer first reconciles the directory with its store.
+ * - Compaction: a snapshot published by the publisher thread sits in the
+ *   stream exactly after the commit it images (the records queued before
+ *   it are published first, under the store's shared lock nothing new is
+ *   queued); the stream is purged only below the previous snapshot.
+ * - A follower applies messages in stream order, each once (a message at
+ *   or below its position is skipped); a consumer that stalls while the
+ *   stream has more is replaced by one from the next message.
  */
 #include "replica.h"
 
@@ -97,7 +111,6 @@ struct replica {
     pthread_t fol_thr;
     bool fol_started, fol_stop;
     uint64_t applied_commit;
-    int64_t applied_ts;
 
     uint64_t published, publish_errors;
     replica_waiter *waiters; /* parked requests (replica_request_defer) */
@@ -388,7 +401,7 @@ static int apply_msg(replica *r, natsMsg *m, uint64_t sseq, int64_t ts) {
     }
     pthread_mutex_lock(&r->mu);
     if (!rc && sseq > r->stream_last) r->stream_last = sseq;
-    if (!rc) r->applied_ts = ts;
+    (void)ts;
     pthread_mutex_unlock(&r->mu);
     return rc;
 }
@@ -704,7 +717,7 @@ static int load_snapshot(replica *r, const cs_options *opts) {
         if (!r->snap_first) r->snap_first = sseq;
         natsMsg_Destroy(m);
         r->stream_last = sseq;
-        r->applied_ts = ts;
+        (void)ts;
         if (last) break;
     }
     if (image_len > g.n) image_len = g.n;
