@@ -353,7 +353,7 @@ int replica_apply_frames(server *sv, const uint8_t *p, size_t n,
             rc = -1;
             break;
         }
-        cs_journal_record_seq(rec, len, last);
+        if (applied) cs_journal_record_seq(rec, len, last); /* (not a skipped one) */
         if (applied && i < n && n - i >= FRAME_HEADER && p[i] == FRAME_MEDIA &&
             frame_len(p + i) <= n - i - FRAME_HEADER &&
             media_put(sv, rec, len, p + i + FRAME_HEADER, frame_len(p + i), why, cap)) {
