@@ -1493,15 +1493,17 @@ int replica_start(replica *r) {
         if (r->sub) natsSubscription_Destroy(r->sub);
         r->sub = NULL;
         if (become_writer(r)) return -1;
-        logf_(r, "primary (node %s, term %" PRIu64 "), stream %s at %" PRIu64 ", %s replication",
-              r->node, r->term, r->stream, r->stream_last,
+        logf_(r, "primary (node %s, term %" PRIu64 "), stream %s at %" PRIu64
+                 " from its snapshot at message %" PRIu64 ", %s replication",
+              r->node, r->term, r->stream, r->stream_last, r->snap_first ? r->snap_first : 1,
               r->cfg.sync ? "synchronous" : "asynchronous");
         return 0;
     }
     if (pthread_create(&r->fol_thr, NULL, follow_main, r)) return -1;
     r->fol_started = true;
-    logf_(r, "follower (node %s), stream %s applied to %" PRIu64, r->node,
-          r->stream, r->stream_last);
+    logf_(r, "follower (node %s), stream %s applied to %" PRIu64
+             " from its snapshot at message %" PRIu64,
+          r->node, r->stream, r->stream_last, r->snap_first);
     return 0;
 }
 

@@ -35,7 +35,7 @@ done
 
 run release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run asan "-E consumer_install" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_ASAN=ON -DCHATSTORE_CHECKED=ON
-run tsan "-R threads|test_api|test_jfile|server_durable_compact|server_slow|test_directory|cluster_failover|cluster_fence|cluster_nats_loss" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
+run tsan "-R threads|test_api|test_jfile|server_durable_compact|server_slow|test_directory|cluster_failover|cluster_fence|cluster_nats_loss|cluster_compact" -DCMAKE_BUILD_TYPE=Debug -DCHATSTORE_TSAN=ON
 
 # Every libFuzzer harness for a short, bounded time (clang, ASan+UBSan).
 FUZZ_BUILD=$out/fuzz "$root/fuzz/run.sh" "${FUZZ_SECONDS:-20}"
