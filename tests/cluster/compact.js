@@ -11,13 +11,52 @@
 //   byte as the writer does, serves the upload's content, and a page token
 //   the writer issued works on it;
 // - the writer itself, SIGKILLed and restarted as a primary (same node),
-//   rebuilds from the compacted stream to the same bytes and takes writes.
+//   rebuilds from the compacted stream to the same bytes and takes writes;
+// - a service's directory entry deleted behind the writer's back (a
+//   message published on the directory stream with the NATS protocol) is
+//   put back by the restarted writer, which says so, at the list's end.
 // Fails when nats-server or haproxy is missing.
 
 const assert = require('node:assert/strict');
 const { request, startCluster, waitFor, messagesPath, runTest } = require('./cluster');
 
+const net = require('node:net');
+
 const localPath = (url) => { const u = new URL(url); return u.pathname + u.search; };
+
+/** Publishes one message with headers on a NATS subject, speaking the NATS
+ * client protocol over a socket (CONNECT, HPUB, PING until PONG). */
+function natsPublish(port, subject, hdrs, payload = '') {
+  const h = `NATS/1.0\r\n${Object.entries(hdrs).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  const hl = Buffer.byteLength(h);
+  const tl = hl + Buffer.byteLength(payload);
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let buf = '';
+    s.setTimeout(5000, () => s.destroy(new Error('NATS publish timeout')));
+    s.on('data', (d) => {
+      buf += d;
+      if (buf.includes('PONG')) { s.end(); resolve(); }
+      if (buf.includes('-ERR')) { s.destroy(); reject(new Error(buf)); }
+    });
+    s.on('error', reject);
+    s.on('connect', () => s.write('CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\n' +
+      `HPUB ${subject} ${hl} ${tl}\r\n${h}${payload}\r\nPING\r\n`));
+  });
+}
+
+/** The SIDs of GET /v2/Services, in order (every page). */
+async function serviceSids(target) {
+  const out = [];
+  let p = '/v2/Services?PageSize=50';
+  while (p) {
+    const r = await request(target, p);
+    assert.equal(r.status, 200, r.text);
+    for (const x of r.json.services) out.push(x.sid);
+    p = r.json.meta.next_page_url ? localPath(r.json.meta.next_page_url) : null;
+  }
+  return out;
+}
 
 /** Every page of a message list on one target, as raw texts. */
 async function pages(target, path) {
@@ -92,6 +131,15 @@ async function main() {
     console.log(`# follower rebuilt from the snapshot at stream message ${fm[1]} ` +
       `(${m.chatstore_replica_snapshots_total} snapshots published)`);
 
+    // A directory entry lost (as when a writer dies between a service
+    // change's record and its entry): removed from the directory stream
+    // behind the writer's back, then put again by the restarted writer.
+    const other = await c.serviceOn(0, 'lost entry');
+    assert.ok((await serviceSids(c)).includes(other.sid));
+    await natsPublish(c.nats[0].port, 'chatstore.dir',
+      { 'Chatstore-Op': 'del', 'Chatstore-Shard': '0', 'Chatstore-Sid': other.sid });
+    assert.ok(!(await serviceSids(c)).includes(other.sid), 'the entry was not removed');
+
     // The writer, restarted on its own lease, rebuilds from the stream too.
     const s0a = c.server('s0a');
     s0a.kill('SIGKILL');
@@ -105,6 +153,10 @@ async function main() {
     assert.equal(mc2.text, content);
     const after = await request(c, chans[0], { method: 'POST', form: { Body: 'after the restart' } });
     assert.equal(after.status, 201, after.text);
+    const listed = await serviceSids(c);
+    assert.equal(listed[listed.length - 1], other.sid, `the lost entry is not back at the end: ${listed}`);
+    assert.equal(listed.filter((x) => x === svc.sid).length, 1);
+    assert.match(s0a.out, /the directory missed changes of this shard: 1 put, 0 deleted again/);
 
     stopped = true;
     await c.stopChecked();
