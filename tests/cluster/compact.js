@@ -138,7 +138,10 @@ async function main() {
     assert.ok((await serviceSids(c)).includes(other.sid));
     await natsPublish(c.nats[0].port, 'chatstore.dir',
       { 'Chatstore-Op': 'del', 'Chatstore-Shard': '0', 'Chatstore-Sid': other.sid });
-    assert.ok(!(await serviceSids(c)).includes(other.sid), 'the entry was not removed');
+    // (PONG means the NATS server read the message; the stream stores it
+    // through its Raft group a moment later)
+    assert.ok(await waitFor(async () => !(await serviceSids(c)).includes(other.sid), 5000, 50),
+      'the entry was not removed');
 
     // The writer, restarted on its own lease, rebuilds from the stream too.
     const s0a = c.server('s0a');
