@@ -11,9 +11,9 @@
 #   --shards N        shards, 1..49 (default 2)
 #   --replication M   sync (default) or async, given to every server
 #   --threads N       request threads of every server (default 1, the
-#                     server's own default); a synchronous write holds its
-#                     thread until JetStream acknowledges it, so more
-#                     threads let one stream message carry more records
+#                     server's own default; a synchronous write waits for
+#                     JetStream with its connection parked, not holding a
+#                     thread, so one thread is enough for group commit)
 #   --port-base P     HAProxy listens on P; the servers of shard K on
 #                     P+1+2K (primary sKa) and P+2+2K (follower sKb); NATS
 #                     on P+100..P+102 (clients), P+110..P+112 (cluster
