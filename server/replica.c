@@ -99,8 +99,8 @@ struct replica {
     /* primary: records queued, not yet acknowledged */
     uint8_t *pend;
     size_t pend_len, pend_cap;
-    dirop *dq;
-    size_t dq_n, dq_cap;
+    dirop *dq; /* dq[dq_head..dq_n): queued, oldest first */
+    size_t dq_head, dq_n, dq_cap;
     uint64_t acked_commit;
     uint64_t dir_done; /* commit seq of the last directory change published */
     uint64_t stream_last; /* the stream sequence this server wrote/applied last */
@@ -251,16 +251,22 @@ static int lease_get(replica *r, char *node, size_t cap, uint64_t *term,
 
 /* ---- frames and messages ------------------------------------------------- */
 
-static int pend_reserve(replica *r, size_t more) {
-    if (r->pend_len + more <= r->pend_cap) return 0;
-    if (r->pend_len + more > PEND_MAX) return -1;
-    size_t cap = r->pend_cap ? r->pend_cap : 65536;
-    while (cap < r->pend_len + more) cap *= 2;
-    uint8_t *p = realloc(r->pend, cap);
-    if (!p) return -1;
-    r->pend = p;
-    r->pend_cap = cap;
+/* Room for need bytes in *p (capacity *cap, doubled from 64 KiB). 0, or
+ * -1 out of memory (nothing changed). */
+static int grow_to(uint8_t **p, size_t *cap, size_t need) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 65536;
+    while (c < need) c *= 2;
+    uint8_t *np = realloc(*p, c);
+    if (!np) return -1;
+    *p = np;
+    *cap = c;
     return 0;
+}
+
+static int pend_reserve(replica *r, size_t more) {
+    if (r->pend_len + more > PEND_MAX) return -1;
+    return grow_to(&r->pend, &r->pend_cap, r->pend_len + more);
 }
 
 static void frame_put(uint8_t *p, uint8_t type, const void *data, size_t n) {
@@ -485,14 +491,7 @@ typedef struct growbuf {
 
 static int grow_write(void *ctx, const void *buf, size_t len) {
     growbuf *g = ctx;
-    if (g->n + len > g->cap) {
-        size_t cap = g->cap ? g->cap : 65536;
-        while (cap < g->n + len) cap *= 2;
-        uint8_t *p = realloc(g->p, cap);
-        if (!p) return -1;
-        g->p = p;
-        g->cap = cap;
-    }
+    if (grow_to(&g->p, &g->cap, g->n + len)) return -1;
     memcpy(g->p + g->n, buf, len);
     g->n += len;
     return 0;
@@ -769,6 +768,33 @@ static int on_journal(void *ctx, uint64_t seq, const void *rec, size_t len) {
     return rc;
 }
 
+/* Appends to the directory queue (under r->mu). 0, or -1 out of memory. */
+static int dq_push(replica *r, dirop d) {
+    if (r->dq_head == r->dq_n) r->dq_head = r->dq_n = 0; /* drained: reuse */
+    if (r->dq_n == r->dq_cap) {
+        if (r->dq_head) { /* room at the front: slide down once */
+            memmove(r->dq, r->dq + r->dq_head, (r->dq_n - r->dq_head) * sizeof *r->dq);
+            r->dq_n -= r->dq_head;
+            r->dq_head = 0;
+        } else {
+            size_t cap = r->dq_cap ? 2 * r->dq_cap : 64;
+            dirop *q = realloc(r->dq, cap * sizeof *q);
+            if (!q) return -1;
+            r->dq = q;
+            r->dq_cap = cap;
+        }
+    }
+    r->dq[r->dq_n++] = d;
+    return 0;
+}
+
+/* The oldest queued directory change, when its seq is at most upto (under
+ * r->mu). */
+static const dirop *dq_first(const replica *r, uint64_t upto) {
+    return r->dq_head < r->dq_n && r->dq[r->dq_head].seq <= upto ? &r->dq[r->dq_head]
+                                                                 : NULL;
+}
+
 /* Service changes for the directory, queued in commit order (on the
  * mutating thread, under the store's lock). */
 static void on_event(void *ctx, const cs_event *ev) {
@@ -804,20 +830,12 @@ static void on_event(void *ctx, const cs_event *ev) {
         }
     }
     pthread_mutex_lock(&r->mu);
-    if (r->dq_n == r->dq_cap) {
-        size_t cap = r->dq_cap ? 2 * r->dq_cap : 64;
-        dirop *q = realloc(r->dq, cap * sizeof *q);
-        if (!q) {
-            pthread_mutex_unlock(&r->mu);
-            free(d.json);
-            logf_(r, "out of memory: service %s is not in the directory",
-                  d.sid);
-            return;
-        }
-        r->dq = q;
-        r->dq_cap = cap;
+    if (dq_push(r, d)) {
+        pthread_mutex_unlock(&r->mu);
+        free(d.json);
+        logf_(r, "out of memory: service %s is not in the directory", d.sid);
+        return;
     }
-    r->dq[r->dq_n++] = d;
     tl_dirseq = d.seq;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -853,9 +871,11 @@ static void lease_check(replica *r) {
     }
 }
 
-/* Publishes buf[0..n) (whole frames) as messages of at most max_payload.
- * 0, 1 (fenced) or -1 (stopping before it was acknowledged). */
-static int publish_frames(replica *r, const uint8_t *buf, size_t n) {
+/* Publishes buf[0..n) (whole frames) as messages of at most max_payload;
+ * *last gets the seq of the last record acknowledged. 0, 1 (fenced) or -1
+ * (stopping before it was acknowledged). */
+static int publish_frames(replica *r, const uint8_t *buf, size_t n,
+                          uint64_t *last_out) {
     size_t limit = r->max_payload - HEADROOM, i = 0;
     while (i < n) {
         size_t j = i, records = 0;
@@ -884,6 +904,7 @@ static int publish_frames(replica *r, const uint8_t *buf, size_t n) {
                 r->stream_last = seq;
                 r->published += records;
                 pthread_mutex_unlock(&r->mu);
+                if (last) *last_out = last;
                 break;
             }
             if (rc == 1) {
@@ -911,13 +932,13 @@ static int publish_frames(replica *r, const uint8_t *buf, size_t n) {
 static void publish_dirops(replica *r, uint64_t upto) {
     for (;;) {
         pthread_mutex_lock(&r->mu);
-        if (!r->dq_n || r->dq[0].seq > upto) {
+        const dirop *first = dq_first(r, upto);
+        if (!first) {
             pthread_mutex_unlock(&r->mu);
             return;
         }
-        dirop d = r->dq[0];
-        memmove(r->dq, r->dq + 1, (r->dq_n - 1) * sizeof *r->dq);
-        r->dq_n--;
+        dirop d = *first;
+        r->dq_head++;
         pthread_mutex_unlock(&r->mu);
         directory *dir = r->sv->directory;
         /* retried like the records (an entry stored twice changes nothing:
@@ -945,6 +966,23 @@ static void publish_dirops(replica *r, uint64_t upto) {
     }
 }
 
+/* One batch taken from the queue: its records published, then the
+ * directory entries they carry; the acknowledged position moves and the
+ * parked requests it decides wake. Same return as publish_frames. */
+static int publish_batch(replica *r, const uint8_t *buf, size_t n,
+                         uint64_t *last) {
+    *last = 0;
+    int rc = n ? publish_frames(r, buf, n, last) : 0;
+    if (rc || !*last) return rc;
+    publish_dirops(r, *last);
+    pthread_mutex_lock(&r->mu);
+    if (*last > r->acked_commit) r->acked_commit = *last;
+    pthread_cond_broadcast(&r->cv);
+    wake_waiters(r);
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
 /* A new snapshot in the stream, then the messages before the previous
  * snapshot purged: the stream keeps two snapshots' worth of history, so a
  * follower less than one interval behind never finds its next message
@@ -968,20 +1006,9 @@ static void compact(replica *r) {
     size_t image_len = g.n;
     if (!e) media_store_each(r->sv->media, snap_media, &g);
     cs_store_unlock(s);
-    uint64_t last = 0;
-    for (size_t i = 0; i < pre_n; i += FRAME_HEADER + frame_len(pre + i))
-        if (pre[i] == FRAME_RECORD)
-            cs_journal_record_seq(pre + i + FRAME_HEADER, frame_len(pre + i), &last);
-    int rc = pre_n ? publish_frames(r, pre, pre_n) : 0;
+    uint64_t last;
+    int rc = publish_batch(r, pre, pre_n, &last);
     free(pre);
-    if (rc == 0 && last) {
-        publish_dirops(r, last);
-        pthread_mutex_lock(&r->mu);
-        if (last > r->acked_commit) r->acked_commit = last;
-        pthread_cond_broadcast(&r->cv);
-        wake_waiters(r);
-        pthread_mutex_unlock(&r->mu);
-    }
     if (rc || e || !g.p) {
         if (e || !g.p) logf_(r, "no snapshot this time: out of memory");
         free(g.p);
@@ -1014,7 +1041,7 @@ static void *publish_main(void *arg) {
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->role != REPLICA_PRIMARY) break;
-        if (!r->pend_len && r->dq_n && r->dq[0].seq <= r->acked_commit) {
+        if (!r->pend_len && dq_first(r, r->acked_commit)) {
             /* a service change whose record went out before its observer
              * ran: its directory entry follows now */
             uint64_t upto = r->acked_commit;
@@ -1048,18 +1075,11 @@ static void *publish_main(void *arg) {
         buf = t;
         cap = tc;
         pthread_mutex_unlock(&r->mu);
-        uint64_t last = 0;
-        for (size_t i = 0; i < n; i += FRAME_HEADER + frame_len(buf + i))
-            if (buf[i] == FRAME_RECORD)
-                cs_journal_record_seq(buf + i + FRAME_HEADER, frame_len(buf + i), &last);
-        int rc = publish_frames(r, buf, n);
-        if (rc == 0) publish_dirops(r, last);
+        uint64_t last;
+        int rc = publish_batch(r, buf, n, &last);
         pthread_mutex_lock(&r->mu);
-        if (rc == 0 && last > r->acked_commit) r->acked_commit = last;
-        pthread_cond_broadcast(&r->cv);
-        wake_waiters(r);
         if (rc) break;
-        if (rc == 0 && last && r->cfg.snapshot_records) {
+        if (last && r->cfg.snapshot_records) {
             if (last - r->snap_commit >= r->cfg.snapshot_records && !r->stopping) {
                 pthread_mutex_unlock(&r->mu);
                 compact(r);
@@ -1083,10 +1103,14 @@ static void *publish_main(void *arg) {
  * write, and queues what differs (a put for a service missing or rendered
  * otherwise, a delete for an entry whose service is gone) ahead of every
  * later change. */
+typedef struct dirent_ {
+    char sid[CS_SID_BUFSZ];
+    char *json;
+    size_t len;
+} dirent_;
+
 typedef struct dirview {
-    char (*sid)[CS_SID_BUFSZ];
-    char **json;
-    size_t *len;
+    dirent_ *e; /* sorted by SID once collected */
     size_t n, cap;
     bool failed;
 } dirview;
@@ -1096,54 +1120,41 @@ static void dirview_add(void *ctx, const char *sid, const char *json, size_t n) 
     if (v->failed) return;
     if (v->n == v->cap) {
         size_t cap = v->cap ? 2 * v->cap : 64;
-        char(*ns)[CS_SID_BUFSZ] = realloc(v->sid, cap * sizeof *ns);
-        if (ns) v->sid = ns;
-        char **nj = realloc(v->json, cap * sizeof *nj);
-        if (nj) v->json = nj;
-        size_t *nl = realloc(v->len, cap * sizeof *nl);
-        if (nl) v->len = nl;
-        if (!ns || !nj || !nl) {
+        dirent_ *ne = realloc(v->e, cap * sizeof *ne);
+        if (!ne) {
             v->failed = true;
             return;
         }
+        v->e = ne;
         v->cap = cap;
     }
-    char *j = malloc(n + 1);
-    if (!j) {
+    dirent_ *d = &v->e[v->n];
+    if (!(d->json = malloc(n + 1))) {
         v->failed = true;
         return;
     }
-    memcpy(j, json, n);
-    snprintf(v->sid[v->n], CS_SID_BUFSZ, "%s", sid);
-    v->json[v->n] = j;
-    v->len[v->n++] = n;
+    memcpy(d->json, json, n);
+    d->len = n;
+    snprintf(d->sid, sizeof d->sid, "%s", sid);
+    v->n++;
+}
+
+static int dirent_cmp(const void *a, const void *b) {
+    return strcmp(((const dirent_ *)a)->sid, ((const dirent_ *)b)->sid);
 }
 
 static void dirview_free(dirview *v) {
-    for (size_t i = 0; i < v->n; i++) free(v->json[i]);
-    free(v->sid);
-    free(v->json);
-    free(v->len);
-}
-
-static int dq_push(replica *r, dirop d) {
-    if (r->dq_n == r->dq_cap) {
-        size_t cap = r->dq_cap ? 2 * r->dq_cap : 64;
-        dirop *q = realloc(r->dq, cap * sizeof *q);
-        if (!q) return -1;
-        r->dq = q;
-        r->dq_cap = cap;
-    }
-    r->dq[r->dq_n++] = d;
-    return 0;
+    for (size_t i = 0; i < v->n; i++) free(v->e[i].json);
+    free(v->e);
 }
 
 /* Under the store's exclusive lock, before the role changes: queues (with
  * seq = the store's commit count, so they go out first) what the
- * directory misses. */
-static void reconcile(replica *r, const dirview *v, uint64_t commits) {
+ * directory misses: a put for each service whose entry is missing or
+ * differs, a delete for each entry whose service is gone. */
+static void reconcile(replica *r, dirview *v, uint64_t commits) {
     cs_store *s = r->sv->store;
-    bool *seen = calloc(v->n + 1, sizeof *seen);
+    qsort(v->e, v->n, sizeof *v->e, dirent_cmp);
     cs_page_params q = {0};
     q.page_size_value = 1000;
     cs_page pg;
@@ -1156,12 +1167,12 @@ static void reconcile(replica *r, const dirview *v, uint64_t commits) {
         if (cs_service_list(s, &q, &pg)) break;
         cs_service_view sv;
         while (cs_page_next_service(s, &pg, &sv)) {
-            size_t k = 0;
-            while (k < v->n && strcmp(v->sid[k], sv.sid) != 0) k++;
-            if (k < v->n && seen) seen[k] = true;
+            dirent_ key;
+            snprintf(key.sid, sizeof key.sid, "%s", sv.sid);
+            const dirent_ *have = bsearch(&key, v->e, v->n, sizeof *v->e, dirent_cmp);
             cs_buf_reset(&b);
             if (cs_render_service(s, &sv, &b)) continue;
-            if (k < v->n && v->len[k] == b.len && !memcmp(v->json[k], b.data, b.len))
+            if (have && have->len == b.len && !memcmp(have->json, b.data, b.len))
                 continue;
             dirop d = {commits, 0, "", malloc(b.len + 1), b.len};
             if (!d.json) continue;
@@ -1175,15 +1186,15 @@ static void reconcile(replica *r, const dirview *v, uint64_t commits) {
         memcpy(token, pg.next_token, sizeof token);
     }
     cs_buf_free(&b);
-    for (size_t k = 0; seen && k < v->n; k++) {
-        if (seen[k]) continue;
+    for (size_t k = 0; k < v->n; k++) {
+        cs_service_view sv;
+        if (cs_service_fetch(s, cs_str_c(v->e[k].sid), &sv) != CS_E_NOT_FOUND) continue;
         dirop d = {commits, 1, "", NULL, 0};
-        snprintf(d.sid, sizeof d.sid, "%s", v->sid[k]);
+        snprintf(d.sid, sizeof d.sid, "%s", v->e[k].sid);
         pthread_mutex_lock(&r->mu);
         if (!dq_push(r, d)) dels++;
         pthread_mutex_unlock(&r->mu);
     }
-    free(seen);
     if (puts || dels)
         logf_(r, "the directory missed changes of this shard: %zu put, %zu deleted again",
               puts, dels);
@@ -1511,6 +1522,7 @@ void replica_release_waiters(replica *r) {
     if (!r) return;
     pthread_mutex_lock(&r->mu);
     r->release = true;
+    pthread_cond_broadcast(&r->cv); /* replica_request_end's waits too */
     wake_waiters(r);
     pthread_mutex_unlock(&r->mu);
 }
@@ -1532,7 +1544,7 @@ void replica_close(replica *r) {
     kvStore_Destroy(r->kv);
     jsCtx_Destroy(r->js);
     natsConnection_Destroy(r->nc);
-    for (size_t i = 0; i < r->dq_n; i++) free(r->dq[i].json);
+    for (size_t i = r->dq_head; i < r->dq_n; i++) free(r->dq[i].json);
     free(r->dq);
     free(r->pend);
     pthread_mutex_destroy(&r->mu);
@@ -1549,34 +1561,10 @@ void replica_request_begin(replica *r) {
     tl_dirseq = 0;
 }
 
-void replica_request_end(replica *r, reply *rp) {
-    uint64_t want = tl_commit, dir = tl_dirseq;
-    tl_commit = tl_dirseq = 0;
-    if (!want || !r->cfg.sync) return;
-    struct timespec t;
-    deadline_in(&t, r->cfg.timeout_ms);
-    pthread_mutex_lock(&r->mu);
-    /* its records in the stream, and a service change in the directory */
-    while ((r->acked_commit < want || r->dir_done < dir) &&
-           r->role == REPLICA_PRIMARY &&
-           pthread_cond_timedwait(&r->cv, &r->mu, &t) != ETIMEDOUT) {
-    }
-    bool ok = r->acked_commit >= want && r->dir_done >= dir;
-    char msg[sizeof r->fence_msg];
-    snprintf(msg, sizeof msg, "%s",
-             r->role == REPLICA_FENCED
-                 ? r->fence_msg
-                 : "The change was not acknowledged by the replication log in "
-                   "time: it may or may not be kept");
-    pthread_mutex_unlock(&r->mu);
-    if (!ok) {
-        if (rp->media) media_store_release(rp->media);
-        rp->media = NULL;
-        reply_error(rp, 503, 20503, msg);
-    }
-}
-
-int replica_request_defer(replica *r, reply *rp, replica_waiter *w) {
+/* What the request that just ran must wait for: 0 when nothing (it
+ * changed nothing, or --replication async), else 1 with w's position and
+ * deadline set. */
+static int wait_for(replica *r, replica_waiter *w) {
     uint64_t want = tl_commit, dir = tl_dirseq;
     tl_commit = tl_dirseq = 0;
     if (!want || !r->cfg.sync) return 0;
@@ -1585,6 +1573,21 @@ int replica_request_defer(replica *r, reply *rp, replica_waiter *w) {
     w->outcome = 0;
     w->next = NULL;
     deadline_in(&w->deadline, r->cfg.timeout_ms);
+    return 1;
+}
+
+void replica_request_end(replica *r, reply *rp) {
+    replica_waiter w;
+    if (!wait_for(r, &w)) return;
+    pthread_mutex_lock(&r->mu);
+    while (!decided(r, &w))
+        pthread_cond_timedwait(&r->cv, &r->mu, &w.deadline);
+    pthread_mutex_unlock(&r->mu);
+    replica_request_finish(r, &w, rp);
+}
+
+int replica_request_defer(replica *r, reply *rp, replica_waiter *w) {
+    if (!wait_for(r, w)) return 0;
     pthread_mutex_lock(&r->mu);
     if (decided(r, w)) {
         pthread_mutex_unlock(&r->mu);
