@@ -1154,7 +1154,7 @@ static void dirview_free(dirview *v) {
  * differs, a delete for each entry whose service is gone. */
 static void reconcile(replica *r, dirview *v, uint64_t commits) {
     cs_store *s = r->sv->store;
-    qsort(v->e, v->n, sizeof *v->e, dirent_cmp);
+    if (v->n > 1) qsort(v->e, v->n, sizeof *v->e, dirent_cmp);
     cs_page_params q = {0};
     q.page_size_value = 1000;
     cs_page pg;
@@ -1169,7 +1169,8 @@ static void reconcile(replica *r, dirview *v, uint64_t commits) {
         while (cs_page_next_service(s, &pg, &sv)) {
             dirent_ key;
             snprintf(key.sid, sizeof key.sid, "%s", sv.sid);
-            const dirent_ *have = bsearch(&key, v->e, v->n, sizeof *v->e, dirent_cmp);
+            const dirent_ *have =
+                v->n ? bsearch(&key, v->e, v->n, sizeof *v->e, dirent_cmp) : NULL;
             cs_buf_reset(&b);
             if (cs_render_service(s, &sv, &b)) continue;
             if (have && have->len == b.len && !memcmp(have->json, b.data, b.len))
