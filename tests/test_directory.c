@@ -332,7 +332,10 @@ static int follow(const char *body, const char *key, plink *l, query *q) {
     snprintf(url, sizeof url, "%.*s", (int)(end - p - 1), p + 1);
     memset(l, 0, sizeof *l);
     char *qs = strchr(url, '?');
-    for (char *arg = qs ? strtok(qs + 1, "&") : NULL; arg; arg = strtok(NULL, "&")) {
+    /* strtok_r: the lister threads follow links at the same time */
+    char *save = NULL;
+    for (char *arg = qs ? strtok_r(qs + 1, "&", &save) : NULL; arg;
+         arg = strtok_r(NULL, "&", &save)) {
         if (!strncmp(arg, "PageSize=", 9)) snprintf(l->page_size, sizeof l->page_size, "%s", arg + 9);
         if (!strncmp(arg, "Page=", 5)) snprintf(l->page, sizeof l->page, "%s", arg + 5);
         if (!strncmp(arg, "PageToken=", 10)) snprintf(l->token, sizeof l->token, "%s", arg + 10);
